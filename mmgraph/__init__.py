@@ -1,0 +1,26 @@
+"""mmgraph: graph-centric multimodal learning on PyTorch and PyTorch Geometric.
+
+Samples (any subset of image, text, audio) → heterogeneous graphs → batches → cross-modal GNNs.
+"""
+
+__version__ = "0.1.0"
+
+from mmgraph.featurize import FeaturizedSample, Featurizer, NodeSet, Tokenizer
+from mmgraph.graph import GraphConfig, build_graph, collate, to_networkx
+from mmgraph.registry import Registry
+from mmgraph.sample import Audio, MultimodalSample
+
+__all__ = [
+    "Audio",
+    "FeaturizedSample",
+    "Featurizer",
+    "GraphConfig",
+    "MultimodalSample",
+    "NodeSet",
+    "Registry",
+    "Tokenizer",
+    "__version__",
+    "build_graph",
+    "collate",
+    "to_networkx",
+]

@@ -1,0 +1,293 @@
+"""Datasets: raw splits of samples with their tasks, and the featurized in-memory ``GraphDataset``."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch_geometric.data import HeteroData
+from tqdm.auto import tqdm
+
+from mmgraph.featurize import FeaturizedSample, Featurizer, NodeSet
+from mmgraph.graph.build import concat_node_target, hub_nodes, label_tensor
+from mmgraph.graph.collate import FullEdges, NodeColumns, assemble_batch
+from mmgraph.graph.config import GraphConfig
+from mmgraph.sample import MultimodalSample
+from mmgraph.typing import HUB, Modality
+
+log = logging.getLogger(__name__)
+
+TASK_KINDS = ("classification", "regression", "node_classification", "node_regression")
+
+
+@dataclass(frozen=True)
+class Task:
+    """A prediction task of a dataset.
+
+    Args:
+        name: task name (``"digit"``).
+        kind: ``classification`` / ``regression`` (graph level) or ``node_classification`` /
+            ``node_regression`` (per node of ``node_type``).
+        target: attribute holding the target: ``"y"`` or a target name on the graph, or a node
+            attribute of ``node_type``.
+        num_classes: for classification kinds.
+        node_type: for node-level kinds.
+    """
+
+    name: str
+    kind: str
+    target: str = "y"
+    num_classes: int | None = None
+    node_type: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in TASK_KINDS:
+            raise ValueError(f"task {self.name!r}: kind must be one of {TASK_KINDS} (got {self.kind!r})")
+        if self.kind.endswith("classification") and (self.num_classes is None or self.num_classes < 2):
+            raise ValueError(f"task {self.name!r}: classification needs num_classes >= 2")
+        if self.kind.startswith("node_") and not self.node_type:
+            raise ValueError(f"task {self.name!r}: node-level tasks need node_type")
+
+    @property
+    def is_classification(self) -> bool:
+        return self.kind.endswith("classification")
+
+    @property
+    def is_node_level(self) -> bool:
+        return self.kind.startswith("node_")
+
+    @property
+    def metric(self) -> str:
+        """The headline metric: accuracy for classification, MAE for regression."""
+        return "accuracy" if self.is_classification else "mae"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+NodeTargetFn = Callable[[MultimodalSample, FeaturizedSample, GraphConfig], dict[Modality, dict[str, Tensor]]]
+
+
+@dataclass
+class MultimodalDataset:
+    """A dataset of raw samples in named splits, with its tasks and recommended graph config.
+
+    Attributes:
+        name: registry name.
+        splits: ``"train"``, ``"val"``, ``"test"`` → samples.
+        tasks: task name → ``Task``.
+        graph_config: the recommended ``GraphConfig`` (its tokenizer is fit on ``train`` text by
+            ``fit_graph_config``).
+        node_targets: optional function adding per-node targets after featurization.
+        info: free-form facts (recipe parameters, checksums) reported by ``mmgraph info``.
+    """
+
+    name: str
+    splits: dict[str, Sequence[MultimodalSample]]
+    tasks: dict[str, Task]
+    graph_config: GraphConfig
+    node_targets: NodeTargetFn | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def modalities(self) -> tuple[Modality, ...]:
+        return self.graph_config.modalities
+
+    def fit_graph_config(
+        self, config: GraphConfig | None = None, *, tokenizer_kwargs: dict | None = None
+    ) -> GraphConfig:
+        """``config`` (default: the recommended one) with a tokenizer fit on the training text."""
+        from mmgraph.featurize import Tokenizer
+
+        config = config or self.graph_config
+        if "text" in config.modalities and config.tokenizer is None:
+            texts = [s.text for s in self.splits["train"] if s.text is not None]
+            config = config.replace(tokenizer=Tokenizer.fit(texts, **(tokenizer_kwargs or {})))
+        return config
+
+    def featurize(
+        self, split: str, config: GraphConfig, *, progress: bool = False, chunk_size: int = 512
+    ) -> GraphDataset:
+        """Featurize one split into a ``GraphDataset`` (node targets added if the dataset has any)."""
+        return GraphDataset.from_samples(
+            self.splits[split], config, node_targets=self.node_targets, progress=progress,
+            chunk_size=chunk_size, description=f"{self.name}/{split}",
+        )
+
+    def __repr__(self) -> str:
+        sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())
+        return (
+            f"MultimodalDataset({self.name!r}, {sizes}, tasks={list(self.tasks)}, "
+            f"modalities={list(self.modalities)})"
+        )
+
+
+class GraphDataset(torch.utils.data.Dataset):
+    """Featurized samples in columns (one tensor per node type), batched by index, vectorised.
+
+    Holds, per modality, all nodes' features concatenated plus per-sample counts and layouts, so a
+    batch is one gather per attribute plus cached edge templates (``collate_indices``); nothing is
+    re-featurized per epoch.
+    """
+
+    def __init__(self, samples: Sequence[FeaturizedSample], config: GraphConfig) -> None:
+        if len(samples) == 0:
+            raise ValueError("GraphDataset needs at least one sample")
+        self.config = config
+        featurizer = Featurizer(config)
+        self.columns: dict[Modality, NodeColumns] = {}
+        self.offsets: dict[Modality, Tensor] = {}
+        for m in config.modalities:
+            sets = [fs.nodes.get(m) for fs in samples]
+            empty = featurizer.empty(m)
+            sets = [empty if s is None else s for s in sets]
+            counts = torch.tensor([len(s) for s in sets], dtype=torch.long)
+            self.columns[m] = NodeColumns(
+                torch.cat([s.x for s in sets]), torch.cat([s.pos for s in sets]), counts, [s.shape for s in sets]
+            )
+            self.offsets[m] = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+        self.y = label_tensor([fs.y for fs in samples])
+        names = sorted({n for fs in samples for n in fs.targets})
+        self.targets = {
+            n: torch.tensor([fs.targets.get(n, math.nan) for fs in samples], dtype=torch.float32) for n in names
+        }
+        self.node_targets: dict[Modality, dict[str, Tensor]] = {}
+        for m, name in sorted({(m, n) for fs in samples for m, d in fs.node_targets.items() for n in d}):
+            self.node_targets.setdefault(m, {})[name] = concat_node_target(samples, m, name)
+        self.ids = [fs.id for fs in samples]
+
+    @classmethod
+    def from_samples(
+        cls,
+        samples: Sequence[MultimodalSample],
+        config: GraphConfig,
+        *,
+        node_targets: NodeTargetFn | None = None,
+        progress: bool = False,
+        chunk_size: int = 512,
+        description: str = "featurize",
+    ) -> GraphDataset:
+        """Featurize ``samples`` (in chunks, batched per modality) and pack them."""
+        featurizer = Featurizer(config)
+        feats: list[FeaturizedSample] = []
+        bar = tqdm(total=len(samples), desc=description, unit="sample", disable=not progress, leave=False)
+        for start in range(0, len(samples), chunk_size):
+            chunk = list(samples[start : start + chunk_size])
+            done = featurizer.batch(chunk)
+            if node_targets is not None:
+                for raw, fs in zip(chunk, done):
+                    fs.node_targets = node_targets(raw, fs, config)
+            feats.extend(done)
+            bar.update(len(chunk))
+        bar.close()
+        return cls(feats, config)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _rows(self, modality: Modality, index: Tensor) -> tuple[Tensor, Tensor]:
+        """Node rows of the samples in ``index`` (in order) and their counts."""
+        counts = self.columns[modality].counts[index]
+        starts = self.offsets[modality][index]
+        total = int(counts.sum())
+        # rows = start of each node's sample + its rank within the sample
+        shift = starts - (torch.cumsum(counts, 0) - counts)
+        rows = torch.repeat_interleave(shift, counts, output_size=total) + torch.arange(total)
+        return rows, counts
+
+    def __getitem__(self, i: int) -> FeaturizedSample:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} samples")
+        i = i % len(self)
+        index = torch.tensor([i])
+        nodes: dict[Modality, NodeSet] = {}
+        node_targets: dict[Modality, dict[str, Tensor]] = {}
+        for m, cols in self.columns.items():
+            rows, counts = self._rows(m, index)
+            if int(counts[0]) == 0:
+                continue
+            nodes[m] = NodeSet(cols.x[rows], cols.pos[rows], cols.shapes[i])
+            for name, values in self.node_targets.get(m, {}).items():
+                node_targets.setdefault(m, {})[name] = values[rows]
+        y = None
+        if self.y is not None:
+            value = self.y[i].item()
+            y = None if (value == -1 and not self.y.is_floating_point()) or value != value else value
+        targets = {n: float(t[i]) for n, t in self.targets.items() if not math.isnan(float(t[i]))}
+        return FeaturizedSample(nodes, y, targets, node_targets, self.ids[i])
+
+    def collate_indices(self, indices: Sequence[int] | Tensor, *, full_edges: FullEdges = "dense") -> HeteroData:
+        """The batch of the samples at ``indices``, gathered column-wise (no per-sample work)."""
+        index = torch.as_tensor(indices, dtype=torch.long)
+        nodes: dict[str, NodeColumns] = {}
+        rows_of: dict[Modality, Tensor] = {}
+        for m, cols in self.columns.items():
+            rows, counts = self._rows(m, index)
+            rows_of[m] = rows
+            shapes = [cols.shapes[i] for i in index.tolist()]
+            nodes[m] = NodeColumns(cols.x[rows], cols.pos[rows], counts, shapes)
+        if self.config.hub:
+            hub = hub_nodes(len(index))
+            nodes[HUB] = NodeColumns(hub.x, hub.pos, torch.ones(len(index), dtype=torch.long), [(1,)] * len(index))
+        data = assemble_batch(self.config, nodes, full_edges=full_edges)
+        for m, named in self.node_targets.items():
+            for name, values in named.items():
+                data[m][name] = values[rows_of[m]]
+        if self.y is not None:
+            data.y = self.y[index]
+        for name, values in self.targets.items():
+            data[name] = values[index]
+        data.id = [self.ids[i] for i in index.tolist()]
+        return data
+
+    def subset(self, indices: Sequence[int] | Tensor) -> GraphDataset:
+        """A new dataset holding the samples at ``indices``."""
+        return GraphDataset([self[int(i)] for i in torch.as_tensor(indices).tolist()], self.config)
+
+    def loader(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        sampler: torch.utils.data.Sampler | None = None,
+        full_edges: FullEdges = "dense",
+    ) -> torch.utils.data.DataLoader:
+        """A ``DataLoader`` yielding batched graphs (deterministic shuffling from ``seed``)."""
+        generator = torch.Generator().manual_seed(seed)
+        return torch.utils.data.DataLoader(
+            _Indices(len(self)),
+            batch_size=batch_size,
+            shuffle=shuffle if sampler is None else False,
+            sampler=sampler,
+            drop_last=drop_last,
+            generator=generator,
+            collate_fn=lambda idx: self.collate_indices(idx, full_edges=full_edges),
+        )
+
+    def __iter__(self) -> Iterator[FeaturizedSample]:
+        for i in range(len(self)):
+            yield self[i]
+
+    def __repr__(self) -> str:
+        counts = {m: int(c.counts.sum()) for m, c in self.columns.items()}
+        return f"GraphDataset({len(self)} samples, nodes={counts})"
+
+
+class _Indices(torch.utils.data.Dataset):
+    """``range(n)`` as a dataset, so DataLoader samplers hand index lists to ``collate_indices``."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> int:
+        return i

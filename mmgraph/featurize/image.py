@@ -1,0 +1,94 @@
+"""Image → P×P patches (grid nodes), ``pos`` = (row, col)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from mmgraph.featurize.base import FEATURIZERS, ModalityFeaturizer, NodeSet
+
+# ITU-R BT.601 luma weights: the same grey conversion as Pillow's "L" mode.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def to_float_channels(image: np.ndarray, channels: int) -> np.ndarray:
+    """An ``H×W`` / ``H×W×C`` uint8 or [0, 1] float image as float32 ``H×W×channels`` in [0, 1].
+
+    Alpha is composited over a white background; RGB becomes grey by BT.601 luma; grey becomes
+    RGB by repetition.
+    """
+    img = image.astype(np.float32)
+    if image.dtype == np.uint8:
+        img /= 255.0
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.shape[2] == 4:
+        alpha = img[:, :, 3:4]
+        img = img[:, :, :3] * alpha + (1.0 - alpha)
+    if channels == 1 and img.shape[2] == 3:
+        img = (img @ _LUMA)[:, :, None]
+    elif channels == 3 and img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    return img
+
+
+@FEATURIZERS.register("image")
+class ImageFeaturizer(ModalityFeaturizer):
+    """Cuts an image into non-overlapping ``patch_size × patch_size`` patches, one node each.
+
+    The right and bottom edges are zero-padded up to a multiple of ``patch_size``. Node features
+    are the patch's pixels flattened in (row, col, channel) order; ``pos`` is the patch's
+    (row, col) in the patch grid; patches are numbered row-major.
+
+    Args:
+        patch_size: side P of a patch in pixels.
+        channels: 1 (grey) or 3 (RGB); inputs are converted (see ``to_float_channels``).
+        size: optional ``(H, W)`` to resize every image to first (bilinear, antialiased).
+
+    Shapes:
+        output ``x``: ``(rows * cols, P * P * channels)``; ``pos``: ``(rows * cols, 2)``.
+    """
+
+    layout = "grid"
+
+    def __init__(self, patch_size: int = 4, channels: int = 1, size: tuple[int, int] | None = None) -> None:
+        if not isinstance(patch_size, int) or patch_size < 1:
+            raise ValueError(f"'patch_size' must be a positive int (got {patch_size!r})")
+        if channels not in (1, 3):
+            raise ValueError(f"'channels' must be 1 (grey) or 3 (RGB) (got {channels!r})")
+        if size is not None and (len(size) != 2 or min(size) < 1):
+            raise ValueError(f"'size' must be (H, W) with positive sides (got {size!r})")
+        self.patch_size = patch_size
+        self.channels = channels
+        self.size = None if size is None else (int(size[0]), int(size[1]))
+
+    @classmethod
+    def from_config(cls, config: Any) -> ImageFeaturizer:
+        return cls(config.image_patch_size, config.image_channels, config.image_size)
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        return (self.patch_size * self.patch_size * self.channels,)
+
+    def __call__(self, image: np.ndarray) -> NodeSet:
+        img = torch.from_numpy(to_float_channels(image, self.channels))  # (H, W, C)
+        if self.size is not None and tuple(img.shape[:2]) != self.size:
+            img = F.interpolate(
+                img.permute(2, 0, 1)[None], size=self.size, mode="bilinear", antialias=True, align_corners=False
+            )[0].permute(1, 2, 0).clamp_(0.0, 1.0)
+        height, width, channels = img.shape
+        p = self.patch_size
+        rows, cols = math.ceil(height / p), math.ceil(width / p)
+        if rows * p != height or cols * p != width:
+            img = F.pad(img, (0, 0, 0, cols * p - width, 0, rows * p - height))
+        x = img.reshape(rows, p, cols, p, channels).permute(0, 2, 1, 3, 4).reshape(rows * cols, p * p * channels)
+        r, c = torch.meshgrid(torch.arange(rows), torch.arange(cols), indexing="ij")
+        pos = torch.stack([r.reshape(-1), c.reshape(-1)], dim=1).to(torch.float32)
+        return NodeSet(x.contiguous(), pos, (rows, cols))
+
+    def __repr__(self) -> str:
+        return f"ImageFeaturizer(patch_size={self.patch_size}, channels={self.channels}, size={self.size})"

@@ -1,0 +1,167 @@
+"""Text → token ids (sequence nodes), with a tokenizer built from training text."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from mmgraph.featurize.base import FEATURIZERS, ModalityFeaturizer, NodeSet
+from mmgraph.sample import check_text
+
+_WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+
+
+class Tokenizer:
+    """A word-level (or character-level) vocabulary with ``<pad>``, ``<unk>`` and ``<mask>``.
+
+    Built from training text with ``Tokenizer.fit``; unseen tokens map to ``<unk>``. Words are
+    runs of letters/digits (Unicode-aware) and single punctuation marks; text is lower-cased unless
+    ``lowercase=False``. Saved and loaded as JSON with the dataset or converted graphs.
+    """
+
+    PAD, UNK, MASK = "<pad>", "<unk>", "<mask>"
+    SPECIALS = (PAD, UNK, MASK)
+
+    def __init__(self, vocab: Sequence[str], *, level: str = "word", lowercase: bool = True) -> None:
+        if level not in ("word", "char"):
+            raise ValueError(f"'level' must be 'word' or 'char' (got {level!r})")
+        vocab = list(vocab)
+        if vocab[: len(self.SPECIALS)] != list(self.SPECIALS):
+            raise ValueError(f"vocab must start with the special tokens {list(self.SPECIALS)}")
+        if len(set(vocab)) != len(vocab):
+            raise ValueError("vocab has duplicate tokens")
+        self.vocab = vocab
+        self.level = level
+        self.lowercase = lowercase
+        self._index = {tok: i for i, tok in enumerate(vocab)}
+
+    pad_id, unk_id, mask_id = 0, 1, 2
+
+    @classmethod
+    def fit(
+        cls,
+        texts: Iterable[str],
+        *,
+        level: str = "word",
+        min_freq: int = 1,
+        max_size: int | None = None,
+        lowercase: bool = True,
+    ) -> Tokenizer:
+        """Build the vocabulary from ``texts``: tokens seen ``>= min_freq`` times, most frequent first."""
+        probe = cls(list(cls.SPECIALS), level=level, lowercase=lowercase)
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(probe.split(text))
+        ranked = sorted((tok for tok, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
+        ranked = [t for t in ranked if t not in cls.SPECIALS]
+        if max_size is not None:
+            ranked = ranked[: max(0, max_size - len(cls.SPECIALS))]
+        return cls([*cls.SPECIALS, *ranked], level=level, lowercase=lowercase)
+
+    def split(self, text: str) -> list[str]:
+        """The text's tokens (strings)."""
+        if self.lowercase:
+            text = text.lower()
+        if self.level == "char":
+            return [ch for ch in text if not ch.isspace()]
+        return _WORD.findall(text)
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` (unknown tokens → ``unk_id``)."""
+        index = self._index
+        return [index.get(tok, self.unk_id) for tok in self.split(text)]
+
+    def decode(self, ids: Iterable[int]) -> list[str]:
+        return [self.vocab[i] for i in ids]
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Tokenizer)
+            and self.vocab == other.vocab
+            and self.level == other.level
+            and self.lowercase == other.lowercase
+        )
+
+    def __hash__(self) -> int:
+        return hash((len(self.vocab), self.level, self.lowercase, tuple(self.vocab[:50])))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "lowercase": self.lowercase, "vocab": self.vocab}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Tokenizer:
+        return cls(d["vocab"], level=d.get("level", "word"), lowercase=d.get("lowercase", True))
+
+    def save(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> Tokenizer:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def __repr__(self) -> str:
+        return f"Tokenizer(size={len(self)}, level={self.level!r}, lowercase={self.lowercase})"
+
+
+@FEATURIZERS.register("text")
+class TextFeaturizer(ModalityFeaturizer):
+    """One node per token: ``x`` = token id, ``pos`` = token index.
+
+    Args:
+        tokenizer: the vocabulary (``Tokenizer.fit`` on training text).
+        max_tokens: keep the first ``max_tokens`` tokens.
+
+    Shapes:
+        output ``x``: ``(N_text,)`` int64; ``pos``: ``(N_text, 1)``.
+    """
+
+    layout = "sequence"
+
+    def __init__(self, tokenizer: Tokenizer | None, max_tokens: int = 64) -> None:
+        if max_tokens < 1:
+            raise ValueError(f"'max_tokens' must be >= 1 (got {max_tokens})")
+        self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
+
+    @classmethod
+    def from_config(cls, config: Any) -> TextFeaturizer:
+        return cls(config.tokenizer, config.text_max_tokens)
+
+    validate = staticmethod(check_text)
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        return ()
+
+    @property
+    def feature_dtype(self) -> torch.dtype:
+        return torch.int64
+
+    def __call__(self, text: str) -> NodeSet:
+        if self.tokenizer is None:
+            raise ValueError(
+                "text: featurizing text needs a tokenizer; build one from training text with "
+                "mmgraph.Tokenizer.fit(texts) and pass GraphConfig(tokenizer=...)"
+            )
+        ids = self.tokenizer.encode(text)[: self.max_tokens]
+        if not ids:  # visible characters that form no token (cannot happen with the word regex)
+            ids = [self.tokenizer.unk_id]
+        n = len(ids)
+        return NodeSet(
+            torch.tensor(ids, dtype=torch.int64),
+            torch.arange(n, dtype=torch.float32).unsqueeze(1),
+            (n,),
+        )
+
+    def __repr__(self) -> str:
+        return f"TextFeaturizer({self.tokenizer!r}, max_tokens={self.max_tokens})"

@@ -1,0 +1,28 @@
+"""Graph building: sample → ``HeteroData`` (``build_graph``), batches (``collate``), export."""
+
+from mmgraph.graph.build import build_graph
+from mmgraph.graph.collate import (
+    NodeColumns,
+    assemble_batch,
+    collate,
+    dense_edge_types,
+    materialize_dense_edges,
+)
+from mmgraph.graph.config import EdgeSpec, GraphConfig
+from mmgraph.graph.edges import EdgeStrategy
+from mmgraph.graph.export import counts_by_type, to_networkx, write_graphml
+
+__all__ = [
+    "EdgeSpec",
+    "EdgeStrategy",
+    "GraphConfig",
+    "NodeColumns",
+    "assemble_batch",
+    "build_graph",
+    "collate",
+    "counts_by_type",
+    "dense_edge_types",
+    "materialize_dense_edges",
+    "to_networkx",
+    "write_graphml",
+]
