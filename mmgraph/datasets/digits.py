@@ -34,8 +34,8 @@ LANGUAGES = tuple(sorted(NUMBER_WORDS))
 ALPHABET = "abcdefghijklmnopqrstuvwxyz"
 
 # Degradation levels (see datasets/digits.md for the single-modality accuracies they give).
-IMAGE_NOISE_STD = 0.45  # Gaussian pixel noise, in units of the full [0, 1] range
-IMAGE_OCCLUDED_ROWS = (2, 4)  # a random band of this many rows (inclusive range) is blanked
+IMAGE_NOISE_STD = 0.35  # Gaussian pixel noise, in units of the full [0, 1] range
+IMAGE_OCCLUDED_ROWS = (2, 3)  # a random band of this many rows (inclusive range) is blanked
 AUDIO_DURATION_S = (0.2, 0.6)
 AUDIO_AMPLITUDE = (0.1, 0.5)
 AUDIO_SNR_DB = (-24.0, -8.0)
@@ -129,7 +129,7 @@ def load_digits_dataset(seed: int = 0, root: str | None = None) -> MultimodalDat
     splits = stratified_split(labels, SPLIT_FRACTIONS, seed=0)
     config = GraphConfig(
         modalities=("audio", "image", "text"),
-        image_patch_size=2,
+        image_patch_size=4,
         text_max_tokens=8,
         edges={"audio": "window:2", "image": "grid", "text": "window:1"},
     )

@@ -1,0 +1,151 @@
+"""``ModelConfig`` (flat, names parts by registry name) and ``DataSpec`` (what a model needs of the data)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmgraph.datasets.base import Task
+from mmgraph.graph.build import HUB_FEATURE_DIM
+from mmgraph.graph.config import GraphConfig
+from mmgraph.typing import HUB, EdgeType, Modality, NodeType
+
+
+@dataclass
+class DataSpec:
+    """The data facts a model is built for: schema, input widths, tasks.
+
+    Attributes:
+        modalities: modality node types.
+        node_types, edge_types: the graph schema (``GraphConfig.metadata()``).
+        in_features: node type → input width (pixels per patch, vocabulary size, mel bands).
+        patch_size: image patch side (for convolutional stems).
+        tasks: task name → ``Task``.
+    """
+
+    modalities: tuple[Modality, ...]
+    node_types: list[NodeType]
+    edge_types: list[EdgeType]
+    in_features: dict[NodeType, int]
+    patch_size: int
+    tasks: dict[str, Task]
+
+    @classmethod
+    def from_graph_config(cls, config: GraphConfig, tasks: dict[str, Task]) -> DataSpec:
+        from mmgraph.featurize import FEATURIZERS
+
+        in_features: dict[NodeType, int] = {}
+        for m in config.modalities:
+            if m == "text":
+                if config.tokenizer is None:
+                    raise ValueError("the graph config has text but no tokenizer (fit one on the training text)")
+                in_features[m] = len(config.tokenizer)
+            else:
+                shape = FEATURIZERS.get(m).from_config(config).feature_shape
+                in_features[m] = int(shape[0]) if shape else 1
+        if config.hub:
+            in_features[HUB] = HUB_FEATURE_DIM
+        return cls(config.modalities, config.node_types, config.edge_types, in_features, config.image_patch_size,
+                   dict(tasks))
+
+    def restrict(self, modalities: list[Modality] | tuple[Modality, ...]) -> DataSpec:
+        """The spec seen by a model that uses only ``modalities`` (unimodal models)."""
+        unknown = set(modalities) - set(self.modalities)
+        if unknown:
+            raise ValueError(f"modalities {sorted(unknown)} are not in the data (has {list(self.modalities)})")
+        keep = set(modalities) | ({HUB} if HUB in self.node_types else set())
+        return DataSpec(
+            tuple(sorted(modalities)),
+            [t for t in self.node_types if t in keep],
+            [et for et in self.edge_types if et[0] in keep and et[2] in keep],
+            {t: n for t, n in self.in_features.items() if t in keep},
+            self.patch_size,
+            self.tasks,
+        )
+
+
+@dataclass
+class ModelConfig:
+    """Everything that defines a model, flat; parts are named by registry name.
+
+    Args:
+        name: the model builder (``MODELS``): ``mmgnn`` (the graph model), a baseline, ...
+        hidden: node / embedding width ``d``.
+        layers: message-passing layers.
+        heads: attention heads.
+        ff_mult: feed-forward width as a multiple of ``hidden``.
+        dropout, attn_dropout: dropout rates.
+        modality_dropout: probability of dropping each present modality of a training sample
+            (never all of them), so that the model learns to work when one is missing.
+        conv: message-passing layer (``CONVS``): ``cross_attention``, ``hgt``, ``gatv2``, ``sage``.
+        readout: ``gate`` (attention pooling + modality gate), ``mean`` or ``hub``.
+        encoders: modality → encoder name (``ENCODERS``) where the default is not wanted.
+        image_stem: ``linear`` or ``conv`` patch stem.
+        text_context: ``none``, ``bilstm`` or ``transformer`` context in the text encoder.
+        audio_kernel: frames per 1-D convolution in the audio encoder.
+        modalities: use only these modalities (``None``: all of the data's) — unimodal models.
+        tasks: the dataset tasks to train (``None``: the first task).
+        task_weights: task → loss weight.
+        unimodal_weight: weight of auxiliary losses that apply each graph-level head to every
+            modality's own pooled embedding (0: off).
+        num_clusters: add a ``cluster`` DEC head with this many clusters.
+        dense_path: run complete blocks as dense attention (``False``: force edge lists).
+        dense_block_limit: run edge lists over per-graph blocks of at most this many
+            (destination × source) pairs as masked dense attention (0: never).
+        options: free extra options for models registered by users.
+    """
+
+    name: str = "mmgnn"
+    hidden: int = 64
+    layers: int = 2
+    heads: int = 4
+    ff_mult: int = 2
+    dropout: float = 0.0
+    attn_dropout: float = 0.0
+    modality_dropout: float = 0.15
+    conv: str = "cross_attention"
+    readout: str = "gate"
+    encoders: dict[str, str] = field(default_factory=dict)
+    image_stem: str = "linear"
+    text_context: str = "none"
+    audio_kernel: int = 5
+    modalities: list[str] | None = None
+    tasks: list[str] | None = None
+    task_weights: dict[str, float] = field(default_factory=dict)
+    unimodal_weight: float = 0.0
+    num_clusters: int | None = None
+    dense_path: bool = True
+    dense_block_limit: int = 16384
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.hidden < 1 or self.layers < 0 or self.heads < 1:
+            raise ValueError(
+                f"need hidden >= 1, layers >= 0, heads >= 1 (got {self.hidden}, {self.layers}, {self.heads})"
+            )
+        if not 0.0 <= self.modality_dropout < 1.0:
+            raise ValueError(f"'modality_dropout' must be in [0, 1) (got {self.modality_dropout})")
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown ModelConfig fields {unknown}; valid: {sorted(names)}")
+        return cls(**d)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> ModelConfig:
+        """Read a TOML file: top-level fields or a ``[model]`` table."""
+        from mmgraph._toml import load_toml
+
+        data = load_toml(path)
+        return cls.from_dict(data.get("model", data))

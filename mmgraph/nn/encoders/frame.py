@@ -1,0 +1,51 @@
+"""``FrameEncoder``: log-mel frames → node embeddings (1-D convolution over time)."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mmgraph.nn.dense import DenseLayout
+from mmgraph.nn.encoders.position import SinusoidalPosition
+
+
+class FrameEncoder(nn.Module):
+    """Embeds audio frames: input normalisation, a 1-D conv over each clip's frames, time embedding.
+
+    Args:
+        in_features: mel bands.
+        channels: output width ``d``.
+        kernel_size: frames the convolution sees (odd).
+        time_scale: multiplies ``pos`` (seconds) before the sinusoidal embedding (100: 10 ms steps).
+
+    Shapes:
+        - input: ``x``: ``(N_audio, n_mels)``; ``pos``: ``(N_audio, 1)`` seconds
+        - output: ``(N_audio, d)``
+    """
+
+    def __init__(self, in_features: int, channels: int, kernel_size: int = 5, time_scale: float = 100.0) -> None:
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"'kernel_size' must be odd (got {kernel_size})")
+        self.in_features, self.channels, self.kernel_size = in_features, channels, kernel_size
+        self.input_norm = nn.BatchNorm1d(in_features)
+        self.conv = nn.Conv1d(in_features, channels, kernel_size, padding=kernel_size // 2)
+        self.position = SinusoidalPosition(channels, dims=1, scale=time_scale)
+        self.norm = nn.LayerNorm(channels)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        self.input_norm.reset_parameters()
+        self.conv.reset_parameters()
+        self.norm.reset_parameters()
+
+    def forward(self, x: Tensor, pos: Tensor, layout: DenseLayout) -> Tensor:
+        if x.shape[0] == 0:
+            return x.new_zeros(0, self.channels)
+        x = self.input_norm(x) if x.shape[0] > 1 or not self.training else x
+        dense = layout.to_dense(x).transpose(1, 2)  # (B, n_mels, T_max); padding frames are 0
+        h = F.gelu(self.conv(dense)).transpose(1, 2)  # (B, T_max, d)
+        return self.norm(layout.from_dense(h) + self.position(pos))
+
+    def __repr__(self) -> str:
+        return f"FrameEncoder({self.in_features}, {self.channels}, kernel_size={self.kernel_size})"

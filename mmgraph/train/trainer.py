@@ -1,0 +1,361 @@
+"""``Trainer``: fit / evaluate / predict any mmgraph model on ``GraphDataset``s."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import HeteroData
+from tqdm.auto import tqdm
+
+from mmgraph.datasets.base import GraphDataset
+from mmgraph.nn.heads import ClusterHead, RegressionHead
+from mmgraph.train.checkpoint import load_checkpoint, save_checkpoint, write_atomic
+
+log = logging.getLogger(__name__)
+
+BatchTransform = Callable[[HeteroData], HeteroData]
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation settings.
+
+    Args:
+        epochs: maximum epochs.
+        batch_size: training batch size (graphs).
+        lr: peak learning rate of AdamW.
+        weight_decay: AdamW weight decay.
+        warmup: fraction of all steps spent in linear warm-up (then cosine decay to 0).
+        patience: stop after this many epochs without a better validation score (``None``: never).
+        monitor: ``"task/metric"`` to select on (default: the first task's headline metric).
+        seed: seeds parameter init (when the model is built under ``seed_everything``), data
+            order and dropout; same seed → same metrics on CPU.
+        grad_clip: clip the gradient norm (``None``: no clipping).
+        eval_batch_size: batch size for evaluation.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
+        progress: tqdm progress bars.
+        tensorboard: also log to TensorBoard (needs the ``tensorboard`` extra).
+        keep_best: reload the best validation checkpoint's weights at the end.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.05
+    patience: int | None = None
+    monitor: str | None = None
+    seed: int = 0
+    grad_clip: float | None = 1.0
+    eval_batch_size: int = 256
+    device: str = "auto"
+    progress: bool = True
+    tensorboard: bool = False
+    keep_best: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class FitResult:
+    """What ``Trainer.fit`` returns."""
+
+    history: list[dict[str, float]]
+    best_epoch: int
+    best_score: float | None
+    monitor: str | None
+    stopped_early: bool
+    train_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (CPU and CUDA) RNGs."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - seeds the legacy global generator user code may draw from
+    torch.manual_seed(seed)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    """Multiplier of the peak learning rate at each step: linear warm-up, then cosine to 0."""
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+class Trainer:
+    """Trains and evaluates a model whose ``forward(batch)`` returns a ``ModelOutput`` and whose
+    ``loss(output, batch)`` returns ``(total, parts)`` (every mmgraph model does).
+
+    Args:
+        model: the model.
+        config: ``TrainConfig``.
+        out_dir: run folder for checkpoints (``checkpoints/last.pt``, ``best.pt``), per-epoch
+            metrics (``metrics.json``, ``metrics.csv``) and TensorBoard logs; ``None``: keep
+            nothing on disk.
+        run_info: extra JSON-able facts stored in checkpoints (configs, dataset name).
+    """
+
+    def __init__(self, model: nn.Module, config: TrainConfig | None = None, out_dir: str | Path | None = None,
+                 run_info: dict[str, Any] | None = None) -> None:
+        self.model = model
+        self.config = config or TrainConfig()
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.run_info = dict(run_info or {})
+        self.device = resolve_device(self.config.device)
+        self.model.to(self.device)
+
+    # ------------------------------------------------------------------------------------- helpers
+
+    @property
+    def heads(self):
+        return self.model.head.heads
+
+    def default_monitor(self) -> str:
+        name, head = next(iter(self.heads.items()))
+        return f"{name}/{head.headline}"
+
+    def _higher_is_better(self, monitor: str) -> bool:
+        task, metric = monitor.split("/", 1)
+        if metric in ("loss", "mae", "rmse"):
+            return False
+        if task in self.heads:
+            head = self.heads[task]
+            return head.higher_is_better if metric == head.headline else True
+        return True
+
+    def _loader(self, dataset: GraphDataset, batch_size: int, *, shuffle: bool, epoch: int = 0,
+                sampler: torch.utils.data.Sampler | None = None):
+        return dataset.loader(batch_size, shuffle=shuffle, seed=self.config.seed * 1_000_003 + epoch,
+                              sampler=sampler)
+
+    def prepare(self, train: GraphDataset) -> None:
+        """Data-dependent set-up before training: target standardisation, cluster centroids."""
+        for head in self.heads.values():
+            if isinstance(head, RegressionHead):
+                values = _dataset_target(train, head)
+                if values is not None:
+                    head.fit_target(values)
+        clusters = [h for h in self.heads.values() if isinstance(h, ClusterHead)]
+        if clusters:
+            emb = self.embed(train)
+            for head in clusters:
+                head.init_centroids(emb.to(self.device), seed=self.config.seed)
+
+    @torch.no_grad()
+    def embed(self, dataset: GraphDataset, transform: BatchTransform | None = None) -> Tensor:
+        """Graph embeddings ``(n, d)`` of a dataset (eval mode)."""
+        self.model.eval()
+        out = []
+        for batch in self._loader(dataset, self.config.eval_batch_size, shuffle=False):
+            batch = transform(batch) if transform else batch
+            out.append(self.model(batch.to(self.device)).graph_embedding.cpu())
+        return torch.cat(out)
+
+    # ------------------------------------------------------------------------------------------ fit
+
+    def fit(self, train: GraphDataset, val: GraphDataset | None = None, *, resume: bool = False,
+            sampler_factory: Callable[[int], torch.utils.data.Sampler] | None = None,
+            on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> FitResult:
+        """Train for ``config.epochs`` (or until early stopping), validating each epoch.
+
+        With ``resume=True`` and a ``checkpoints/last.pt`` in ``out_dir``, training continues from
+        it and ends with the same weights and metrics as an uninterrupted run.
+
+        Args:
+            train, val: datasets (``val`` drives model selection and early stopping).
+            resume: continue from ``out_dir/checkpoints/last.pt``.
+            sampler_factory: ``epoch → Sampler`` (e.g. a ``DistributedSampler``).
+            on_epoch_end: called with ``(epoch, metrics row)`` after each epoch's checkpoint.
+        """
+        cfg = self.config
+        monitor = cfg.monitor or (self.default_monitor() if val is not None else None)
+        higher = self._higher_is_better(monitor) if monitor else True
+        steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+        total_steps = steps_per_epoch * cfg.epochs
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, warmup_cosine(total_steps, max(1, round(cfg.warmup * total_steps)))
+        )
+        history: list[dict[str, float]] = []
+        best_score, best_epoch, start_epoch, since_best = None, -1, 0, 0
+        last_path = self.out_dir / "checkpoints" / "last.pt" if self.out_dir else None
+        if resume:
+            if last_path is None or not last_path.exists():
+                raise FileNotFoundError(f"--resume: no checkpoint at {last_path}")
+            state = load_checkpoint(last_path, self.model, optimizer, scheduler)
+            history, start_epoch = state["history"], state["epoch"] + 1
+            best_score, best_epoch, since_best = state["best_score"], state["best_epoch"], state["since_best"]
+            log.info("resumed from %s at epoch %d", last_path, start_epoch)
+        else:
+            self.prepare(train)
+        writer = self._tensorboard()
+        t_start = time.perf_counter()
+        stopped = False
+        self._best_state: dict[str, Tensor] | None = None
+        for epoch in range(start_epoch, cfg.epochs):
+            if cfg.patience is not None and since_best >= cfg.patience:
+                stopped = True
+                break
+            t0 = time.perf_counter()
+            train_loss = self._train_epoch(train, optimizer, scheduler, epoch, sampler_factory)
+            row: dict[str, float] = {"epoch": epoch, "train_loss": train_loss, "lr": scheduler.get_last_lr()[0],
+                                     "epoch_seconds": time.perf_counter() - t0}
+            if val is not None:
+                row.update({f"val/{k}": v for k, v in self.evaluate(val).items()})
+            history.append(row)
+            score = row.get(f"val/{monitor}") if monitor else None
+            improved = score is not None and (
+                best_score is None or (score > best_score if higher else score < best_score)
+            )
+            if improved or (monitor is None):
+                best_score, best_epoch, since_best = score, epoch, 0
+                if self.out_dir:
+                    save_checkpoint(self.out_dir / "checkpoints" / "best.pt", self.model, epoch=epoch,
+                                    run_info=self.run_info)
+                elif cfg.keep_best:
+                    self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            else:
+                since_best += 1
+            log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items()})
+            if writer is not None:
+                for k, v in row.items():
+                    writer.add_scalar(k, v, epoch)
+            if self.out_dir:
+                save_checkpoint(last_path, self.model, optimizer, scheduler, epoch=epoch, history=history,
+                                best_score=best_score, best_epoch=best_epoch, since_best=since_best,
+                                run_info=self.run_info)
+                self._write_metrics(history)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, row)
+        if writer is not None:
+            writer.close()
+        if cfg.keep_best and self.out_dir and best_epoch >= 0 and (self.out_dir / "checkpoints" / "best.pt").exists():
+            load_checkpoint(self.out_dir / "checkpoints" / "best.pt", self.model)
+        elif cfg.keep_best and not self.out_dir and self._best_state is not None:
+            self.model.load_state_dict(self._best_state)
+        return FitResult(history, best_epoch, best_score, monitor, stopped, time.perf_counter() - t_start)
+
+    def _train_epoch(self, train, optimizer, scheduler, epoch: int, sampler_factory) -> float:
+        cfg = self.config
+        self.model.train()
+        # the RNG stream of each epoch depends on (seed, epoch) only: resuming replays it exactly
+        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+        sampler = sampler_factory(epoch) if sampler_factory else None
+        loader = self._loader(train, cfg.batch_size, shuffle=sampler is None, epoch=epoch, sampler=sampler)
+        total, count = 0.0, 0
+        bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not cfg.progress, leave=False)
+        for batch in bar:
+            batch = batch.to(self.device)
+            output = self.model(batch)
+            loss, _ = self.model.loss(output, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            n = int(batch.num_graphs)
+            total += float(loss.detach()) * n
+            count += n
+            bar.set_postfix(loss=f"{total / count:.4f}")
+        return total / max(count, 1)
+
+    # ------------------------------------------------------------------------------------- evaluate
+
+    @torch.no_grad()
+    def predict_raw(self, dataset: GraphDataset, transform: BatchTransform | None = None
+                    ) -> tuple[dict[str, Tensor], dict[str, Tensor | None], float]:
+        """Raw head outputs and targets over a dataset (concatenated), and the mean loss."""
+        self.model.eval()
+        preds: dict[str, list[Tensor]] = {k: [] for k in self.heads}
+        targets: dict[str, list[Tensor]] = {k: [] for k in self.heads}
+        total, count = 0.0, 0
+        for batch in self._loader(dataset, self.config.eval_batch_size, shuffle=False):
+            batch = transform(batch) if transform else batch
+            batch = batch.to(self.device)
+            output = self.model(batch)
+            loss, _ = self.model.loss(output, batch)
+            total += float(loss) * int(batch.num_graphs)
+            count += int(batch.num_graphs)
+            for name, head in self.heads.items():
+                preds[name].append(output.predictions[name].cpu())
+                t = head.target(batch)
+                if t is not None:
+                    targets[name].append(t.cpu())
+        return (
+            {k: torch.cat(v) for k, v in preds.items()},
+            {k: (torch.cat(v) if v else None) for k, v in targets.items()},
+            total / max(count, 1),
+        )
+
+    def evaluate(self, dataset: GraphDataset, transform: BatchTransform | None = None) -> dict[str, float]:
+        """Metrics ``{"task/metric": value}`` (plus ``loss``) over a dataset."""
+        preds, targets, loss = self.predict_raw(dataset, transform)
+        out = {"loss": loss}
+        for name, head in self.heads.items():
+            if targets[name] is None and head.needs_target:
+                continue
+            for metric, value in head.metrics(preds[name], targets[name]).items():
+                out[f"{name}/{metric}"] = value
+        return out
+
+    def predict(self, dataset: GraphDataset, transform: BatchTransform | None = None) -> dict[str, Tensor]:
+        """Decoded predictions per task (class ids, values in target units, cluster ids)."""
+        preds, _, _ = self.predict_raw(dataset, transform)
+        return {name: self.heads[name].decode(p) for name, p in preds.items()}
+
+    # ---------------------------------------------------------------------------------------- files
+
+    def _write_metrics(self, history: list[dict[str, float]]) -> None:
+        assert self.out_dir is not None
+        write_atomic(self.out_dir / "metrics.json", json.dumps(history, indent=2).encode())
+        keys = sorted({k for row in history for k in row}, key=lambda k: (k != "epoch", k))
+        import io
+
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(history)
+        write_atomic(self.out_dir / "metrics.csv", buf.getvalue().encode())
+
+    def _tensorboard(self):
+        if not (self.config.tensorboard and self.out_dir):
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:  # pragma: no cover - optional dependency
+            raise ValueError("tensorboard logging needs the extra: pip install 'mmgraph[tensorboard]'") from exc
+        return SummaryWriter(str(self.out_dir / "tensorboard"))
+
+
+def _dataset_target(dataset: GraphDataset, head) -> Tensor | None:
+    """All training values of a head's target, from a dataset's columns."""
+    if head.level == "node":
+        return dataset.node_targets.get(head.node_type, {}).get(head.target_attr)
+    if head.target_attr == "y":
+        return dataset.y
+    return dataset.targets.get(head.target_attr)

@@ -1,0 +1,81 @@
+import pytest
+import torch
+
+from mmgraph.nn import BatchContext, DenseLayout, FrameEncoder, GatedReadout, HubEncoder, PatchEncoder, TokenEncoder
+from mmgraph.nn.encoders import SinusoidalPosition
+from mmgraph.nn.readout import HubReadout, MeanReadout
+
+
+def test_sinusoidal_position():
+    pe = SinusoidalPosition(8, dims=2)
+    out = pe(torch.tensor([[0.0, 0.0], [1.0, 2.0]]))
+    assert out.shape == (2, 8)
+    assert torch.allclose(out[0], torch.tensor([0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0]))
+    with pytest.raises(ValueError, match="divisible"):
+        SinusoidalPosition(6, dims=2)
+
+
+@pytest.mark.parametrize("stem", ["linear", "conv"])
+def test_patch_encoder(stem):
+    enc = PatchEncoder(16, 8, patch_size=4, stem=stem)
+    out = enc(torch.rand(5, 16), torch.rand(5, 2))
+    assert out.shape == (5, 8)
+    out.sum().backward()
+    assert repr(enc) == f"PatchEncoder(16, 8, stem='{stem}')"
+
+
+@pytest.mark.parametrize("context", ["none", "bilstm", "transformer"])
+def test_token_encoder_batched_equals_one_by_one(context):
+    torch.manual_seed(0)
+    enc = TokenEncoder(20, 8, context=context).eval()
+    ptr = torch.tensor([0, 3, 3, 7])
+    x = torch.randint(3, 20, (7,))
+    pos = torch.cat([torch.arange(3), torch.arange(4)]).float().unsqueeze(1)
+    batched = enc(x, pos, DenseLayout(ptr))
+    first = enc(x[:3], pos[:3], DenseLayout(torch.tensor([0, 3])))
+    second = enc(x[3:], pos[3:], DenseLayout(torch.tensor([0, 4])))
+    assert torch.allclose(batched, torch.cat([first, second]), atol=1e-5)
+
+
+def test_frame_encoder_batched_equals_one_by_one():
+    torch.manual_seed(0)
+    enc = FrameEncoder(6, 8).eval()
+    x, pos = torch.randn(9, 6), torch.rand(9, 1)
+    batched = enc(x, pos, DenseLayout(torch.tensor([0, 4, 9])))
+    a = enc(x[:4], pos[:4], DenseLayout(torch.tensor([0, 4])))
+    b = enc(x[4:], pos[4:], DenseLayout(torch.tensor([0, 5])))
+    assert torch.allclose(batched, torch.cat([a, b]), atol=1e-5)
+    assert enc(torch.zeros(0, 6), torch.zeros(0, 1), DenseLayout(torch.tensor([0, 0]))).shape == (0, 8)
+
+
+def test_hub_encoder():
+    assert HubEncoder(1, 4)(torch.zeros(3, 1), torch.zeros(3, 1)).shape == (3, 4)
+
+
+def _ctx(counts):
+    layouts, batch = {}, {}
+    for t, c in counts.items():
+        c = torch.tensor(c)
+        layouts[t] = DenseLayout(torch.cat([torch.zeros(1, dtype=torch.long), c.cumsum(0)]))
+        batch[t] = torch.repeat_interleave(torch.arange(len(c)), c)
+    return BatchContext(len(next(iter(counts.values()))), layouts, batch, {}, [])
+
+
+def test_gated_readout_gate_sums_to_one_over_present_types():
+    torch.manual_seed(0)
+    ctx = _ctx({"audio": [2, 0, 3], "image": [1, 2, 0]})
+    x = {"audio": torch.randn(5, 8), "image": torch.randn(3, 8)}
+    r = GatedReadout(8, ["image", "audio"])(x, ctx)
+    assert r.graph.shape == (3, 8) and r.node_types == ["audio", "image"]
+    assert torch.allclose(r.gate.sum(1), torch.ones(3))
+    assert r.gate[1, 0] == 0 and r.gate[2, 1] == 0  # absent types get no weight
+    assert r.present.tolist() == [[True, True], [False, True], [True, False]]
+    assert torch.equal(r.per_type[1, 0], torch.zeros(8))
+    m = MeanReadout(8, ["audio", "image"])(x, ctx)
+    assert torch.allclose(m.per_type[0, 0], x["audio"][:2].mean(0))
+
+
+def test_hub_readout_needs_hub():
+    ctx = _ctx({"audio": [1]})
+    with pytest.raises(ValueError, match="needs the 'sample' hub"):
+        HubReadout(4, ["audio"])({"audio": torch.randn(1, 4)}, ctx)
