@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -32,8 +33,15 @@ class ClassificationHead(Head):
     def forward(self, h: Tensor) -> Tensor:
         return self.net(h)
 
+    @staticmethod
+    def class_ids(target: Tensor) -> Tensor:
+        """Targets as int64 class ids, -1 where missing (graph targets arrive as floats, NaN = missing)."""
+        if target.is_floating_point():
+            return torch.where(torch.isfinite(target), target, torch.full_like(target, -1.0)).long()
+        return target.long()
+
     def loss(self, pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
-        target = target.long()
+        target = self.class_ids(target)
         if mask is not None:
             target = target.masked_fill(~mask, -1)
         if not (target >= 0).any():
@@ -44,7 +52,7 @@ class ClassificationHead(Head):
         return pred.argmax(dim=-1)
 
     def metrics(self, pred: Tensor, target: Tensor) -> dict[str, float]:
-        return classification_metrics(self._numpy(self.decode(pred)), self._numpy(target.long()))
+        return classification_metrics(self._numpy(self.decode(pred)), self._numpy(self.class_ids(target)))
 
     def __repr__(self) -> str:
         where = f", node_type={self.node_type!r}" if self.node_type else ""
