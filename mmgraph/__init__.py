@@ -5,6 +5,7 @@ Samples (any subset of image, text, audio) → heterogeneous graphs → batches 
 
 __version__ = "0.1.0"
 
+from mmgraph.explain import explain
 from mmgraph.featurize import FeaturizedSample, Featurizer, NodeSet, Tokenizer
 from mmgraph.graph import GraphConfig, build_graph, collate, to_networkx
 from mmgraph.registry import Registry
@@ -22,5 +23,6 @@ __all__ = [
     "__version__",
     "build_graph",
     "collate",
+    "explain",
     "to_networkx",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import struct
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -319,7 +320,7 @@ def read_wav(path: PathLike) -> tuple[np.ndarray, int]:
             rate, data = wavfile.read(path, mmap=False)
     except wavfile.WavFileWarning as exc:
         raise ValueError(f"audio: {path.name} is malformed ({exc})") from None
-    except (ValueError, OSError, EOFError, IndexError) as exc:
+    except (ValueError, OSError, EOFError, IndexError, struct.error) as exc:
         raise ValueError(f"audio: cannot read WAV {path.name}: {exc}") from None
     if rate <= 0:
         raise ValueError(f"audio: {path.name} declares sample rate {rate}")

@@ -7,8 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mmgraph import GraphConfig, MultimodalSample, Tokenizer
+
+# Test tensors are tiny: one thread avoids OpenMP start-up and contention costs (much faster on 2 cores).
+torch.set_num_threads(1)
 
 SHARED_DATA = Path(os.environ.get("MMGRAPH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

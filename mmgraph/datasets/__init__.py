@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
+from mmgraph.datasets.avmnist import load_avmnist_dataset
 from mmgraph.datasets.base import GraphDataset, MultimodalDataset, Task
 from mmgraph.datasets.digits import load_digits_dataset
+from mmgraph.datasets.emoji import load_emoji_dataset
 from mmgraph.registry import Registry
 
 DATASETS: Registry = Registry("dataset")
 """Dataset name -> ``loader(seed=..., root=...) -> MultimodalDataset``."""
+DATASETS.register("avmnist", load_avmnist_dataset)
 DATASETS.register("digits", load_digits_dataset)
+DATASETS.register("emoji", load_emoji_dataset)
 
 
 def load_dataset(name: str, *, root: str | None = None, seed: int = 0) -> MultimodalDataset:
-    """Load a built-in dataset by name (``mmgraph.datasets.DATASETS.list()`` names them)."""
+    """Load a dataset: a built-in name, a manifest path or a converted folder.
+
+    - a path ending in ``.jsonl`` or ``.csv``: the manifest's usable samples (``load_manifest``);
+    - a folder holding ``meta.json``: graphs made by ``mmgraph convert`` (``load_converted``);
+    - otherwise a built-in dataset by name (``mmgraph.datasets.DATASETS.list()`` names them).
+
+    A converted folder wins over a built-in dataset of the same name. ``root`` and ``seed`` apply
+    to built-in datasets only.
+    """
+    from pathlib import Path
+
+    from mmgraph.datasets.manifest import is_manifest_path, load_manifest
+    from mmgraph.datasets.on_disk import is_converted, load_converted
+
+    if is_manifest_path(name):
+        return load_manifest(name)
+    if is_converted(name):
+        return load_converted(name)
+    if name not in DATASETS and Path(name).is_dir():
+        raise ValueError(f"{name} is a folder without meta.json: not a converted dataset (see 'mmgraph convert')")
     return DATASETS.create(name, seed=seed, root=root)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -244,6 +245,71 @@ class GraphDataset(torch.utils.data.Dataset):
             data[name] = values[index]
         data.id = [self.ids[i] for i in index.tolist()]
         return data
+
+    def without_modalities(self, modalities: Sequence[Modality]) -> GraphDataset:
+        """The same samples with ``modalities`` removed (zero nodes), as if never recorded.
+
+        Equivalent to featurizing ``sample.without(*modalities)``; used for missing-modality tests.
+        """
+        unknown = set(modalities) - set(self.columns)
+        if unknown:
+            raise ValueError(f"unknown modalities {sorted(unknown)} (dataset has {sorted(self.columns)})")
+        out = object.__new__(GraphDataset)
+        out.__dict__.update(self.__dict__)
+        out.columns, out.offsets = dict(self.columns), dict(self.offsets)
+        out.node_targets = {m: v for m, v in self.node_targets.items() if m not in modalities}
+        featurizer = Featurizer(self.config)
+        n = len(self)
+        for m in modalities:
+            e = featurizer.empty(m)
+            out.columns[m] = NodeColumns(e.x, e.pos, torch.zeros(n, dtype=torch.long), [e.shape] * n)
+            out.offsets[m] = torch.zeros(n + 1, dtype=torch.long)
+        return out
+
+    def state(self) -> dict[str, Any]:
+        """The dataset as plain tensors, lists and dicts (``torch.save``-able, loads with ``weights_only``)."""
+        return {
+            "format": "mmgraph-graphdataset-v1",
+            "config": self.config.to_dict(),
+            "columns": {m: {"x": c.x, "pos": c.pos, "counts": c.counts, "shapes": [list(s) for s in c.shapes]}
+                        for m, c in self.columns.items()},
+            "y": self.y,
+            "targets": self.targets,
+            "node_targets": self.node_targets,
+            "ids": self.ids,
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> GraphDataset:
+        """Rebuild a dataset saved with ``state()``."""
+        if state.get("format") != "mmgraph-graphdataset-v1":
+            raise ValueError(f"not a GraphDataset state (format {state.get('format')!r})")
+        out = object.__new__(cls)
+        out.config = GraphConfig.from_dict(state["config"])
+        out.columns, out.offsets = {}, {}
+        for m, c in state["columns"].items():
+            out.columns[m] = NodeColumns(c["x"], c["pos"], c["counts"], [tuple(s) for s in c["shapes"]])
+            out.offsets[m] = torch.cat([c["counts"].new_zeros(1), c["counts"].cumsum(0)])
+        out.y = state["y"]
+        out.targets = dict(state["targets"])
+        out.node_targets = {m: dict(v) for m, v in state["node_targets"].items()}
+        out.ids = list(state["ids"])
+        return out
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the dataset to one file (atomically)."""
+        import io
+
+        from mmgraph.train.checkpoint import write_atomic
+
+        buf = io.BytesIO()
+        torch.save(self.state(), buf)
+        write_atomic(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> GraphDataset:
+        """Read a dataset written by ``save`` (no code is unpickled)."""
+        return cls.from_state(torch.load(path, map_location="cpu", weights_only=True))
 
     def subset(self, indices: Sequence[int] | Tensor) -> GraphDataset:
         """A new dataset holding the samples at ``indices``."""

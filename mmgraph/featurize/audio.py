@@ -141,21 +141,38 @@ class AudioFeaturizer(ModalityFeaturizer):
     def __call__(self, audio: Audio) -> NodeSet:
         return self.batch([audio])[0]
 
-    def batch(self, audios: Sequence[Audio]) -> list[NodeSet]:
-        """Featurize many clips; clips of equal length share one batched STFT."""
+    def num_frames(self, num_samples: int) -> int:
+        """Frames of a clip of ``num_samples`` samples (at ``sample_rate``), before ``max_frames``."""
+        return 1 + num_samples // self.hop_length
+
+    def batch(self, audios: Sequence[Audio], max_padding: float = 2.0) -> list[NodeSet]:
+        """Featurize many clips with batched STFTs.
+
+        Clips are zero-padded to a common length and transformed together: with centred frames and
+        zero padding, a clip's frames are the same whether or not zeros follow it, so each clip
+        keeps exactly its first ``1 + L // hop_length`` frames. Clips are grouped so that no clip
+        is padded beyond ``max_padding`` times its length (bounded waste on mixed lengths).
+        """
         waves = [self.resample(a) for a in audios]
         out: list[NodeSet | None] = [None] * len(waves)
-        by_length: dict[int, list[int]] = {}
-        for i, w in enumerate(waves):
-            by_length.setdefault(w.shape[0], []).append(i)
-        for idx in by_length.values():
-            frames = self.log_mel(torch.from_numpy(np.stack([waves[i] for i in idx])))
-            if self.max_frames is not None:
-                frames = frames[:, : self.max_frames]
-            n = frames.shape[1]
-            pos = self.frame_times(n)
-            for k, i in enumerate(idx):
-                out[i] = NodeSet(frames[k].contiguous(), pos, (n,))
+        order = sorted(range(len(waves)), key=lambda i: waves[i].shape[0])
+        groups: list[list[int]] = []
+        for i in order:
+            if groups and waves[i].shape[0] <= max_padding * waves[groups[-1][0]].shape[0]:
+                groups[-1].append(i)
+            else:
+                groups.append([i])
+        for idx in groups:
+            length = waves[idx[-1]].shape[0]
+            padded = np.zeros((len(idx), length), dtype=np.float32)
+            for row, i in enumerate(idx):
+                padded[row, : waves[i].shape[0]] = waves[i]
+            frames = self.log_mel(torch.from_numpy(padded))  # (G, T_max, n_mels)
+            for row, i in enumerate(idx):
+                n = self.num_frames(waves[i].shape[0])
+                if self.max_frames is not None:
+                    n = min(n, self.max_frames)
+                out[i] = NodeSet(frames[row, :n].clone(), self.frame_times(n), (n,))
         return out  # type: ignore[return-value]
 
     def __repr__(self) -> str:

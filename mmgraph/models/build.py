@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from mmgraph.datasets.base import Task
+from mmgraph.models.baselines.branch import ModalityBranch
+from mmgraph.models.baselines.early_fusion import EarlyFusion
+from mmgraph.models.baselines.late_fusion import LateFusion
+from mmgraph.models.baselines.low_rank_fusion import LowRankTensorFusion
+from mmgraph.models.baselines.mult import MulT
+from mmgraph.models.baselines.tensor_fusion import TensorFusion
 from mmgraph.models.baselines.transformer import EarlyFusionTransformer
+from mmgraph.models.baselines.unimodal import UnimodalModel
 from mmgraph.models.config import DataSpec, ModelConfig
 from mmgraph.models.gnn import MultimodalGNN
 from mmgraph.nn.conv import CONVS
@@ -102,6 +111,105 @@ def build_transformer(config: ModelConfig, spec: DataSpec) -> EarlyFusionTransfo
     encoders = nn.ModuleDict({m: build_encoder(m, config, spec) for m in spec.modalities})
     return EarlyFusionTransformer(encoders, build_heads(config, spec), list(spec.modalities), config.hidden,
                                   config.layers, config.heads, config.ff_mult * config.hidden, config.dropout)
+
+
+# ----------------------------------------------------------------------------------- fusion baselines
+
+
+def model_options(config: ModelConfig, defaults: dict[str, Any]) -> dict[str, Any]:
+    """``config.options`` over a model's defaults; options the model does not know are an error."""
+    unknown = sorted(set(config.options) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown options {unknown} for model {config.name!r}; valid: {sorted(defaults) or 'none'}")
+    return {**defaults, **config.options}
+
+
+def baseline_spec(config: ModelConfig, spec: DataSpec) -> DataSpec:
+    """The spec restricted to ``config.modalities`` (all of the data's when ``None``)."""
+    return spec.restrict(config.modalities) if config.modalities is not None else spec
+
+
+def build_branch(modality: str, config: ModelConfig, spec: DataSpec) -> ModalityBranch:
+    """A modality's own pathway: the graph model's encoder, ``layers`` self-attention layers, pooling."""
+    return ModalityBranch(modality, build_encoder(modality, config, spec), config.hidden, config.layers,
+                          config.heads, config.ff_mult * config.hidden, config.dropout)
+
+
+@MODELS.register("unimodal")
+def build_unimodal(config: ModelConfig, spec: DataSpec) -> UnimodalModel:
+    """One modality (``config.modalities``, exactly one): its branch and the task heads."""
+    if config.modalities is None or len(config.modalities) != 1:
+        raise ValueError(f"the unimodal baseline needs exactly one modality in ModelConfig.modalities "
+                         f"(got {config.modalities})")
+    model_options(config, {})
+    spec = spec.restrict(config.modalities)
+    return UnimodalModel(build_branch(spec.modalities[0], config, spec), build_heads(config, spec))
+
+
+@MODELS.register("early_fusion")
+def build_early_fusion(config: ModelConfig, spec: DataSpec) -> EarlyFusion:
+    """The source document's example: Conv2D / LSTM / Conv1d branches, concatenated, Dense(``hidden``).
+
+    Options (defaults): ``conv_channels`` (64), ``embed_dim`` (64), ``lstm_hidden`` (64),
+    ``audio_channels`` (64), ``image_size`` ([28, 28] pixels); the Conv1d spans ``config.audio_kernel`` frames.
+    """
+    spec = baseline_spec(config, spec)
+    options = model_options(config, {"conv_channels": 64, "embed_dim": 64, "lstm_hidden": 64,
+                                     "audio_channels": 64, "image_size": [28, 28]})
+    return EarlyFusion(
+        {m: spec.in_features[m] for m in spec.modalities}, build_heads(config, spec), config.hidden,
+        patch_size=spec.patch_size, image_size=options["image_size"],
+        conv_channels=options["conv_channels"], embed_dim=options["embed_dim"], lstm_hidden=options["lstm_hidden"],
+        audio_channels=options["audio_channels"], audio_kernel=config.audio_kernel,
+    )
+
+
+@MODELS.register("late_fusion")
+def build_late_fusion(config: ModelConfig, spec: DataSpec) -> LateFusion:
+    """One branch per modality; ``options["late_fusion"]``: ``"mean"`` of logits or ``"concat"`` → linear."""
+    spec = baseline_spec(config, spec)
+    combine = model_options(config, {"late_fusion": "mean"})["late_fusion"]
+    modalities = sorted(spec.modalities)
+    branches = nn.ModuleDict({m: build_branch(m, config, spec) for m in modalities})
+    modality_heads = None
+    if combine == "mean":
+        # only the first modality's heads own losses, standardisation and clustering (see LateFusion)
+        plain = config.replace(num_clusters=None, task_weights={})
+        modality_heads = nn.ModuleDict({m: build_heads(plain, spec) for m in modalities[1:]})
+    return LateFusion(branches, build_heads(config, spec), modality_heads, combine)
+
+
+@MODELS.register("tensor_fusion")
+def build_tensor_fusion(config: ModelConfig, spec: DataSpec) -> TensorFusion:
+    """Outer product of per-modality embeddings of width ``options["fusion_dim"]`` (default 16), MLP."""
+    spec = baseline_spec(config, spec)
+    options = model_options(config, {"fusion_dim": 16})
+    branches = nn.ModuleDict({m: build_branch(m, config, spec) for m in spec.modalities})
+    return TensorFusion(branches, build_heads(config, spec), config.hidden, options["fusion_dim"], config.dropout)
+
+
+@MODELS.register("low_rank_fusion")
+def build_low_rank_fusion(config: ModelConfig, spec: DataSpec) -> LowRankTensorFusion:
+    """Tensor fusion with rank ``options["rank"]`` (default 4) factors of width ``options["fusion_dim"]`` (16)."""
+    spec = baseline_spec(config, spec)
+    options = model_options(config, {"fusion_dim": 16, "rank": 4})
+    branches = nn.ModuleDict({m: build_branch(m, config, spec) for m in spec.modalities})
+    return LowRankTensorFusion(branches, build_heads(config, spec), config.hidden, options["fusion_dim"],
+                               options["rank"])
+
+
+@MODELS.register("mult")
+def build_mult(config: ModelConfig, spec: DataSpec) -> MulT:
+    """MulT-style crossmodal transformer over the graph model's encoders (needs two modalities or more)."""
+    spec = baseline_spec(config, spec)
+    model_options(config, {})
+    if len(spec.modalities) < 2:
+        raise ValueError(f"the MulT baseline needs at least two modalities (got {list(spec.modalities)})")
+    encoders = nn.ModuleDict({m: build_encoder(m, config, spec) for m in spec.modalities})
+    num = len(spec.modalities)
+    head = build_heads(config, spec, channels=num * (num - 1) * config.hidden)
+    return MulT(encoders, head, config.hidden, config.layers, config.heads, config.ff_mult * config.hidden,
+                config.dropout, config.attn_dropout)
 
 
 def build_model(config: ModelConfig, spec: DataSpec) -> nn.Module:

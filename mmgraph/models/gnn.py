@@ -69,20 +69,17 @@ class MultimodalGNN(nn.Module):
         return BatchContext.from_batch(batch, self.node_types, self.edge_types, use_dense=self.dense_path,
                                        dense_block_limit=self.dense_block_limit)
 
-    def embed_nodes(self, batch: HeteroData, ctx: BatchContext) -> dict[NodeType, Tensor]:
-        """Encoder outputs per node type, ``(N_t, d)``."""
-        x = {}
+    def embed_nodes(self, x: dict[NodeType, Tensor], pos: dict[NodeType, Tensor],
+                    ctx: BatchContext) -> dict[NodeType, Tensor]:
+        """Encoder outputs per node type, ``(N_t, d)`` (types absent from the batch: no nodes)."""
+        out = {}
         for t in self.node_types:
-            if t in batch.node_types and "x" in batch[t]:
-                x[t] = self.encoders[t](batch[t].x, batch[t].pos, ctx.layouts[t])
+            if t in x:
+                out[t] = self.encoders[t](x[t], pos[t], ctx.layouts[t])
             else:
-                x[t] = self._empty()
-        return x
-
-    def _empty(self) -> Tensor:
-        p = next(self.parameters())
-        channels = self.readout.channels
-        return p.new_zeros(0, channels)
+                p = next(self.parameters())
+                out[t] = p.new_zeros(0, self.readout.channels)
+        return out
 
     def modality_keep(self, ctx: BatchContext) -> dict[NodeType, Tensor]:
         """Random per-graph modality dropout masks (never dropping every present modality)."""
@@ -96,20 +93,41 @@ class MultimodalGNN(nn.Module):
             drop[rows, pick[rows]] = False
         return {t: ~drop[:, i][ctx.batch[t]] for i, t in enumerate(self.modalities)}
 
-    def encode(self, batch: HeteroData) -> tuple[dict[NodeType, Tensor], BatchContext]:
-        """Node embeddings after message passing, and the batch context (with dropout masks)."""
+    def prepare_inputs(
+        self, batch: HeteroData
+    ) -> tuple[dict[NodeType, Tensor], dict[NodeType, Tensor], BatchContext]:
+        """The data-dependent part of a forward pass, run eagerly: node inputs and the batch context
+        (layouts, masks, modality dropout). ``core`` then runs on fixed shapes, so it compiles
+        with ``torch.compile`` without graph breaks."""
         ctx = self.context(batch)
-        x = self.embed_nodes(batch, ctx)
         if self.training and self.modality_dropout > 0 and len(self.modalities) > 1:
             ctx = ctx.drop_nodes(self.modality_keep(ctx))
+        ctx.precompute_masks()
+        present = [t for t in self.node_types if t in batch.node_types and "x" in batch[t]]
+        return {t: batch[t].x for t in present}, {t: batch[t].pos for t in present}, ctx
+
+    def core(self, x: dict[NodeType, Tensor], pos: dict[NodeType, Tensor], ctx: BatchContext):
+        """Encoders → layers → readout → heads on prepared inputs (the compilable part).
+
+        Returns ``(predictions, node embeddings, ReadoutOutput)``.
+        """
+        h = self.embed_nodes(x, pos, ctx)
         for layer in self.layers:
-            x = layer(x, ctx)
-        return x, ctx
+            h = layer(h, ctx)
+        r = self.readout(h, ctx)
+        return self.head(r.graph, h), h, r
+
+    def encode(self, batch: HeteroData) -> tuple[dict[NodeType, Tensor], BatchContext]:
+        """Node embeddings after message passing, and the batch context (with dropout masks)."""
+        x, pos, ctx = self.prepare_inputs(batch)
+        h = self.embed_nodes(x, pos, ctx)
+        for layer in self.layers:
+            h = layer(h, ctx)
+        return h, ctx
 
     def forward(self, batch: HeteroData) -> ModelOutput:
-        x, ctx = self.encode(batch)
-        r = self.readout(x, ctx)
-        predictions = self.head(r.graph, x)
+        x, pos, ctx = self.prepare_inputs(batch)
+        predictions, h, r = self.core(x, pos, ctx)
         return ModelOutput(
             predictions=predictions,
             graph_embedding=r.graph,
@@ -117,7 +135,7 @@ class MultimodalGNN(nn.Module):
             modality_present=r.present,
             gate=r.gate,
             modalities=r.node_types,
-            node_embeddings=x,
+            node_embeddings=h,
             node_keep=ctx.keep,
         )
 

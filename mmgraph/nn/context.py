@@ -137,6 +137,14 @@ class BatchContext:
             self._attn_masks[edge_type] = mask
         return self._attn_masks[edge_type]
 
+    def precompute_masks(self) -> None:
+        """Compute every dense edge type's mask and every key mask now (eagerly), so that layers
+        only read them: no data-dependent branch is left for ``torch.compile`` to break on."""
+        for et in self.dense_edge_types:
+            self.attention_mask(et)
+        for t in self.layouts:
+            self.key_mask(t)
+
     def node_keep(self, node_type: NodeType) -> Tensor | None:
         return None if self.keep is None else self.keep.get(node_type)
 

@@ -23,6 +23,9 @@ class ReadoutOutput:
         present: ``(B, T)`` bool, the modality has (kept) nodes in the graph.
         gate: ``(B, T)`` modality gate weights (rows sum to 1 over present types), or ``None``.
         node_types: the ``T`` types, in order.
+        pool_weights: node type → ``(N_t,)`` attention pooling weight of each node (summing to 1
+            over a graph's kept nodes of the type; 0 for dropped nodes), when asked for
+            (``return_pool_weights=True``), else ``None``.
     """
 
     graph: Tensor
@@ -30,6 +33,24 @@ class ReadoutOutput:
     present: Tensor
     gate: Tensor | None
     node_types: list[NodeType]
+    pool_weights: dict[NodeType, Tensor] | None = None
+
+
+def pool_weights(x: Tensor, scores: Tensor | None, ctx: BatchContext, node_type: NodeType) -> tuple[Tensor, Tensor]:
+    """Attention pooling weights of one type per graph (uniform when ``scores`` is ``None``).
+
+    Returns ``(weights (B, N_max), present (B,))``: each row sums to 1 over the graph's kept nodes
+    of the type; padding, dropped nodes and graphs without (kept) nodes of the type get 0.
+    """
+    mask = ctx.key_mask(node_type)  # (B, N_max)
+    present = mask.any(dim=1)
+    if scores is None:
+        logits = torch.zeros(mask.shape, dtype=x.dtype, device=x.device)
+    else:
+        logits = ctx.layouts[node_type].to_dense(scores.squeeze(-1))
+    logits = logits.masked_fill(~mask, float("-inf"))
+    logits = torch.where(present[:, None], logits, torch.zeros_like(logits))  # avoid NaN on empty rows
+    return torch.softmax(logits, dim=1) * present[:, None], present  # (B, N_max)
 
 
 def pool_per_type(x: Tensor, scores: Tensor | None, ctx: BatchContext, node_type: NodeType) -> tuple[Tensor, Tensor]:
@@ -38,19 +59,10 @@ def pool_per_type(x: Tensor, scores: Tensor | None, ctx: BatchContext, node_type
     Returns ``(pooled (B, d), present (B,))``; graphs without (kept) nodes of the type get zeros.
     """
     layout = ctx.layouts[node_type]
-    mask = ctx.key_mask(node_type)  # (B, N_max)
-    present = mask.any(dim=1)
     if layout.max_nodes == 0:
-        return x.new_zeros(ctx.num_graphs, x.shape[-1]), present
-    dense = layout.to_dense(x)  # (B, N_max, d)
-    if scores is None:
-        logits = torch.zeros(mask.shape, dtype=x.dtype, device=x.device)
-    else:
-        logits = layout.to_dense(scores.squeeze(-1))
-    logits = logits.masked_fill(~mask, float("-inf"))
-    logits = torch.where(present[:, None], logits, torch.zeros_like(logits))  # avoid NaN on empty rows
-    weights = torch.softmax(logits, dim=1) * present[:, None]  # (B, N_max)
-    return torch.bmm(weights[:, None, :], dense).squeeze(1), present  # (B, d)
+        return x.new_zeros(ctx.num_graphs, x.shape[-1]), ctx.key_mask(node_type).any(dim=1)
+    weights, present = pool_weights(x, scores, ctx, node_type)  # (B, N_max)
+    return torch.bmm(weights[:, None, :], layout.to_dense(x)).squeeze(1), present  # (B, d)
 
 
 class GatedReadout(nn.Module):
@@ -67,7 +79,8 @@ class GatedReadout(nn.Module):
 
     Shapes:
         - input: ``x_dict[t]``: ``(N_t, d)``
-        - output: ``ReadoutOutput`` with ``graph (B, d)`` and ``gate (B, T)``
+        - output: ``ReadoutOutput`` with ``graph (B, d)`` and ``gate (B, T)`` (and, with
+          ``return_pool_weights=True``, ``pool_weights[t]``: ``(N_t,)``, for explanations)
     """
 
     def __init__(self, channels: int, node_types: Sequence[NodeType]) -> None:
@@ -77,7 +90,8 @@ class GatedReadout(nn.Module):
         self.score = nn.ModuleDict({t: nn.Linear(channels, 1) for t in self.node_types})
         self.gate = nn.ModuleDict({t: nn.Linear(channels, 1) for t in self.node_types})
 
-    def forward(self, x_dict: dict[NodeType, Tensor], ctx: BatchContext) -> ReadoutOutput:
+    def forward(self, x_dict: dict[NodeType, Tensor], ctx: BatchContext, *,
+                return_pool_weights: bool = False) -> ReadoutOutput:
         pooled, present, gate_logits = [], [], []
         for t in self.node_types:
             p, has = pool_per_type(x_dict[t], self.score[t](x_dict[t]), ctx, t)
@@ -90,7 +104,11 @@ class GatedReadout(nn.Module):
         any_present = present_t.any(dim=1, keepdim=True)
         gate = torch.softmax(torch.where(any_present, logits, torch.zeros_like(logits)), dim=1) * any_present
         graph = torch.bmm(gate[:, None, :], per_type).squeeze(1)  # (B, d)
-        return ReadoutOutput(graph, per_type, present_t, gate, list(self.node_types))
+        weights = None
+        if return_pool_weights:
+            weights = {t: ctx.layouts[t].from_dense(pool_weights(x_dict[t], self.score[t](x_dict[t]), ctx, t)[0])
+                       for t in self.node_types}
+        return ReadoutOutput(graph, per_type, present_t, gate, list(self.node_types), weights)
 
     def __repr__(self) -> str:
         return f"GatedReadout({self.channels}, node_types={self.node_types})"
@@ -116,11 +134,12 @@ class MeanReadout(nn.Module):
 class HubReadout(GatedReadout):
     """The ``sample`` hub node's embedding is the graph embedding (per-type pooling still reported)."""
 
-    def forward(self, x_dict: dict[NodeType, Tensor], ctx: BatchContext) -> ReadoutOutput:
+    def forward(self, x_dict: dict[NodeType, Tensor], ctx: BatchContext, *,
+                return_pool_weights: bool = False) -> ReadoutOutput:
         if HUB not in x_dict:
             raise ValueError("HubReadout needs the 'sample' hub node type (GraphConfig(hub=True))")
-        out = super().forward(x_dict, ctx)
-        return ReadoutOutput(x_dict[HUB], out.per_type, out.present, None, out.node_types)
+        out = super().forward(x_dict, ctx, return_pool_weights=return_pool_weights)
+        return ReadoutOutput(x_dict[HUB], out.per_type, out.present, None, out.node_types, out.pool_weights)
 
 
 READOUTS: Registry = Registry("readout")

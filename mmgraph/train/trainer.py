@@ -125,8 +125,24 @@ class Trainer:
         self.config = config or TrainConfig()
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.run_info = dict(run_info or {})
-        self.device = resolve_device(self.config.device)
+        self.distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+        self.rank = torch.distributed.get_rank() if self.distributed else 0
+        self.world_size = torch.distributed.get_world_size() if self.distributed else 1
+        self.is_main = self.rank == 0
+        if self.distributed and self.config.device == "auto" and torch.cuda.is_available():
+            self.device = torch.device("cuda", torch.cuda.current_device())
+        else:
+            self.device = resolve_device(self.config.device)
         self.model.to(self.device)
+        self._train_module: nn.Module = self.model
+        if self.distributed:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # modality dropout and missing modalities leave some parameters without gradient in a step
+            self._train_module = DistributedDataParallel(
+                self.model, device_ids=[self.device] if self.device.type == "cuda" else None,
+                find_unused_parameters=True,
+            )
 
     # ------------------------------------------------------------------------------------- helpers
 
@@ -149,11 +165,22 @@ class Trainer:
 
     def _loader(self, dataset: GraphDataset, batch_size: int, *, shuffle: bool, epoch: int = 0,
                 sampler: torch.utils.data.Sampler | None = None):
-        return dataset.loader(batch_size, shuffle=shuffle, seed=self.config.seed * 1_000_003 + epoch,
+        if shuffle and sampler is None and self.distributed:
+            from torch.utils.data import DistributedSampler
+
+            sampler = DistributedSampler(range(len(dataset)), num_replicas=self.world_size, rank=self.rank,
+                                         shuffle=True, seed=self.config.seed)
+            sampler.set_epoch(epoch)
+        # seed + epoch: the permutation DistributedSampler draws, so 1 process with batch B*N sees the
+        # same global batches as N processes with batch B
+        return dataset.loader(batch_size, shuffle=shuffle and sampler is None, seed=self.config.seed + epoch,
                               sampler=sampler)
 
     def prepare(self, train: GraphDataset) -> None:
-        """Data-dependent set-up before training: target standardisation, cluster centroids."""
+        """Data-dependent set-up before training: input and target standardisation, cluster centroids."""
+        for node_type, encoder in getattr(_unwrap(self.model), "encoders", {}).items():
+            if hasattr(encoder, "fit_inputs") and node_type in train.columns:
+                encoder.fit_inputs(train.columns[node_type].x.to(self.device))
         for head in self.heads.values():
             if isinstance(head, RegressionHead):
                 values = _dataset_target(train, head)
@@ -203,6 +230,7 @@ class Trainer:
         history: list[dict[str, float]] = []
         best_score, best_epoch, start_epoch, since_best = None, -1, 0, 0
         last_path = self.out_dir / "checkpoints" / "last.pt" if self.out_dir else None
+        writes = self.out_dir is not None and self.is_main
         if resume:
             if last_path is None or not last_path.exists():
                 raise FileNotFoundError(f"--resume: no checkpoint at {last_path}")
@@ -233,7 +261,7 @@ class Trainer:
             )
             if improved or (monitor is None):
                 best_score, best_epoch, since_best = score, epoch, 0
-                if self.out_dir:
+                if writes:
                     save_checkpoint(self.out_dir / "checkpoints" / "best.pt", self.model, epoch=epoch,
                                     run_info=self.run_info)
                 elif cfg.keep_best:
@@ -244,7 +272,7 @@ class Trainer:
             if writer is not None:
                 for k, v in row.items():
                     writer.add_scalar(k, v, epoch)
-            if self.out_dir:
+            if writes:
                 save_checkpoint(last_path, self.model, optimizer, scheduler, epoch=epoch, history=history,
                                 best_score=best_score, best_epoch=best_epoch, since_best=since_best,
                                 run_info=self.run_info)
@@ -253,6 +281,8 @@ class Trainer:
                 on_epoch_end(epoch, row)
         if writer is not None:
             writer.close()
+        if self.distributed:
+            torch.distributed.barrier()  # rank 0's checkpoints are on disk before anyone reads them
         if cfg.keep_best and self.out_dir and best_epoch >= 0 and (self.out_dir / "checkpoints" / "best.pt").exists():
             load_checkpoint(self.out_dir / "checkpoints" / "best.pt", self.model)
         elif cfg.keep_best and not self.out_dir and self._best_state is not None:
@@ -262,15 +292,16 @@ class Trainer:
     def _train_epoch(self, train, optimizer, scheduler, epoch: int, sampler_factory) -> float:
         cfg = self.config
         self.model.train()
-        # the RNG stream of each epoch depends on (seed, epoch) only: resuming replays it exactly
-        torch.manual_seed(cfg.seed * 1_000_003 + epoch)
+        # the RNG stream of each epoch depends on (seed, epoch, rank) only: resuming replays it exactly
+        torch.manual_seed((cfg.seed * 1_000_003 + epoch) * 1009 + self.rank)
         sampler = sampler_factory(epoch) if sampler_factory else None
         loader = self._loader(train, cfg.batch_size, shuffle=sampler is None, epoch=epoch, sampler=sampler)
         total, count = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not cfg.progress, leave=False)
+        bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not (cfg.progress and self.is_main),
+                   leave=False)
         for batch in bar:
             batch = batch.to(self.device)
-            output = self.model(batch)
+            output = self._train_module(batch)
             loss, _ = self.model.loss(output, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -282,6 +313,10 @@ class Trainer:
             total += float(loss.detach()) * n
             count += n
             bar.set_postfix(loss=f"{total / count:.4f}")
+        if self.distributed:  # the epoch's mean loss over every rank's samples
+            sums = torch.tensor([total, float(count)], dtype=torch.float64, device=self.device)
+            torch.distributed.all_reduce(sums)
+            total, count = float(sums[0]), int(sums[1])
         return total / max(count, 1)
 
     # ------------------------------------------------------------------------------------- evaluate
@@ -331,6 +366,7 @@ class Trainer:
     # ---------------------------------------------------------------------------------------- files
 
     def _write_metrics(self, history: list[dict[str, float]]) -> None:
+        """Per-epoch metrics as JSON and CSV (evaluation is replicated on every rank: rank 0 writes)."""
         assert self.out_dir is not None
         write_atomic(self.out_dir / "metrics.json", json.dumps(history, indent=2).encode())
         keys = sorted({k for row in history for k in row}, key=lambda k: (k != "epoch", k))
@@ -343,13 +379,18 @@ class Trainer:
         write_atomic(self.out_dir / "metrics.csv", buf.getvalue().encode())
 
     def _tensorboard(self):
-        if not (self.config.tensorboard and self.out_dir):
+        if not (self.config.tensorboard and self.out_dir and self.is_main):
             return None
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:  # pragma: no cover - optional dependency
             raise ValueError("tensorboard logging needs the extra: pip install 'mmgraph[tensorboard]'") from exc
         return SummaryWriter(str(self.out_dir / "tensorboard"))
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a ``DistributedDataParallel`` wrapper (or the model itself)."""
+    return getattr(model, "module", model)
 
 
 def _dataset_target(dataset: GraphDataset, head) -> Tensor | None:

@@ -99,7 +99,7 @@ def test_corrupted_checkpoint_detected(digits_small, tmp_path):
 
 def test_early_stopping(digits_small):
     train, val, spec = digits_small
-    trainer = Trainer(make(spec), TrainConfig(epochs=30, batch_size=64, lr=1e-6, patience=2, progress=False,
+    trainer = Trainer(make(spec), TrainConfig(epochs=30, batch_size=64, lr=0.0, patience=2, progress=False,
                                                monitor="snr_db/mae"))
     result = trainer.fit(train, val)
     assert result.stopped_early and len(result.history) < 30

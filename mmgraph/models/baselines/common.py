@@ -1,7 +1,8 @@
-"""What every baseline shares: heads, loss, parameter count."""
+"""What every baseline shares: heads, loss, parameter count, and the masks of missing nodes."""
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
@@ -22,3 +23,32 @@ class BaselineModel(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+def require_graph_level(head: MultiTaskHead, model: str) -> None:
+    """Refuse node-level tasks: the fusion baselines predict one output per sample."""
+    node_tasks = [f"{name!r} ({h.node_type} nodes)" for name, h in head.heads.items() if h.level == "node"]
+    if node_tasks:
+        raise ValueError(
+            f"{model} predicts graph-level tasks only (got node-level tasks {', '.join(node_tasks)}); "
+            f"train node-level tasks with the graph model ('mmgnn')"
+        )
+
+
+def key_padding_mask(mask: Tensor) -> Tensor:
+    """``nn.MultiheadAttention``'s ``key_padding_mask`` (True = ignore) for a ``(B, N)`` real-node mask.
+
+    Rows without any real key keep their first (padding) slot visible: a fully masked row gives NaN in
+    the attention's fast path, and NaN would leak into gradients even where the row is discarded.
+    Callers drop or zero those rows' outputs.
+    """
+    padding = ~mask
+    if padding.shape[1] > 0:
+        padding[:, 0] &= mask.any(dim=1)
+    return padding
+
+
+def masked_mean(dense: Tensor, mask: Tensor) -> Tensor:
+    """Mean over the real rows of ``(B, N, F)`` under a ``(B, N)`` mask; ``(B, F)``, zeros where none."""
+    weights = mask.to(dense.dtype) / mask.sum(dim=1, keepdim=True).clamp_min(1)  # (B, N)
+    return torch.bmm(weights[:, None, :], dense).squeeze(1)

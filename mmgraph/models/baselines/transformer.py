@@ -6,7 +6,7 @@ import torch
 from torch import nn
 from torch_geometric.data import HeteroData
 
-from mmgraph.models.baselines.common import BaselineModel
+from mmgraph.models.baselines.common import BaselineModel, key_padding_mask, masked_mean
 from mmgraph.models.outputs import ModelOutput
 from mmgraph.nn.context import BatchContext
 
@@ -46,7 +46,6 @@ class EarlyFusionTransformer(BaselineModel):
             masks.append(layout.mask)
         seq = torch.cat(blocks, dim=1)  # (B, S, d)
         mask = torch.cat(masks, dim=1)  # (B, S)
-        h = self.norm(self.transformer(seq, src_key_padding_mask=~mask))
-        w = mask.to(h.dtype) / mask.sum(1, keepdim=True).clamp_min(1)
-        graph = torch.bmm(w[:, None, :], h).squeeze(1)  # (B, d)
+        h = self.norm(self.transformer(seq, src_key_padding_mask=key_padding_mask(mask)))
+        graph = masked_mean(h, mask)  # (B, d); a sample without any node gets zeros
         return ModelOutput(self.head(graph, {}), graph)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -10,7 +11,12 @@ from mmgraph.nn.encoders.position import SinusoidalPosition
 
 
 class FrameEncoder(nn.Module):
-    """Embeds audio frames: input normalisation, a 1-D conv over each clip's frames, time embedding.
+    """Embeds audio frames: input standardisation, a 1-D conv over each clip's frames, time embedding.
+
+    Inputs are standardised per mel band with statistics of the training data (``fit_inputs``,
+    called by the trainer before training; buffers saved with the model), not batch statistics:
+    the encoding of a clip never depends on the other clips of its batch (batch size, distributed
+    training and evaluation all see the same function).
 
     Args:
         in_features: mel bands.
@@ -28,21 +34,29 @@ class FrameEncoder(nn.Module):
         if kernel_size % 2 != 1:
             raise ValueError(f"'kernel_size' must be odd (got {kernel_size})")
         self.in_features, self.channels, self.kernel_size = in_features, channels, kernel_size
-        self.input_norm = nn.BatchNorm1d(in_features)
+        self.register_buffer("input_mean", torch.zeros(in_features))
+        self.register_buffer("input_std", torch.ones(in_features))
         self.conv = nn.Conv1d(in_features, channels, kernel_size, padding=kernel_size // 2)
         self.position = SinusoidalPosition(channels, dims=1, scale=time_scale)
         self.norm = nn.LayerNorm(channels)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        self.input_norm.reset_parameters()
         self.conv.reset_parameters()
         self.norm.reset_parameters()
+
+    @torch.no_grad()
+    def fit_inputs(self, x: Tensor) -> None:
+        """Set the per-band standardisation from training frames ``(N, n_mels)``."""
+        if x.shape[0] > 1:
+            x = x.double()
+            self.input_mean.copy_(x.mean(0))
+            self.input_std.copy_(x.std(0).clamp_min(1e-3))
 
     def forward(self, x: Tensor, pos: Tensor, layout: DenseLayout) -> Tensor:
         if x.shape[0] == 0:
             return x.new_zeros(0, self.channels)
-        x = self.input_norm(x) if x.shape[0] > 1 or not self.training else x
+        x = (x - self.input_mean) / self.input_std
         dense = layout.to_dense(x).transpose(1, 2)  # (B, n_mels, T_max); padding frames are 0
         h = F.gelu(self.conv(dense)).transpose(1, 2)  # (B, T_max, d)
         return self.norm(layout.from_dense(h) + self.position(pos))

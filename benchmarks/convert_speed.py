@@ -1,0 +1,279 @@
+"""Conversion speed: records/s of ``mmgraph.convert`` with 1 and 2 worker processes, and peak memory.
+
+Sources:
+- ``digits``: the built-in dataset (1,797 records), loaded once and passed in memory, so that
+  synthesising the dataset is not timed;
+- ``digits-manifest``: the same records written as PNG + WAV files and a JSONL manifest (manifest
+  checks, the tokenizer's text pass and file decoding included);
+- ``avmnist`` (70,000 records) when its module and raw data are available (skipped otherwise;
+  ``--avmnist-records N`` converts the first N records of its splits only, 0 skips it).
+
+Every (source, workers) pair runs in a fresh Python process. There, the first ``convert`` is
+*cold* (with workers: the forkserver starts and imports torch + mmgraph once, overlapped with
+reading the source) and the next ``--repeats`` are *warm* (workers fork from the running server):
+warm (median and best) is the steady-state rate, cold what a one-off ``mmgraph convert`` of this
+size sees. The machine's load average before each run is recorded: on a shared machine it moves
+the numbers more than anything else. ``avmnist`` runs
+once (cold) per worker count. Peak memory is reported three ways: ``getrusage`` of the process
+(self) and of its reaped children (forkserver workers are grandchildren, which ``getrusage`` does
+not see), and the peak over time of the summed RSS and PSS (RSS with shared pages divided among
+the processes sharing them) of the whole process tree, sampled from ``/proc`` every 50 ms.
+
+    python benchmarks/convert_speed.py [--workers 1 2] [--chunk-size 128] [--avmnist-records N]
+        [--repeats 3] [--out benchmarks/results/convert_speed.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve()
+SHARED_DATA = HERE.parents[2] / "shared" / "data"  # the layout tests/conftest.py also assumes
+
+
+# ------------------------------------------------------------------------------------ memory
+
+
+def _tree(root: int) -> list[int]:
+    """``root`` and every descendant process (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        out.append(pid)
+        todo += children.get(pid, [])
+    return out
+
+
+def _rss_pss_kb(pid: int) -> tuple[int, int]:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            values = {line.split(":")[0]: int(line.split()[1]) for line in f if line.split(":")[0] in ("Rss", "Pss")}
+        return values.get("Rss", 0), values.get("Pss", 0)
+    except (OSError, ValueError):
+        return 0, 0
+
+
+class TreeMemory:
+    """Samples the summed RSS and PSS of this process and its descendants; keeps the peaks."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.interval = interval
+        self.peak_rss_kb = self.peak_pss_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            rss = pss = 0
+            for pid in _tree(os.getpid()):
+                r, p = _rss_pss_kb(pid)
+                rss, pss = rss + r, pss + p
+            self.peak_rss_kb, self.peak_pss_kb = max(self.peak_rss_kb, rss), max(self.peak_pss_kb, pss)
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+# ------------------------------------------------------------------------------------- child
+
+
+def write_digits_manifest(folder: Path) -> Path:
+    """The digits records as PNG + WAV files and a JSONL manifest (ids, splits, labels, targets kept)."""
+    import numpy as np
+    from PIL import Image
+    from scipy.io import wavfile
+
+    from mmgraph.datasets import load_dataset
+
+    dataset = load_dataset("digits")
+    (folder / "imgs").mkdir(parents=True, exist_ok=True)
+    (folder / "wav").mkdir(exist_ok=True)
+    lines = []
+    for split, samples in dataset.splits.items():
+        for s in samples:
+            Image.fromarray(s.image).save(folder / "imgs" / f"{s.id}.png")
+            wave = np.round(np.clip(s.audio.waveform, -1.0, 1.0) * 32767).astype(np.int16)
+            wavfile.write(folder / "wav" / f"{s.id}.wav", s.audio.sample_rate, wave)
+            lines.append(json.dumps({"id": s.id, "image": f"imgs/{s.id}.png", "text": s.text,
+                                     "audio": f"wav/{s.id}.wav", "label": s.y, "targets": s.targets,
+                                     "split": split}))
+    path = folder / "digits.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _source(name: str, tmp: Path, args: argparse.Namespace) -> Any:
+    from mmgraph.datasets import load_dataset
+
+    if name == "digits":
+        return load_dataset("digits")
+    if name == "digits-manifest":
+        return tmp / "manifest" / "digits.jsonl"
+    if name == "avmnist":
+        from mmgraph.datasets.base import MultimodalDataset
+
+        dataset = load_dataset("avmnist", root=args.root)
+        if args.avmnist_records:
+            share = args.avmnist_records / sum(len(v) for v in dataset.splits.values())
+            splits = {k: v[: max(1, round(len(v) * share))] for k, v in dataset.splits.items()}
+            dataset = MultimodalDataset(dataset.name, splits, dataset.tasks, dataset.graph_config,
+                                        dataset.node_targets, dataset.info)
+        return dataset
+    raise ValueError(name)
+
+
+def child(args: argparse.Namespace) -> None:
+    from mmgraph.convert import convert
+
+    tmp = Path(args.tmp)
+    source = _source(args.child, tmp, args)
+    repeats = 0 if args.child == "avmnist" else args.repeats
+    result: dict[str, Any] = {}
+    with TreeMemory() as memory:
+        for run in ["cold"] + [f"warm{i}" for i in range(repeats)]:
+            out = tmp / f"out-{args.child}-{args.child_workers}-{run}"
+            shutil.rmtree(out, ignore_errors=True)
+            load = os.getloadavg()[0]
+            start = time.perf_counter()
+            report = convert(source, out, workers=args.child_workers, chunk_size=args.chunk_size, progress=False)
+            seconds = time.perf_counter() - start
+            result[run] = {"records": report.records, "converted": report.converted, "rejected": report.rejected,
+                           "seconds": round(seconds, 3), "records_per_s": round(report.records / seconds, 1),
+                           "load_average_before": round(load, 2)}
+            shutil.rmtree(out, ignore_errors=True)
+    warm = sorted(result[k]["records_per_s"] for k in result if k.startswith("warm"))
+    if warm:
+        result["warm"] = {"median_records_per_s": statistics.median(warm), "best_records_per_s": warm[-1],
+                          "repeats": len(warm)}
+    result["peak_kb"] = {
+        "getrusage_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "getrusage_children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+        "tree_rss_sum": memory.peak_rss_kb,
+        "tree_pss_sum": memory.peak_pss_kb,
+    }
+    print(json.dumps(result))
+
+
+# ------------------------------------------------------------------------------------ parent
+
+
+def available_avmnist(root: str | None) -> str | None:
+    """``None`` when AV-MNIST can be loaded, else why not."""
+    try:
+        from mmgraph.datasets import DATASETS
+        from mmgraph.datasets.avmnist import resolve_data_root
+    except ImportError as exc:
+        return f"mmgraph.datasets.avmnist not importable ({exc})"
+    if "avmnist" not in DATASETS:
+        return "no 'avmnist' dataset registered"
+    try:
+        resolve_data_root(root, "avmnist", ("mnist", "fsdd", "esc50_8k"))
+    except (ValueError, OSError) as exc:
+        return str(exc)
+    return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--chunk-size", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3, help="warm runs per (source, workers) (default 3)")
+    parser.add_argument("--avmnist-records", type=int, default=None,
+                        help="convert only about this many AV-MNIST records (0: skip AV-MNIST)")
+    default_root = os.environ.get("MMGRAPH_DATA") or (str(SHARED_DATA) if SHARED_DATA.is_dir() else None)
+    parser.add_argument("--root", default=default_root,
+                        help="raw-data folder for AV-MNIST (default $MMGRAPH_DATA, else ../shared/data)")
+    parser.add_argument("--out", default="benchmarks/results/convert_speed.json")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-workers", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tmp", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+
+    import mmgraph
+
+    sources = ["digits", "digits-manifest"]
+    skipped = {}
+    if args.avmnist_records == 0:
+        skipped["avmnist"] = "--avmnist-records 0"
+    else:
+        reason = available_avmnist(args.root)
+        if reason is None:
+            sources.append("avmnist")
+        else:
+            skipped["avmnist"] = reason
+            print(f"avmnist skipped: {reason}")
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="convert-speed-") as tmp:
+        write_digits_manifest(Path(tmp) / "manifest")
+        for source in sources:
+            for workers in args.workers:
+                command = [sys.executable, str(HERE), "--child", source, "--child-workers", str(workers),
+                           "--tmp", tmp, "--chunk-size", str(args.chunk_size), "--repeats", str(args.repeats)]
+                if args.root:
+                    command += ["--root", args.root]
+                if args.avmnist_records:
+                    command += ["--avmnist-records", str(args.avmnist_records)]
+                proc = subprocess.run(command, capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    raise SystemExit(f"{source} with {workers} worker(s) failed:\n{proc.stderr}")
+                result = json.loads(proc.stdout.strip().splitlines()[-1])
+                results.setdefault(source, {})[f"workers={workers}"] = result
+                runs = f"cold {result['cold']['records_per_s']:,.0f} rec/s ({result['cold']['seconds']:.2f} s)"
+                if "warm" in result:
+                    runs += (f", warm median {result['warm']['median_records_per_s']:,.0f} rec/s "
+                             f"(best {result['warm']['best_records_per_s']:,.0f})")
+                peak = result["peak_kb"]
+                print(f"{source:16s} workers={workers}: {runs}; peak tree PSS {peak['tree_pss_sum'] / 1024:.0f} MiB, "
+                      f"self {peak['getrusage_self'] / 1024:.0f} MiB")
+    import torch
+
+    report = {
+        "benchmark": "convert_speed",
+        "command": "python benchmarks/convert_speed.py " + " ".join(sys.argv[1:]),
+        "chunk_size": args.chunk_size,
+        "results": results,
+        "skipped": skipped,
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "mmgraph": mmgraph.__version__,
+                    "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
+                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""The benchmark runner: suites of models × datasets × tasks × seeds, with robustness and cost."""
+
+from mmgraph.bench.report import write_report
+from mmgraph.bench.runner import prepare_data, run_job, run_suite
+from mmgraph.bench.suite import ModelEntry, Suite, list_suites, load_suite, parse_suite
+
+__all__ = [
+    "ModelEntry",
+    "Suite",
+    "list_suites",
+    "load_suite",
+    "parse_suite",
+    "prepare_data",
+    "run_job",
+    "run_suite",
+    "write_report",
+]

@@ -1,0 +1,283 @@
+"""``run_suite``: every (model, seed) of a suite trained and measured on the same data, same harness.
+
+Data is featurized once per suite (train/val/test plus the perturbed test sets of the robustness
+sweeps) and cached under ``OUT/cache``; each (model, seed) job then runs in its own process (clean
+peak-memory measurement, and a crash or kill loses only that job), writes
+``OUT/runs/<model>/seed<k>/result.json`` and is skipped when rerun (a killed suite resumes).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import multiprocessing as mp
+import platform
+import re
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.integrate import trapezoid
+from tqdm.auto import tqdm
+
+import mmgraph
+from mmgraph.bench.perturb import perturbed
+from mmgraph.bench.suite import ModelEntry, Suite
+from mmgraph.datasets import load_dataset
+from mmgraph.datasets.base import GraphDataset, MultimodalDataset, Task
+from mmgraph.train.checkpoint import write_atomic
+
+log = logging.getLogger(__name__)
+
+SWEEPS = ("audio_snr_db", "image_noise_std")
+SWEEP_MODALITY = {"audio_snr_db": "audio", "image_noise_std": "image"}
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "model"
+
+
+def _subsample(samples, limit: int | None, seed: int):
+    if limit is None or len(samples) <= limit:
+        return samples
+    index = np.sort(np.random.default_rng(seed).permutation(len(samples))[:limit])
+    return [samples[int(i)] for i in index]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def machine_info() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "mmgraph": mmgraph.__version__,
+        "threads": torch.get_num_threads(),
+        "processor": platform.processor() or platform.machine(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+# ------------------------------------------------------------------------------------------ data
+
+
+def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Featurize the suite's splits and perturbed test sets once; reuse the cache when unchanged."""
+    dataset: MultimodalDataset = load_dataset(suite.dataset, root=suite.root, seed=suite.data_seed)
+    config = dataset.fit_graph_config(dataset.graph_config.replace(**suite.graph) if suite.graph else None)
+    tasks = {k: dataset.tasks[k] for k in (suite.tasks or list(dataset.tasks))}
+    sweeps = {k: [float(v) for v in suite.robustness.get(k, [])] for k in SWEEPS}
+    sweeps = {k: v for k, v in sweeps.items() if v and SWEEP_MODALITY[k] in config.modalities}
+    key = {
+        "dataset": suite.dataset, "root": suite.root, "data_seed": suite.data_seed, "graph": config.to_dict(),
+        "max_train": suite.max_train, "max_eval": suite.max_eval, "sweeps": sweeps, "version": mmgraph.__version__,
+    }
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    cache = out / "cache" / digest
+    manifest_path = cache / "manifest.json"
+    if manifest_path.exists():
+        return json.loads(manifest_path.read_text())
+    cache.mkdir(parents=True, exist_ok=True)
+    files: dict[str, str] = {}
+    splits = {
+        "train": _subsample(dataset.splits["train"], suite.max_train, 1),
+        "val": _subsample(dataset.splits["val"], suite.max_eval, 2),
+        "test": _subsample(dataset.splits["test"], suite.max_eval, 3),
+    }
+    for split, samples in splits.items():
+        gd = GraphDataset.from_samples(samples, config, node_targets=dataset.node_targets, progress=progress,
+                                       description=f"featurize {split}")
+        gd.save(cache / f"{split}.pt")
+        files[split] = str(cache / f"{split}.pt")
+    for kind, levels in sweeps.items():
+        for level in levels:
+            name = f"test_{kind}_{level:g}"
+            gd = GraphDataset.from_samples(perturbed(splits["test"], kind, level), config,
+                                           node_targets=dataset.node_targets, progress=progress, description=name)
+            gd.save(cache / f"{name}.pt")
+            files[name] = str(cache / f"{name}.pt")
+    manifest = {
+        "files": files,
+        "sizes": {k: len(v) for k, v in splits.items()},
+        "tasks": {k: t.to_dict() for k, t in tasks.items()},
+        "modalities": list(config.modalities),
+        "sweeps": sweeps,
+        "dataset": dataset.name,
+        "dataset_info": json.loads(json.dumps(dataset.info, default=str)),
+    }
+    write_atomic(manifest_path, json.dumps(manifest, indent=2).encode())
+    return manifest
+
+
+# ------------------------------------------------------------------------------------------ jobs
+
+
+def _auc(levels: list[float], values: list[float]) -> float:
+    """Mean of the curve over the sweep range (trapezoid area divided by the range)."""
+    order = np.argsort(levels)
+    x, y = np.asarray(levels, float)[order], np.asarray(values, float)[order]
+    if len(x) == 1 or x[-1] == x[0]:
+        return float(y.mean())
+    return float(trapezoid(y, x) / (x[-1] - x[0]))
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """Train and measure one (model, seed); returns the result record (also written to disk)."""
+    from mmgraph.models import DataSpec, ModelConfig, build_model
+    from mmgraph.train import TrainConfig, Trainer, seed_everything
+
+    if job.get("threads"):
+        torch.set_num_threads(int(job["threads"]))
+    files = job["data"]["files"]
+    train, val, test = (GraphDataset.load(files[s]) for s in ("train", "val", "test"))
+    tasks = {k: Task(**v) for k, v in job["data"]["tasks"].items()}
+    model_config = ModelConfig.from_dict(job["model"])
+    train_config = TrainConfig(**job["train"])
+    rss_data = _peak_rss_mb()
+    seed_everything(train_config.seed)
+    model = build_model(model_config, DataSpec.from_graph_config(train.config, tasks))
+    run_dir = Path(job["run_dir"])
+    trainer = Trainer(model, train_config, out_dir=run_dir, run_info={"label": job["label"]})
+    resume = (run_dir / "checkpoints" / "last.pt").exists()
+    fit = trainer.fit(train, val, resume=resume)
+    t0 = time.perf_counter()
+    test_metrics = trainer.evaluate(test)
+    infer_s = time.perf_counter() - t0
+    headline = job["headline"]
+    robustness: dict[str, Any] = {}
+    if job.get("remove_modalities", True) and len(job["data"]["modalities"]) > 1:
+        for m in job["data"]["modalities"]:
+            robustness[f"without_{m}"] = trainer.evaluate(test.without_modalities([m])).get(headline)
+    for kind, levels in job["data"]["sweeps"].items():
+        curve = [trainer.evaluate(GraphDataset.load(files[f"test_{kind}_{lv:g}"])).get(headline) for lv in levels]
+        robustness[kind] = {"levels": levels, "values": curve, "auc": _auc(levels, curve)}
+    epoch_seconds = [h["epoch_seconds"] for h in fit.history]
+    cost = {
+        "parameters": int(sum(p.numel() for p in model.parameters())),
+        "train_seconds": fit.train_seconds,
+        "epochs": len(fit.history),
+        "seconds_per_epoch": statistics.median(epoch_seconds) if epoch_seconds else None,
+        "train_samples_per_s": len(train) / statistics.median(epoch_seconds) if epoch_seconds else None,
+        "inference_samples_per_s": len(test) / infer_s,
+        "peak_rss_mb": _peak_rss_mb(),
+        "peak_rss_over_data_mb": _peak_rss_mb() - rss_data,
+    }
+    result = {
+        "label": job["label"], "seed": train_config.seed, "model": job["model"], "train": job["train"],
+        "test": test_metrics, "robustness": robustness, "cost": cost, "best_epoch": fit.best_epoch,
+        "history": fit.history, "resumed": resume,
+    }
+    write_atomic(Path(job["result_path"]), json.dumps(result, indent=2, default=float).encode())
+    return result
+
+
+def _job_process(job: dict[str, Any], queue) -> None:  # pragma: no cover - runs in a child process
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        run_job(job)
+        queue.put(None)
+    except BaseException as exc:  # report any failure of the child to the parent, then exit non-zero
+        queue.put(f"{exc.__class__.__name__}: {exc}")
+        raise
+
+
+def _run_isolated(job: dict[str, Any]) -> None:
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_job_process, args=(job, queue), daemon=False)
+    proc.start()
+    proc.join()
+    error = queue.get() if not queue.empty() else None
+    if proc.exitcode != 0 or error:
+        raise RuntimeError(f"job {job['label']!r} seed {job['train']['seed']} failed: {error or proc.exitcode}")
+
+
+# ---------------------------------------------------------------------------------------- suite
+
+
+def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list[int] | None = None,
+              progress: bool = True, isolate: bool = True, command: str | None = None) -> dict[str, Any]:
+    """Run every (model, seed) of ``suite``; write results.json/.csv/.md and plots into ``out``.
+
+    Args:
+        suite: the suite.
+        out: output folder (created; reruns resume, finished jobs are not redone).
+        quick: apply the suite's ``[quick]`` overrides.
+        seeds: override the suite's seeds.
+        progress: progress bars.
+        isolate: run each job in a fresh process (clean peak-memory numbers); ``False`` runs
+            them in this process (faster start, used by tests).
+        command: the command line to record in the results.
+    """
+    from mmgraph.bench.report import write_report
+
+    if quick:
+        suite = suite.apply_quick()
+    if seeds is not None:
+        suite.seeds = list(seeds)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    t_start = time.perf_counter()
+    data = prepare_data(suite, out, progress=progress)
+    headline_task = next(iter(data["tasks"]))
+    head_metric = "accuracy" if data["tasks"][headline_task]["kind"].endswith("classification") else "mae"
+    headline = f"{headline_task}/{head_metric}"
+    jobs = []
+    for seed in suite.seeds:
+        for entry in suite.models:
+            run_dir = out / "runs" / slug(entry.label) / f"seed{seed}"
+            jobs.append({
+                "label": entry.label,
+                "model": suite.model_config(entry).to_dict(),
+                "train": {**suite.train_config(entry, seed).to_dict(), "progress": False},
+                "data": data,
+                "headline": headline,
+                "remove_modalities": bool(suite.robustness.get("remove_modalities", True)),
+                "run_dir": str(run_dir),
+                "result_path": str(run_dir / "result.json"),
+            })
+    results = []
+    bar = tqdm(jobs, desc=f"bench {suite.name}", unit="run", disable=not progress)
+    for job in bar:
+        bar.set_postfix_str(f"{job['label']} seed {job['train']['seed']}")
+        path = Path(job["result_path"])
+        if not path.exists():
+            t0 = time.perf_counter()
+            if isolate:
+                _run_isolated(job)
+            else:
+                run_job(job)
+            log.info("%s seed %d done in %.0f s", job["label"], job["train"]["seed"], time.perf_counter() - t0)
+        results.append(json.loads(path.read_text()))
+    report = {
+        "suite": suite.name,
+        "description": suite.description,
+        "suite_file": suite.source,
+        "dataset": data["dataset"],
+        "dataset_info": data["dataset_info"],
+        "sizes": data["sizes"],
+        "tasks": data["tasks"],
+        "headline": headline,
+        "modalities": data["modalities"],
+        "seeds": suite.seeds,
+        "models": suite.labels(),
+        "quick": quick,
+        "command": command or " ".join(sys.argv),
+        "machine": machine_info(),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "wall_seconds": time.perf_counter() - t_start,
+        "runs": results,
+    }
+    write_report(report, out)
+    return report
+
+
+def entries_by_label(suite: Suite) -> dict[str, ModelEntry]:
+    return {e.label: e for e in suite.models}

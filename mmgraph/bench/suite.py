@@ -1,0 +1,161 @@
+"""Benchmark suites: which dataset, tasks, models, seeds, training budget and robustness sweeps.
+
+A suite is a TOML file::
+
+    name = "quick"
+    dataset = "digits"            # built-in name, manifest path or converted folder
+    tasks = ["digit"]             # the first task is the headline
+    seeds = [0, 1, 2]
+
+    [graph]                       # GraphConfig overrides of the dataset's recommended config
+    image_patch_size = 4
+
+    [train]                       # TrainConfig fields
+    epochs = 10
+    lr = 3e-3
+
+    [robustness]
+    remove_modalities = true
+    audio_snr_db = [20, 10, 0, -10]     # white noise added to the test audio at these SNRs
+    image_noise_std = [0.0, 0.2, 0.4]   # Gaussian pixel noise on the test images
+
+    [quick]                       # overrides applied by --quick
+    seeds = [0]
+    epochs = 2
+    max_train = 2000
+
+    [[models]]
+    label = "graph model"
+    name = "mmgnn"                # any ModelConfig field may follow
+    [models.train]                # optional per-model TrainConfig overrides
+    lr = 1e-3
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmgraph._toml import load_toml
+from mmgraph.models.config import ModelConfig
+from mmgraph.train.trainer import TrainConfig
+
+SUITES_DIR = Path(__file__).parent / "suites"
+"""Suites shipped with mmgraph (``benchmarks/suites`` in the repository points here)."""
+
+
+@dataclass
+class ModelEntry:
+    """One model of a suite: a label for tables, its ``ModelConfig`` and training overrides."""
+
+    label: str
+    config: ModelConfig
+    train: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Suite:
+    """A parsed suite (see the module docstring for the file format)."""
+
+    name: str
+    dataset: str
+    models: list[ModelEntry]
+    tasks: list[str] | None = None
+    seeds: list[int] = field(default_factory=lambda: [0])
+    data_seed: int = 0
+    root: str | None = None
+    description: str = ""
+    graph: dict[str, Any] = field(default_factory=dict)
+    train: dict[str, Any] = field(default_factory=dict)
+    robustness: dict[str, Any] = field(default_factory=dict)
+    quick: dict[str, Any] = field(default_factory=dict)
+    max_train: int | None = None
+    max_eval: int | None = None
+    source: str | None = None
+
+    def train_config(self, entry: ModelEntry, seed: int) -> TrainConfig:
+        merged = {**self.train, **entry.train, "seed": seed}
+        names = {f.name for f in dataclasses.fields(TrainConfig)}
+        unknown = sorted(set(merged) - names)
+        if unknown:
+            raise ValueError(f"suite {self.name!r}: unknown train settings {unknown}; valid: {sorted(names)}")
+        return TrainConfig(**merged)
+
+    def model_config(self, entry: ModelEntry) -> ModelConfig:
+        """The entry's config with the suite's tasks (unless the entry names its own)."""
+        if entry.config.tasks is None and self.tasks is not None:
+            return entry.config.replace(tasks=list(self.tasks))
+        return entry.config
+
+    def apply_quick(self) -> Suite:
+        """A copy with the ``[quick]`` overrides applied (fewer seeds, epochs, samples)."""
+        q = dict(self.quick)
+        out = dataclasses.replace(self, train=dict(self.train), robustness=dict(self.robustness))
+        if "seeds" in q:
+            out.seeds = list(q.pop("seeds"))
+        for key in ("max_train", "max_eval"):
+            if key in q:
+                setattr(out, key, q.pop(key))
+        for key in ("audio_snr_db", "image_noise_std", "remove_modalities"):
+            if key in q:
+                out.robustness[key] = q.pop(key)
+        out.train.update(q)
+        return out
+
+    def labels(self) -> list[str]:
+        return [m.label for m in self.models]
+
+
+def _parse_models(raw: list[dict[str, Any]], suite: str) -> list[ModelEntry]:
+    entries = []
+    for i, item in enumerate(raw):
+        item = dict(item)
+        train = item.pop("train", {})
+        label = item.pop("label", None) or item.get("name", f"model{i}")
+        try:
+            config = ModelConfig.from_dict(item)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"suite {suite!r}, model {label!r}: {exc}") from None
+        entries.append(ModelEntry(label, config, train))
+    labels = [e.label for e in entries]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"suite {suite!r}: model labels must be unique (got {labels})")
+    return entries
+
+
+def parse_suite(data: dict[str, Any], source: str | None = None) -> Suite:
+    """Build a ``Suite`` from parsed TOML."""
+    data = dict(data)
+    name = data.pop("name", None) or (Path(source).stem if source else "suite")
+    if "dataset" not in data:
+        raise ValueError(f"suite {name!r}: missing 'dataset'")
+    if not data.get("models"):
+        raise ValueError(f"suite {name!r}: needs at least one [[models]] entry")
+    models = _parse_models(data.pop("models"), name)
+    seeds = data.pop("seeds", [0])
+    if isinstance(seeds, int):
+        seeds = list(range(seeds))
+    fields = {f.name for f in dataclasses.fields(Suite)} - {"name", "models", "seeds", "source"}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ValueError(f"suite {name!r}: unknown keys {unknown}; valid: {sorted(fields)}")
+    return Suite(name=name, models=models, seeds=list(seeds), source=source, **data)
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A suite by name (``mmgraph/bench/suites/NAME.toml``) or by TOML path."""
+    path = Path(name_or_path)
+    if path.suffix == ".toml" or path.exists():
+        if not path.exists():
+            raise ValueError(f"suite file not found: {path}")
+        return parse_suite(load_toml(path), str(path))
+    candidate = SUITES_DIR / f"{name_or_path}.toml"
+    if not candidate.exists():
+        raise ValueError(f"unknown suite {name_or_path!r}; built-in suites: {', '.join(list_suites())}")
+    return parse_suite(load_toml(candidate), str(candidate))
+
+
+def list_suites() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))

@@ -1,0 +1,629 @@
+"""``avmnist``: AV-MNIST (image + audio) rebuilt from real sources, deterministically from a seed.
+
+MNIST digits degraded by a 4-component PCA, each paired with a Free Spoken Digit Dataset recording
+of the same digit mixed with ESC-50 environmental noise at an SNR uniform in [-15, -5] dB. The
+recipe is the one of ``BENCHMARKS.md`` (steps a-e), pinned by ``avmnist_reference.json``; the card
+is ``datasets/avmnist.md``.
+
+The 70,000 samples are not held as separate objects: each split is an ``AVMNISTSplit``, a lazy
+sequence that builds a ``MultimodalSample`` on access from compact per-row tables (image row, clip
+index, noise index, offset, SNR) and the clip and noise banks (int16, about 30 MB).
+
+The raw files live under a data root (``root=`` or ``$MMGRAPH_DATA``) holding ``mnist/``,
+``fsdd/`` and ``esc50_8k/``; they are checked against the ``SHA256SUMS`` of each folder on first
+use in a process. ``resolve_data_root`` and ``verify_files`` are shared with the other file-backed
+datasets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import NamedTuple, overload
+
+import numpy as np
+import torch
+
+from mmgraph.datasets.base import MultimodalDataset, Task
+from mmgraph.featurize import AudioFeaturizer, FeaturizedSample
+from mmgraph.graph.config import GraphConfig
+from mmgraph.sample import Audio, MultimodalSample
+from mmgraph.typing import Modality
+
+log = logging.getLogger(__name__)
+
+DATA_ENV = "MMGRAPH_DATA"
+"""Environment variable naming the data root when no ``root`` is given."""
+
+SAMPLE_RATE = 8000
+SPLITS = ("train", "val", "test")
+PCA_MIN_VARIANCE = 0.25
+"""k = the smallest number of principal components keeping at least this share of the variance."""
+MNIST_VAL_START = 55_000
+"""MNIST training rows ``[0, 55000)`` are ``train``, ``[55000, 60000)`` are ``val``."""
+FSDD_POOLS = {"train": (10, 49), "val": (5, 9), "test": (0, 4)}
+"""FSDD file indices (inclusive) whose recordings each split draws from."""
+SNR_DB_RANGE = (-15.0, -5.0)
+SILENT_NOISE_POWER = 1e-10
+"""A noise segment with less power than this is not scaled: the sample stays clean."""
+VAD_RELATIVE_THRESHOLD = 0.01
+"""A frame is voiced when its clean-clip energy exceeds this fraction of the clip's peak frame energy."""
+
+_FSDD_NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
+_ID = re.compile(r"^avmnist-(train|val|test)-(\d+)$")
+
+
+# ------------------------------------------------------------------------------------- raw files
+
+
+def resolve_data_root(root: str | os.PathLike | None, dataset: str, folders: Sequence[str]) -> Path:
+    """The folder holding the raw data: ``root``, else ``$MMGRAPH_DATA``; checks that ``folders`` exist in it.
+
+    Raises:
+        ValueError: neither is set, or the folder lacks one of ``folders``.
+    """
+    if root is None:
+        root = os.environ.get(DATA_ENV) or None
+        if root is None:
+            raise ValueError(
+                f"{dataset}: no data folder given; pass root=... (CLI: --root) or set ${DATA_ENV} to the folder "
+                f"that contains {', '.join(f + '/' for f in folders)} (see datasets/{dataset}.md)"
+            )
+    path = Path(root).expanduser()
+    missing = [f for f in folders if not (path / f).is_dir()]
+    if missing:
+        raise ValueError(
+            f"{dataset}: data folder {str(path)!r} lacks {', '.join(m + '/' for m in missing)}; root (or "
+            f"${DATA_ENV}) must be the folder that contains {', '.join(f + '/' for f in folders)}"
+        )
+    return path
+
+
+def read_sha256sums(folder: Path) -> dict[str, str]:
+    """The ``SHA256SUMS`` of ``folder`` as relative path -> hex digest."""
+    sums_path = folder / "SHA256SUMS"
+    if not sums_path.is_file():
+        raise ValueError(f"checksums: {sums_path} not found (every data folder ships one)")
+    sums: dict[str, str] = {}
+    for number, line in enumerate(sums_path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        digest, _, name = line.partition("  ")
+        if len(digest) != 64 or not name:
+            raise ValueError(f"checksums: {sums_path} line {number} is not '<sha256>  <path>' (got {line[:80]!r})")
+        sums[name.lstrip("*")] = digest.lower()
+    return sums
+
+
+# (resolved path, size, mtime_ns, expected digest) of files already verified in this process
+_VERIFIED: set[tuple[str, int, int, str]] = set()
+
+
+def verify_files(folder: Path, names: Iterable[str], sums: Mapping[str, str] | None = None) -> None:
+    """Check files of ``folder`` against its ``SHA256SUMS``; files verified before in this process are skipped.
+
+    A file that changes (size or modification time) is hashed again.
+
+    Raises:
+        ValueError: a file is not listed, missing, or its digest differs (all such files are named).
+    """
+    sums = read_sha256sums(folder) if sums is None else sums
+    problems: list[str] = []
+    hashed = 0
+    for name in names:
+        expected = sums.get(name)
+        path = folder / name
+        if expected is None:
+            problems.append(f"{name} (not listed in SHA256SUMS)")
+            continue
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            problems.append(f"{name} (missing)")
+            continue
+        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, expected)
+        if key in _VERIFIED:
+            continue
+        hashed += 1
+        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+            problems.append(f"{name} (sha256 differs)")
+            continue
+        _VERIFIED.add(key)
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; ... {len(problems) - 5} more" if len(problems) > 5 else "")
+        raise ValueError(f"checksums: {len(problems)} file(s) in {folder} fail verification: {shown}")
+    log.debug("verified %d file(s) in %s", hashed, folder)
+
+
+def _listed_files(folder: Path, sums: Mapping[str, str], pattern: str, dataset: str) -> list[str]:
+    """Files matching ``pattern`` in ``folder``, which must be exactly those ``SHA256SUMS`` lists."""
+    found = sorted(str(p.relative_to(folder)) for p in folder.glob(pattern))
+    listed = sorted(n for n in sums if Path(n).match(pattern))
+    if found != listed:
+        missing, extra = sorted(set(listed) - set(found)), sorted(set(found) - set(listed))
+        raise ValueError(
+            f"{dataset}: {folder} does not hold exactly the files SHA256SUMS lists "
+            f"(missing: {missing[:5]}{' ...' if len(missing) > 5 else ''}, "
+            f"not listed: {extra[:5]}{' ...' if len(extra) > 5 else ''})"
+        )
+    return found
+
+
+def _read_int16_wav(path: Path) -> np.ndarray:
+    """An 8 kHz mono 16-bit PCM WAV as its int16 samples (anything else is refused)."""
+    from scipy.io import wavfile
+
+    rate, data = wavfile.read(path)
+    if rate != SAMPLE_RATE or data.dtype != np.int16 or data.ndim != 1 or data.shape[0] == 0:
+        raise ValueError(
+            f"avmnist: {path.name} must be {SAMPLE_RATE} Hz mono int16 with samples "
+            f"(got {rate} Hz, dtype {data.dtype}, shape {data.shape})"
+        )
+    return data
+
+
+# ------------------------------------------------------------------------------------------ images
+
+
+class PCA(NamedTuple):
+    """Principal components of flattened images scaled to [0, 1]."""
+
+    mean: np.ndarray  # (D,) float64
+    components: np.ndarray  # (k, D) float64, orthonormal rows
+    explained_variance_ratio: np.ndarray  # (min(n, D),) float64, descending
+
+    @property
+    def k(self) -> int:
+        return self.components.shape[0]
+
+    @property
+    def variance_kept(self) -> float:
+        return float(self.explained_variance_ratio[: self.k].sum())
+
+
+def fit_pca(images: np.ndarray, min_variance: float = PCA_MIN_VARIANCE) -> PCA:
+    """PCA by SVD of ``images`` (uint8, ``(n, H, W)``) flattened, scaled to [0, 1], float64, mean-centred.
+
+    k is the smallest number of components whose cumulative explained-variance ratio is
+    ``>= min_variance``. The right singular vectors and squared singular values of the centred
+    ``(n, D)`` matrix X are taken from the SVD of the ``(D, D)`` Gram matrix XᵀX: the same
+    decomposition, in seconds instead of the two minutes LAPACK's SVD of the 60,000 × 784 MNIST
+    matrix takes on 2 cores; it reproduces the reference checksums bit for bit.
+    """
+    from threadpoolctl import threadpool_limits  # installed with scikit-learn
+
+    x = images.reshape(images.shape[0], -1).astype(np.float64) / 255.0
+    mean = x.mean(axis=0)
+    x -= mean
+    gram = x.T @ x  # (D, D)
+    # A D×D SVD gains nothing from BLAS threads, and they spin for seconds when the cores are busy.
+    with threadpool_limits(limits=1, user_api="blas"):
+        _, power, vt = np.linalg.svd(gram)  # power = squared singular values of x, descending
+    ratio = power / power.sum()
+    k = int(np.argmax(np.cumsum(ratio) >= min_variance)) + 1
+    return PCA(mean, vt[:k].copy(), ratio)
+
+
+def pca_degrade(images: np.ndarray, pca: PCA) -> np.ndarray:
+    """``images`` (uint8, ``(n, H, W)``) reconstructed from ``pca``: mean + (x − mean)·V_kᵀ·V_k, clipped, uint8."""
+    n = images.shape[0]
+    x = images.reshape(n, -1).astype(np.float64) / 255.0
+    x -= pca.mean
+    recon = (x @ pca.components.T) @ pca.components  # (n, D)
+    recon += pca.mean
+    np.clip(recon, 0.0, 1.0, out=recon)
+    recon *= 255.0
+    return np.round(recon).astype(np.uint8).reshape(images.shape)
+
+
+# ------------------------------------------------------------------------------------------- audio
+
+
+class Mix(NamedTuple):
+    """A clean clip mixed with noise."""
+
+    waveform: np.ndarray  # (L,) float32 in [-1, 1]
+    noise_added: bool
+    """False when the noise segment was silent (power < ``SILENT_NOISE_POWER``): the clip stays clean."""
+    peak_normalised: bool
+    """True when |mix| exceeded 1 and the mix was divided by its peak."""
+
+
+def mix_at_snr(clean: np.ndarray, noise: np.ndarray, offset: int, snr_db: float) -> Mix:
+    """``clean + g · noise[offset : offset + L]`` (wrapping) with g set so the SNR over the clip is ``snr_db``.
+
+    Float64 arithmetic on int16/32768 samples; the result is divided by its peak if it exceeds 1
+    and stored as float32 (recipe step d).
+    """
+    clip = clean.astype(np.float64) / 32768.0
+    length, n_noise = clip.shape[0], noise.shape[0]
+    segment = noise[(offset + np.arange(length)) % n_noise].astype(np.float64) / 32768.0
+    clip_power = np.mean(clip**2)
+    segment_power = np.mean(segment**2)
+    noise_added = bool(segment_power >= SILENT_NOISE_POWER)
+    if noise_added:
+        gain = np.sqrt(clip_power / (segment_power * 10.0 ** (snr_db / 10.0)))
+        mix = clip + gain * segment
+    else:
+        mix = clip
+    peak = np.abs(mix).max()
+    peak_normalised = bool(peak > 1.0)
+    if peak_normalised:
+        mix = mix / peak
+    return Mix(mix.astype(np.float32), noise_added, peak_normalised)
+
+
+@dataclass(frozen=True, eq=False)
+class SoundBanks:
+    """The FSDD clips and ESC-50 noise clips, as int16 samples at 8 kHz.
+
+    Attributes:
+        clips: FSDD recordings, in file-name order.
+        clip_files: their file names (``"7_jackson_32.wav"``).
+        clip_digits, clip_speakers, clip_takes: digit, speaker id (index into ``speakers``) and take
+            index of each clip, ``(n_clips,)`` int64.
+        speakers: speaker names, sorted.
+        noises: ESC-50 clips, sorted by file name (the order the recipe draws from).
+        noise_files: their file names.
+    """
+
+    clips: list[np.ndarray]
+    clip_files: list[str]
+    clip_digits: np.ndarray
+    clip_speakers: np.ndarray
+    clip_takes: np.ndarray
+    speakers: tuple[str, ...]
+    noises: list[np.ndarray]
+    noise_files: list[str]
+
+    def pool(self, split: str, digit: int) -> np.ndarray:
+        """Clip indices a split draws ``digit`` from: its FSDD take range, ordered by (speaker, take)."""
+        lo, hi = FSDD_POOLS[split]
+        index = np.flatnonzero((self.clip_digits == digit) & (self.clip_takes >= lo) & (self.clip_takes <= hi))
+        return index[np.lexsort((self.clip_takes[index], self.clip_speakers[index]))]
+
+
+def load_sound_banks(fsdd: Path, esc50: Path, *, verify: bool = True) -> SoundBanks:
+    """Read every FSDD recording and every ESC-50 noise clip (checked against ``SHA256SUMS`` if ``verify``)."""
+    fsdd_sums = read_sha256sums(fsdd)
+    esc_sums = read_sha256sums(esc50)
+    clip_names = _listed_files(fsdd, fsdd_sums, "recordings/*.wav", "avmnist")
+    noise_names = _listed_files(esc50, esc_sums, "*.wav", "avmnist")
+    if verify:
+        verify_files(fsdd, clip_names, fsdd_sums)
+        verify_files(esc50, noise_names, esc_sums)
+    parsed = []
+    for name in clip_names:
+        match = _FSDD_NAME.match(Path(name).name)
+        if match is None:
+            raise ValueError(f"avmnist: FSDD file {name!r} is not named '<digit>_<speaker>_<take>.wav'")
+        parsed.append((int(match[1]), match[2], int(match[3])))
+    speakers = tuple(sorted({p[1] for p in parsed}))
+    speaker_id = {s: i for i, s in enumerate(speakers)}
+    return SoundBanks(
+        clips=[_read_int16_wav(fsdd / n) for n in clip_names],
+        clip_files=[Path(n).name for n in clip_names],
+        clip_digits=np.array([p[0] for p in parsed], dtype=np.int64),
+        clip_speakers=np.array([speaker_id[p[1]] for p in parsed], dtype=np.int64),
+        clip_takes=np.array([p[2] for p in parsed], dtype=np.int64),
+        speakers=speakers,
+        noises=[_read_int16_wav(esc50 / n) for n in noise_names],
+        noise_files=noise_names,
+    )
+
+
+class Pairing(NamedTuple):
+    """Per-row audio of one split (recipe steps c-d)."""
+
+    clip_index: np.ndarray  # (n,) int64 into SoundBanks.clips
+    noise_index: np.ndarray  # (n,) int64 into SoundBanks.noises
+    noise_offset: np.ndarray  # (n,) int64
+    snr_db: np.ndarray  # (n,) float64
+
+
+def draw_pairing(
+    split: str, labels: np.ndarray, banks: SoundBanks, rng: np.random.Generator,
+    snr_db_range: tuple[float, float] = SNR_DB_RANGE,
+) -> Pairing:
+    """Draw clip, noise clip, noise offset and SNR for every row of a split, in row order.
+
+    Per row, from the one generator: ``clip = pool[digit][rng.integers(len(pool))]``, then
+    ``j = rng.integers(n_noise)``, ``offset = rng.integers(N - L + 1)`` (or ``rng.integers(N)``
+    when the noise is shorter than the clip), ``snr = rng.uniform(lo, hi)``.
+    """
+    pools = [banks.pool(split, d).tolist() for d in range(10)]
+    empty = [d for d in range(10) if not pools[d]]
+    if empty:
+        raise ValueError(f"avmnist: the {split} pool has no FSDD recording of digit(s) {empty}")
+    clip_lengths = [c.shape[0] for c in banks.clips]
+    noise_lengths = [n.shape[0] for n in banks.noises]
+    n_noise = len(noise_lengths)
+    lo, hi = snr_db_range
+    n = labels.shape[0]
+    clip_index = np.empty(n, dtype=np.int64)
+    noise_index = np.empty(n, dtype=np.int64)
+    noise_offset = np.empty(n, dtype=np.int64)
+    snr_db = np.empty(n, dtype=np.float64)
+    for row, digit in enumerate(labels.tolist()):  # scalar draws: the stream order is the recipe
+        pool = pools[digit]
+        clip = pool[rng.integers(len(pool))]
+        j = rng.integers(n_noise)
+        length, n_samples = clip_lengths[clip], noise_lengths[j]
+        offset = rng.integers(n_samples - length + 1) if n_samples >= length else rng.integers(n_samples)
+        clip_index[row], noise_index[row], noise_offset[row] = clip, j, offset
+        snr_db[row] = rng.uniform(lo, hi)
+    return Pairing(clip_index, noise_index, noise_offset, snr_db)
+
+
+# ------------------------------------------------------------------------------------------- splits
+
+
+class AVMNISTSplit(Sequence[MultimodalSample]):
+    """One AV-MNIST split as a lazy sequence: ``split[i]`` builds the ``MultimodalSample`` of row i.
+
+    Indexing with an int gives a sample; with a slice or an integer array, a lighter ``AVMNISTSplit``
+    over those rows (tables are views or small copies; nothing is mixed until accessed). Sample ids
+    are ``"avmnist-<split>-<row>"`` with the row number in the full split, kept by sub-views.
+
+    Attributes:
+        name: ``"train"``, ``"val"`` or ``"test"``.
+        rows: row number of each entry in the full split, ``(n,)`` int64.
+        images: PCA-degraded images, ``(n, 28, 28)`` uint8.
+        original_images: the MNIST images before degradation, ``(n, 28, 28)`` uint8.
+        labels: digits, ``(n,)`` int64.
+        pairing: clip index, noise index, noise offset and SNR of each row.
+        banks: the clip and noise banks the indices point into.
+    """
+
+    def __init__(
+        self, name: str, rows: np.ndarray, images: np.ndarray, original_images: np.ndarray,
+        labels: np.ndarray, pairing: Pairing, banks: SoundBanks,
+    ) -> None:
+        self.name = name
+        self.rows = rows
+        self.images = images
+        self.original_images = original_images
+        self.labels = labels
+        self.pairing = pairing
+        self.banks = banks
+
+    def __len__(self) -> int:
+        return self.rows.shape[0]
+
+    def _index(self, i: int) -> int:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for the {len(self)} samples of avmnist/{self.name}")
+        return i % len(self)
+
+    def _take(self, index: slice | np.ndarray) -> AVMNISTSplit:
+        return AVMNISTSplit(
+            self.name, self.rows[index], self.images[index], self.original_images[index], self.labels[index],
+            Pairing(*(column[index] for column in self.pairing)), self.banks,
+        )
+
+    @overload
+    def __getitem__(self, i: int) -> MultimodalSample: ...
+
+    @overload
+    def __getitem__(self, i: slice | Sequence[int] | np.ndarray) -> AVMNISTSplit: ...
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return self._take(i)
+        if isinstance(i, (int, np.integer)) and not isinstance(i, bool):
+            return self.sample(int(i))
+        index = np.asarray(i)
+        if index.ndim != 1 or not (index.dtype.kind in "iu" or index.size == 0):
+            raise TypeError(
+                f"avmnist/{self.name}: index with an int, a slice or a 1-D integer array (got {type(i).__name__}"
+                f"{' of dtype ' + str(index.dtype) if index.ndim == 1 else ''})"
+            )
+        if index.size and (index.min() < -len(self) or index.max() >= len(self)):
+            raise IndexError(f"indices out of range for the {len(self)} samples of avmnist/{self.name}")
+        return self._take(index.astype(np.int64))
+
+    def sample(self, i: int) -> MultimodalSample:
+        """The sample at position ``i``: degraded image, noisy audio, digit, SNR and speaker."""
+        i = self._index(i)
+        clip = int(self.pairing.clip_index[i])
+        return MultimodalSample(
+            image=self.images[i],
+            audio=self.mix(i).waveform,
+            sample_rate=SAMPLE_RATE,
+            y=int(self.labels[i]),
+            targets={"snr_db": float(self.pairing.snr_db[i]), "speaker": float(self.banks.clip_speakers[clip])},
+            id=f"avmnist-{self.name}-{int(self.rows[i]):05d}",
+        )
+
+    def mix(self, i: int) -> Mix:
+        """The noisy waveform at position ``i`` (with whether noise was added and whether it was normalised)."""
+        i = self._index(i)
+        p = self.pairing
+        return mix_at_snr(
+            self.banks.clips[int(p.clip_index[i])], self.banks.noises[int(p.noise_index[i])],
+            int(p.noise_offset[i]), float(p.snr_db[i]),
+        )
+
+    def clean_audio(self, i: int) -> np.ndarray:
+        """The clean FSDD clip at position ``i``, float32 in [-1, 1] (int16 / 32768)."""
+        clip = self.banks.clips[int(self.pairing.clip_index[self._index(i)])]
+        return clip.astype(np.float32) / np.float32(32768.0)
+
+    def original_image(self, i: int) -> np.ndarray:
+        """The MNIST image at position ``i`` before PCA degradation, ``(28, 28)`` uint8."""
+        return self.original_images[self._index(i)]
+
+    def describe(self, i: int) -> dict[str, int | float | str]:
+        """Row ``i`` as in ``avmnist_reference.json``: row, label, clip file, noise file, offset, SNR (6 decimals)."""
+        i = self._index(i)
+        p = self.pairing
+        return {
+            "row": int(self.rows[i]),
+            "label": int(self.labels[i]),
+            "clip_file": self.banks.clip_files[int(p.clip_index[i])],
+            "noise_file": self.banks.noise_files[int(p.noise_index[i])],
+            "noise_offset": int(p.noise_offset[i]),
+            "snr_db": round(float(p.snr_db[i]), 6),
+        }
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self.sample(i)
+
+    def __repr__(self) -> str:
+        return f"AVMNISTSplit({self.name!r}, {len(self)} samples)"
+
+
+# --------------------------------------------------------------------------------- voice activity
+
+
+def frame_energies(waveform: np.ndarray, config: GraphConfig) -> np.ndarray:
+    """Energy of each STFT frame of ``waveform`` (already at ``config.audio_sample_rate``), ``(1 + L // hop,)``.
+
+    The framing is the audio featurizer's: centred frames (``n_fft // 2`` zeros each side), a
+    periodic Hann window of ``win_length`` centred in ``n_fft``, one frame every ``hop_length``
+    samples; the energy is the sum of the squared windowed samples (float64).
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    n_fft, win, hop = config.audio_n_fft, config.audio_win_length, config.audio_hop_length
+    length = waveform.shape[0]
+    padded = np.pad(waveform.astype(np.float64), n_fft // 2)
+    left = (n_fft - win) // 2  # torch.stft centres a shorter window inside n_fft
+    frames = sliding_window_view(padded[left:], win)[::hop][: 1 + length // hop]  # (T, win)
+    return np.square(frames * _hann(win)).sum(axis=1)
+
+
+@lru_cache(maxsize=8)
+def _hann(length: int) -> np.ndarray:
+    """The periodic Hann window (``torch.hann_window``'s default), float64."""
+    from scipy.signal import get_window
+
+    window = get_window("hann", length, fftbins=True)
+    window.flags.writeable = False
+    return window
+
+
+class VoiceActivityTargets:
+    """The ``vad`` node target of ``avmnist``: per audio frame, 1 where the clean clip is voiced.
+
+    A frame is voiced when the clean FSDD clip's frame energy (``frame_energies``, at the
+    featurizer's sample rate and framing) exceeds ``VAD_RELATIVE_THRESHOLD`` of its peak frame
+    energy. The clean clip is found from the sample id, so perturbed copies of a sample (noisier
+    audio, same id) keep the targets of the original. A ``NodeTargetFn``.
+    """
+
+    def __init__(self, splits: Mapping[str, AVMNISTSplit], threshold: float = VAD_RELATIVE_THRESHOLD) -> None:
+        self.splits = dict(splits)
+        self.threshold = threshold
+
+    def clean_clip(self, sample_id: str | None) -> np.ndarray:
+        """The clean clip of the sample called ``sample_id`` (float32, 8 kHz)."""
+        match = _ID.match(sample_id or "")
+        if match is None or match[1] not in self.splits:
+            raise ValueError(f"vad: {sample_id!r} is not an avmnist sample id ('avmnist-<split>-<row>')")
+        split, row = self.splits[match[1]], int(match[2])
+        if row >= len(split) or int(split.rows[row]) != row:
+            raise ValueError(f"vad: {sample_id!r} names a row outside avmnist/{match[1]} ({len(split)} rows)")
+        return split.clean_audio(row)
+
+    def __call__(
+        self, raw: MultimodalSample, featurized: FeaturizedSample, config: GraphConfig
+    ) -> dict[Modality, dict[str, torch.Tensor]]:
+        n_frames = featurized.num_nodes("audio")
+        if n_frames == 0:  # audio removed: no frames, no targets
+            return {}
+        featurizer = AudioFeaturizer.from_config(config)
+        clean = featurizer.resample(Audio(self.clean_clip(raw.id), SAMPLE_RATE))
+        energy = frame_energies(clean, config)
+        if energy.shape[0] < n_frames:
+            raise ValueError(
+                f"vad: sample {raw.id!r} has {n_frames} audio frames but its clean clip only {energy.shape[0]} "
+                f"(was the audio replaced by a longer one?)"
+            )
+        energy = energy[:n_frames]  # audio_max_frames may have cut the featurized frames
+        voiced = energy > self.threshold * energy.max()
+        return {"audio": {"vad": torch.from_numpy(voiced).long()}}
+
+    def __repr__(self) -> str:
+        return f"VoiceActivityTargets(threshold={self.threshold})"
+
+
+# ------------------------------------------------------------------------------------------ loader
+
+
+def load_avmnist_dataset(
+    seed: int = 0, root: str | os.PathLike | None = None, *, verify: bool = True
+) -> MultimodalDataset:
+    """The ``avmnist`` dataset (recipe of ``BENCHMARKS.md``; train 55,000 / val 5,000 / test 10,000).
+
+    Args:
+        seed: seed of the one ``numpy.random.default_rng`` drawing clips, noises, offsets and SNRs
+            (the benchmark uses 0; the images and splits do not depend on it).
+        root: the folder holding ``mnist/``, ``fsdd/`` and ``esc50_8k/`` (default ``$MMGRAPH_DATA``).
+        verify: check every raw file read against its folder's ``SHA256SUMS`` (once per process).
+
+    Raises:
+        ValueError: no data folder, missing files, or a checksum mismatch.
+    """
+    path = resolve_data_root(root, "avmnist", ("mnist", "fsdd", "esc50_8k"))
+    mnist_file = path / "mnist" / "mnist.npz"
+    if verify:
+        verify_files(path / "mnist", ["mnist.npz"])
+    elif not mnist_file.is_file():
+        raise ValueError(f"avmnist: {mnist_file} not found")
+    with np.load(mnist_file) as arrays:
+        x_train, y_train = arrays["x_train"], arrays["y_train"].astype(np.int64)
+        x_test, y_test = arrays["x_test"], arrays["y_test"].astype(np.int64)
+    banks = load_sound_banks(path / "fsdd", path / "esc50_8k", verify=verify)
+
+    pca = fit_pca(x_train)
+    degraded_train, degraded_test = pca_degrade(x_train, pca), pca_degrade(x_test, pca)
+    log.info("avmnist: PCA k=%d keeps %.4f of the variance", pca.k, pca.variance_kept)
+    for array in (x_train, x_test, y_train, y_test, degraded_train, degraded_test):
+        array.flags.writeable = False  # shared by the splits and their views
+
+    tables = {
+        "train": (slice(0, MNIST_VAL_START), degraded_train, x_train, y_train),
+        "val": (slice(MNIST_VAL_START, x_train.shape[0]), degraded_train, x_train, y_train),
+        "test": (slice(0, x_test.shape[0]), degraded_test, x_test, y_test),
+    }
+    rng = np.random.default_rng(seed)
+    splits: dict[str, AVMNISTSplit] = {}
+    for name in SPLITS:  # train, then val, then test: one generator, in row order
+        rows, images, originals, labels = tables[name]
+        pairing = draw_pairing(name, labels[rows], banks, rng)
+        n = labels[rows].shape[0]
+        splits[name] = AVMNISTSplit(name, np.arange(n), images[rows], originals[rows], labels[rows], pairing, banks)
+
+    return MultimodalDataset(
+        name="avmnist",
+        splits=splits,
+        tasks={
+            "digit": Task("digit", "classification", "y", num_classes=10),
+            "snr_db": Task("snr_db", "regression", "snr_db"),
+            "speaker": Task("speaker", "classification", "speaker", num_classes=len(banks.speakers)),
+            "vad": Task("vad", "node_classification", "vad", num_classes=2, node_type="audio"),
+        },
+        graph_config=GraphConfig(modalities=("audio", "image"), image_patch_size=4),
+        node_targets=VoiceActivityTargets(splits),
+        info={
+            "source": "MNIST (PCA-degraded) + Free Spoken Digit Dataset mixed with ESC-50 noise "
+            "(recipe: BENCHMARKS.md, AV-MNIST v2-valpool)",
+            "seed": seed,
+            "pca_k": pca.k,
+            "pca_variance_kept": round(pca.variance_kept, 6),
+            "snr_db_range": list(SNR_DB_RANGE),
+            "fsdd_pools": {k: list(v) for k, v in FSDD_POOLS.items()},
+            "noise_clips": len(banks.noises),
+            "speakers": list(banks.speakers),
+            "vad_relative_threshold": VAD_RELATIVE_THRESHOLD,
+            "checksums_verified": verify,
+        },
+    )

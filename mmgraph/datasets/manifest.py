@@ -1,0 +1,566 @@
+"""``ManifestDataset``: a JSONL or CSV manifest of files and text, read as a stream of validated samples.
+
+One record per JSONL line (or CSV row, same column names)::
+
+    {"id": "a", "image": "imgs/a.png", "text": "...", "audio": "wav/a.wav", "label": 3,
+     "targets": {"snr_db": -4.2}, "split": "train"}
+
+- ``id`` is required and unique. Strings are kept as they are; JSON integers are accepted and turned
+  into their decimal string with ``str()`` (``7`` → ``"7"``), anything else is refused. An id may
+  appear once: every later record with an id already seen is rejected as a duplicate, whether or
+  not the first record was usable (so the outcome depends only on the input order).
+- ``image`` and ``audio`` are file paths relative to the manifest's folder (absolute paths are
+  allowed when they point inside it). A path that leaves the folder (``../../etc/passwd``) is
+  refused unless ``allow_outside=True``. The check is on the path as written (after resolving
+  ``..``), not on symlink targets: a symlink inside the folder is a deliberate way to point at data
+  stored elsewhere.
+- Any modality may be absent (at least one must be given); ``label`` (an int: class, or a float:
+  regression value; all labels of a manifest are of one kind, set by the first one), ``targets``
+  (name → number) and ``split`` (``train``/``val``/``test``) are optional. A record without
+  ``split`` belongs to ``train``: a manifest without the column is one ``train`` split.
+- In a CSV file an empty cell is an absent value, ``label`` is parsed as an int when it looks
+  like one and as a float otherwise, and ``targets`` holds a JSON object (``{"snr_db": -4.2}``).
+  An unknown column, a missing ``id`` column or a repeated column is an error for the whole file.
+
+Records are read one at a time (a manifest may have millions of lines): memory grows only with
+the set of ids seen, for the duplicate check. Every refused record becomes a ``Rejection`` (record
+number, line, id when known, reason); everything ``MultimodalSample`` refuses (unreadable image,
+malformed WAV, empty text, negative class, ...) is refused with its message as the reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import json
+import logging
+import os
+import re
+import struct
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mmgraph.datasets.base import MultimodalDataset, Task
+from mmgraph.graph.config import GraphConfig
+from mmgraph.sample import DEFAULT_MAX_IMAGE_PIXELS, MultimodalSample, PathLike, check_text, read_image, read_wav
+
+log = logging.getLogger(__name__)
+
+VALID_KEYS = ("audio", "id", "image", "label", "split", "targets", "text")
+SPLITS = ("train", "val", "test")
+DEFAULT_SPLIT = "train"
+MANIFEST_SUFFIXES = (".jsonl", ".csv")
+LABEL_TASK = "label"
+"""Name of the task inferred from the ``label`` column."""
+
+_PATH_KEYS = ("audio", "image")
+_BAD_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A record that was not converted, and why.
+
+    Attributes:
+        record: 0-based number of the record in input order (blank lines are not records).
+        line: 1-based line where the record starts (``None`` for records of a built-in dataset).
+        id: the record's id when it could be read.
+        reason: what is wrong, naming the field.
+    """
+
+    record: int
+    line: int | None
+    id: str | None
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"record": self.record, "line": self.line, "id": self.id, "reason": self.reason}
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" if self.line is not None else f"record {self.record}"
+        return f"{where}{'' if self.id is None else f' (id {self.id!r})'}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ManifestRecord:
+    """One manifest record after the checks that need no decoding (structure, ids, paths, text).
+
+    Attributes:
+        index: 0-based record number in input order.
+        line: 1-based line where the record starts.
+        id: the record's id (``None`` when it is missing or unusable).
+        split: ``train``, ``val`` or ``test``.
+        fields: the present values: ``image``/``audio`` as absolute paths, ``text``, ``label``,
+            ``targets``.
+        reason: why the record is refused, or ``None`` when it passed.
+    """
+
+    index: int
+    line: int
+    id: str | None
+    split: str = DEFAULT_SPLIT
+    fields: dict[str, Any] = field(default_factory=dict)
+    reason: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    def rejection(self, reason: str | None = None) -> Rejection:
+        return Rejection(self.index, self.line, self.id, reason or self.reason or "")
+
+    def to_sample(self, *, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> MultimodalSample:
+        """Decode the files into a validated sample (raises ``ValueError``/``TypeError``)."""
+        if not self.ok:
+            raise ValueError(self.reason)
+        f = self.fields
+        image = None
+        if "image" in f:
+            image = _decode("image", lambda: read_image(f["image"], max_pixels=max_image_pixels), f["image"])
+        audio, rate = None, None
+        if "audio" in f:
+            audio, rate = _decode("audio", lambda: read_wav(f["audio"]), f["audio"])
+        return MultimodalSample(
+            image=image, text=f.get("text"), audio=audio, sample_rate=rate, y=f.get("label"),
+            targets=f.get("targets"), id=self.id, max_image_pixels=max_image_pixels,
+        )
+
+    def load(self, *, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) -> MultimodalSample | Rejection:
+        """``to_sample()``, or the ``Rejection`` carrying the reason it failed."""
+        if not self.ok:
+            return self.rejection()
+        try:
+            return self.to_sample(max_image_pixels=max_image_pixels)
+        except (ValueError, TypeError) as exc:
+            return self.rejection(str(exc))
+
+
+# Decoder errors that read_image/read_wav might still let through (defence in depth: struct.error
+# inside scipy): one bad file must reject its record, not stop a conversion of millions.
+_DECODER_ERRORS = (struct.error, OSError, EOFError, IndexError, KeyError)
+
+
+def _decode(key: str, read: Callable[[], Any], path: str) -> Any:
+    try:
+        return read()
+    except _DECODER_ERRORS as exc:
+        raise ValueError(f"{key}: cannot decode {Path(path).name}: malformed file ({exc})") from None
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null",
+             int: "integer", float: "number"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _shown(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class _RecordChecker:
+    """The checks of one pass over a manifest (holds the ids seen and the label kind)."""
+
+    def __init__(self, root: Path, *, allow_outside: bool, from_csv: bool) -> None:
+        self.root = root
+        self.root_str = str(root)
+        self.root_prefix = self.root_str if self.root_str.endswith(os.sep) else self.root_str + os.sep
+        self.allow_outside = allow_outside
+        self.from_csv = from_csv
+        self.seen_ids: set[str] = set()
+        self.label_kind: str | None = None
+
+    def check(self, index: int, line: int, obj: dict[str, Any] | None, error: str | None) -> ManifestRecord:
+        if error is not None:
+            return ManifestRecord(index, line, None, reason=error)
+        rid, reason = self._id(obj.get("id"))
+        if reason is None:
+            if rid in self.seen_ids:
+                return ManifestRecord(index, line, rid, reason=f"duplicate id {rid!r} (an earlier record has it)")
+            self.seen_ids.add(rid)
+        unknown = sorted(set(obj) - set(VALID_KEYS))
+        if unknown:
+            return ManifestRecord(index, line, rid, reason=f"unknown keys {unknown}; valid keys: {list(VALID_KEYS)}")
+        if reason is not None:
+            return ManifestRecord(index, line, rid, reason=reason)
+        split = obj.get("split")
+        if split is None:
+            split = DEFAULT_SPLIT
+        elif split not in SPLITS:
+            reason = f"split: expected one of {list(SPLITS)}, got {_shown(split)}"
+            return ManifestRecord(index, line, rid, reason=reason)
+        fields: dict[str, Any] = {}
+        for key in _PATH_KEYS:
+            if obj.get(key) is not None:
+                fields[key], reason = self._path(key, obj[key])
+                if reason is not None:
+                    return ManifestRecord(index, line, rid, split, reason=reason)
+        if obj.get("text") is not None:
+            try:
+                fields["text"] = check_text(obj["text"])
+            except (TypeError, ValueError) as exc:
+                return ManifestRecord(index, line, rid, split, reason=str(exc))
+        if not fields:
+            return ManifestRecord(
+                index, line, rid, split, reason="no modality: give at least one of 'image', 'text', 'audio'"
+            )
+        if obj.get("label") is not None:
+            fields["label"], reason = self._label(obj["label"])
+            if reason is not None:
+                return ManifestRecord(index, line, rid, split, reason=reason)
+        if obj.get("targets") is not None:
+            fields["targets"], reason = self._targets(obj["targets"])
+            if reason is not None:
+                return ManifestRecord(index, line, rid, split, reason=reason)
+        return ManifestRecord(index, line, rid, split, fields)
+
+    def _id(self, value: Any) -> tuple[str | None, str | None]:
+        if value is None:
+            return None, "missing 'id'"
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            return None, f"id: expected a string (or an integer), got {_json_type(value)} {_shown(value)}"
+        rid = value if isinstance(value, str) else str(value)  # JSON integer ids: explicit, documented
+        if not rid.strip():
+            return None, "id: must not be empty"
+        return rid, None
+
+    def _path(self, key: str, value: Any) -> tuple[str | None, str | None]:
+        if not isinstance(value, str):
+            return None, f"{key}: expected a file path (a string), got {_json_type(value)} {_shown(value)}"
+        if not value.strip() or "\x00" in value:
+            return None, f"{key}: not a usable file path: {_shown(value)}"
+        # os.path on strings, not pathlib: this runs for every file of every record (pathlib is ~5x slower)
+        full = os.path.normpath(os.path.join(self.root_str, value))  # join keeps an absolute value as is
+        if not self.allow_outside and not full.startswith(self.root_prefix):
+            return None, (
+                f"{key}: path {value!r} leaves the manifest folder {self.root} "
+                f"(paths must stay inside it; pass allow_outside=True to allow others)"
+            )
+        if not os.path.isfile(full):
+            return None, f"{key}: {'not a regular file' if os.path.exists(full) else 'file not found'}: {value}"
+        return full, None
+
+    def _label(self, value: Any) -> tuple[int | float | None, str | None]:
+        expected = "an integer (class) or a number (regression value)"
+        if self.from_csv:
+            try:
+                label: int | float = int(value)
+            except ValueError:
+                try:
+                    label = float(value)
+                except ValueError:
+                    return None, f"label: expected {expected}, got {_shown(value)}"
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            return None, f"label: expected {expected}, got {_json_type(value)} {_shown(value)}"
+        else:
+            label = value
+        kind = "integer" if isinstance(label, int) else "float"
+        if self.label_kind is None:
+            self.label_kind = kind
+        elif kind != self.label_kind:
+            return None, (
+                f"label: {_shown(value)} is {'an integer' if kind == 'integer' else 'a float'} but the manifest's "
+                f"first label was {'an integer' if self.label_kind == 'integer' else 'a float'}: labels must be "
+                f"all integers (classes) or all floats (regression values)"
+            )
+        return label, None
+
+    def _targets(self, value: Any) -> tuple[dict[str, Any] | None, str | None]:
+        if self.from_csv:
+            try:
+                value = json.loads(value, object_pairs_hook=_no_duplicate_keys)
+            except (json.JSONDecodeError, _DuplicateKey):
+                return None, f'targets: expected a JSON object like {{"snr_db": -4.2}}, got {_shown(value)}'
+        if not isinstance(value, dict):
+            return None, f"targets: expected an object of name → number, got {_json_type(value)} {_shown(value)}"
+        return value, None
+
+
+def _utf8_error(raw: bytes, exc: UnicodeDecodeError) -> str:
+    return f"not valid UTF-8 ({exc.reason}: byte {raw[exc.start:exc.start + 1]!r} at position {exc.start})"
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """``(line, object, error)`` per non-blank line, read as bytes so that bad UTF-8 is one record's problem."""
+    with open(path, "rb") as f:
+        for line, raw in enumerate(f, 1):
+            if line == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8) :]
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                yield line, None, _utf8_error(raw, exc)
+                continue
+            try:
+                obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            except json.JSONDecodeError as exc:
+                yield line, None, f"not valid JSON: {exc.msg} (column {exc.colno})"
+                continue
+            except _DuplicateKey as exc:
+                yield line, None, f"key {str(exc)!r} appears twice in the record"
+                continue
+            if not isinstance(obj, dict):
+                yield line, None, f'not a JSON object (got {_json_type(obj)}); each line must be {{"id": ..., ...}}'
+                continue
+            yield line, obj, None
+
+
+def _decoded_lines(f: Any) -> Iterator[str]:
+    # undecodable bytes become lone surrogates, so one bad record does not stop the csv reader
+    for i, raw in enumerate(f):
+        if i == 0 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]
+        yield raw.decode("utf-8", errors="surrogateescape")
+
+
+def read_csv_header(path: Path) -> list[str]:
+    """The CSV header, checked (unknown, repeated or missing required columns are file-level errors)."""
+    with open(path, "rb") as f:
+        header = next(csv.reader(_decoded_lines(f)), None)
+    if not header:
+        raise ValueError(f"{path}: empty CSV manifest (no header row)")
+    header = [h.strip() for h in header]
+    if any(_BAD_UTF8.search(h) for h in header):
+        raise ValueError(f"{path}: the CSV header is not valid UTF-8")
+    unknown = sorted(set(header) - set(VALID_KEYS))
+    if unknown:
+        raise ValueError(f"{path}: unknown CSV columns {unknown}; valid columns: {list(VALID_KEYS)}")
+    repeated = sorted({h for h in header if header.count(h) > 1})
+    if repeated:
+        raise ValueError(f"{path}: CSV columns {repeated} appear more than once")
+    if "id" not in header:
+        raise ValueError(f"{path}: the CSV header has no 'id' column (columns: {header})")
+    return header
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """``(line, row, error)`` per CSV record (a quoted cell may span lines); empty cells are left out."""
+    header = read_csv_header(path)
+    with open(path, "rb") as f:
+        reader = csv.reader(_decoded_lines(f))
+        next(reader)
+        while True:
+            line = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                yield line, None, f"not valid CSV: {exc}"
+                continue
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != len(header):
+                yield line, None, f"has {len(row)} fields but the header has {len(header)} columns {header}"
+                continue
+            bad = [col for col, cell in zip(header, row) if _BAD_UTF8.search(cell)]
+            if bad:
+                yield line, None, f"not valid UTF-8 (in column {bad[0]!r})"
+                continue
+            yield line, {col: cell for col, cell in zip(header, row) if cell != ""}, None
+
+
+def is_manifest_path(path: PathLike) -> bool:
+    """Whether ``path`` names a manifest by its suffix (``.jsonl`` or ``.csv``)."""
+    return Path(path).suffix.lower() in MANIFEST_SUFFIXES
+
+
+@dataclass
+class TaskStats:
+    """What the labels and targets of converted samples imply for the tasks; mergeable across shards."""
+
+    label_kind: str | None = None  # "int" or "float"
+    max_label: int = -1
+    target_names: set[str] = field(default_factory=set)
+
+    def add(self, y: int | float | None, targets: dict[str, float]) -> None:
+        if y is not None:
+            kind = "int" if isinstance(y, int) else "float"
+            if self.label_kind not in (None, kind):
+                raise ValueError(f"labels mix integers (classes) and floats (values): got {y!r}")
+            self.label_kind = kind
+            if kind == "int":
+                self.max_label = max(self.max_label, int(y))
+        self.target_names.update(targets)
+
+    def merge(self, other: TaskStats) -> TaskStats:
+        out = TaskStats(self.label_kind, self.max_label, set(self.target_names))
+        if other.label_kind is not None:
+            if out.label_kind not in (None, other.label_kind):
+                raise ValueError("labels mix integers (classes) and floats (values) across shards")
+            out.label_kind = other.label_kind
+        out.max_label = max(out.max_label, other.max_label)
+        out.target_names |= other.target_names
+        return out
+
+    def tasks(self) -> dict[str, Task]:
+        """``label``: classification with ``max + 1`` classes (integer labels) or regression; one
+        regression task per target name."""
+        tasks: dict[str, Task] = {}
+        if self.label_kind == "int":
+            num_classes = self.max_label + 1
+            if num_classes < 2:
+                log.warning("every label is %d: the 'label' task gets 2 classes", self.max_label)
+                num_classes = 2
+            tasks[LABEL_TASK] = Task(LABEL_TASK, "classification", "y", num_classes=num_classes)
+        elif self.label_kind == "float":
+            tasks[LABEL_TASK] = Task(LABEL_TASK, "regression", "y")
+        for name in sorted(self.target_names):
+            if name in tasks:
+                raise ValueError(f"target {name!r} has the name of the task made from 'label'; rename it")
+            tasks[name] = Task(name, "regression", name)
+        return tasks
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label_kind": self.label_kind, "max_label": self.max_label, "target_names": sorted(self.target_names)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TaskStats:
+        return cls(d["label_kind"], d["max_label"], set(d["target_names"]))
+
+
+class ManifestDataset:
+    """A JSONL or CSV manifest, read record by record (see the module docstring for the format).
+
+    Args:
+        path: the manifest (``.jsonl`` or ``.csv``); relative paths in it are relative to its folder.
+        allow_outside: accept file paths outside the manifest's folder.
+        max_image_pixels: refuse larger images (before decoding).
+
+    Example::
+
+        manifest = ManifestDataset("data/manifest.jsonl")
+        for item in manifest:                 # MultimodalSample or Rejection, in input order
+            ...
+        train = list(manifest.samples("train"))
+        dataset = manifest.to_dataset()       # a MultimodalDataset (what load_dataset returns)
+    """
+
+    def __init__(
+        self, path: PathLike, *, allow_outside: bool = False, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+    ) -> None:
+        self.path = Path(path)
+        if not is_manifest_path(self.path):
+            raise ValueError(f"manifest must be a .jsonl or .csv file, got {str(self.path)!r}")
+        if not self.path.is_file():
+            raise ValueError(f"manifest not found: {self.path}")
+        self.format = self.path.suffix.lower().lstrip(".")
+        self.root = Path(os.path.normpath(os.path.abspath(self.path.parent)))
+        self.allow_outside = allow_outside
+        self.max_image_pixels = max_image_pixels
+        if self.format == "csv":
+            read_csv_header(self.path)  # file-level problems surface now, not at the first record
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+    def records(self) -> Iterator[ManifestRecord]:
+        """Every record, checked without decoding files (structure, id, split, paths, text, label)."""
+        checker = _RecordChecker(self.root, allow_outside=self.allow_outside, from_csv=self.format == "csv")
+        rows = _csv_rows(self.path) if self.format == "csv" else _jsonl_rows(self.path)
+        for index, (line, obj, error) in enumerate(rows):
+            yield checker.check(index, line, obj, error)
+
+    def __iter__(self) -> Iterator[MultimodalSample | Rejection]:
+        """Every record in input order: a validated ``MultimodalSample`` or a ``Rejection``."""
+        for record in self.records():
+            yield record.load(max_image_pixels=self.max_image_pixels)
+
+    def samples(self, split: str | None = None) -> Iterator[MultimodalSample]:
+        """The usable samples of ``split`` (all splits when ``None``), in input order."""
+        for record in self.records():
+            if split is None or record.split == split:
+                item = record.load(max_image_pixels=self.max_image_pixels)
+                if isinstance(item, MultimodalSample):
+                    yield item
+
+    def rejections(self) -> Iterator[Rejection]:
+        """The refused records, in input order (decodes every file, like iteration)."""
+        for item in self:
+            if isinstance(item, Rejection):
+                yield item
+
+    def texts(self, split: str = DEFAULT_SPLIT) -> Iterator[str]:
+        """The text of the records of ``split`` that pass the checks needing no decoding.
+
+        A text-only pass: what a tokenizer is fit on before conversion.
+        """
+        for record in self.records():
+            if record.ok and record.split == split and "text" in record.fields:
+                yield record.fields["text"]
+
+    def to_dataset(self) -> MultimodalDataset:
+        """All usable samples in memory, as a ``MultimodalDataset`` with tasks inferred.
+
+        Tasks: ``label`` (classification with ``max + 1`` classes for integer labels, regression
+        for float labels) and one regression task per target name. The graph config lists the
+        modalities present (its tokenizer is fit by ``fit_graph_config``). For manifests too large
+        for memory, convert them first (``mmgraph convert``) and load the converted folder.
+        """
+        splits: dict[str, list[MultimodalSample]] = {s: [] for s in SPLITS}
+        rejected: list[Rejection] = []
+        stats = TaskStats()
+        for record in self.records():
+            item = record.load(max_image_pixels=self.max_image_pixels)
+            if isinstance(item, Rejection):
+                rejected.append(item)
+                continue
+            splits[record.split].append(item)
+            stats.add(item.y, item.targets)
+        present = {s: v for s, v in splits.items() if v}
+        if not present:
+            first = f"; first: {rejected[0]}" if rejected else ""
+            raise ValueError(f"{self.path}: no usable record ({len(rejected)} rejected{first})")
+        if rejected:
+            log.warning("%s: %d record(s) rejected; first: %s", self.path, len(rejected), rejected[0])
+        modalities = sorted({m for v in present.values() for s in v for m in s.modalities})
+        return MultimodalDataset(
+            name=self.name,
+            splits=present,
+            tasks=stats.tasks(),
+            graph_config=GraphConfig(modalities=tuple(modalities)),
+            info={
+                "source": str(self.path),
+                "format": self.format,
+                "records": sum(len(v) for v in present.values()) + len(rejected),
+                "rejected": len(rejected),
+                "rejections": [r.to_dict() for r in rejected[:20]],
+            },
+        )
+
+    def __repr__(self) -> str:
+        return f"ManifestDataset({str(self.path)!r}, format={self.format!r}, allow_outside={self.allow_outside})"
+
+
+def load_manifest(path: PathLike, *, allow_outside: bool = False) -> MultimodalDataset:
+    """A manifest's usable samples as a ``MultimodalDataset`` (see ``ManifestDataset.to_dataset``)."""
+    return ManifestDataset(path, allow_outside=allow_outside).to_dataset()
+
+
+__all__ = [
+    "ManifestDataset",
+    "ManifestRecord",
+    "Rejection",
+    "TaskStats",
+    "VALID_KEYS",
+    "is_manifest_path",
+    "load_manifest",
+]

@@ -1,0 +1,147 @@
+"""Training runs on disk: dataset + model config + trainer → a run folder, and loading it back.
+
+A run folder holds ``run.json`` (dataset, graph config with its tokenizer, model and train
+configs), ``checkpoints/`` (``last.pt``, ``best.pt``), ``metrics.json``/``metrics.csv`` per epoch
+and ``test_metrics.json``. ``load_run`` rebuilds the trained model from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from mmgraph.datasets import load_dataset
+from mmgraph.datasets.base import Task
+from mmgraph.graph.config import GraphConfig
+from mmgraph.models import DataSpec, ModelConfig, build_model
+from mmgraph.train.checkpoint import load_checkpoint, write_atomic
+from mmgraph.train.trainer import TrainConfig, Trainer, seed_everything
+
+log = logging.getLogger(__name__)
+
+
+def model_config_from(spec: str | ModelConfig) -> ModelConfig:
+    """A ``ModelConfig`` from a TOML path, a registered model name, or a config."""
+    if isinstance(spec, ModelConfig):
+        return spec
+    path = Path(spec)
+    if path.suffix == ".toml" or path.exists():
+        if not path.exists():
+            raise ValueError(f"model config not found: {path}")
+        return ModelConfig.from_toml(path)
+    from mmgraph.models import MODELS
+
+    if spec not in MODELS:
+        raise ValueError(f"--model must be a TOML file or a model name; unknown {spec!r} (models: {MODELS.list()})")
+    return ModelConfig(name=spec)
+
+
+@dataclass
+class LoadedRun:
+    """A trained run: its model (best checkpoint), graph config, tasks and stored settings."""
+
+    model: nn.Module
+    graph_config: GraphConfig
+    tasks: dict[str, Task]
+    info: dict[str, Any]
+
+
+def train_run(
+    data: str,
+    model: str | ModelConfig,
+    out: str | Path,
+    *,
+    train_config: TrainConfig | None = None,
+    root: str | None = None,
+    data_seed: int = 0,
+    resume: bool = False,
+    init: str | Path | None = None,
+) -> dict[str, Any]:
+    """Train a model on a dataset into a run folder; returns the final metrics.
+
+    Args:
+        data: built-in dataset name, manifest path or converted-graphs folder.
+        model: model config (TOML path, model name, or ``ModelConfig``).
+        out: run folder.
+        train_config: optimisation settings (``TrainConfig()`` by default).
+        root: raw-data folder for datasets that need one.
+        data_seed: the dataset's seed.
+        resume: continue the run in ``out`` from its last checkpoint (same settings).
+        init: a run folder (or checkpoint file) whose matching weights initialise the model
+            (fine-tuning from pretraining); parameters of other shapes or names are left as built.
+    """
+    out = Path(out)
+    train_config = train_config or TrainConfig()
+    run_file = out / "run.json"
+    dataset = load_dataset(data, root=root, seed=data_seed)
+    if resume:
+        if not run_file.exists():
+            raise ValueError(f"--resume: {out} holds no run (no run.json)")
+        info = json.loads(run_file.read_text())
+        graph_config = GraphConfig.from_dict(info["graph_config"])
+        model_config = ModelConfig.from_dict(info["model_config"])
+        train_config = TrainConfig(**{**info["train_config"], "progress": train_config.progress})
+    else:
+        if (out / "checkpoints" / "last.pt").exists():
+            raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
+        model_config = model_config_from(model)
+        graph_config = dataset.fit_graph_config()
+        info = {
+            "data": data, "root": root, "data_seed": data_seed, "dataset": dataset.name,
+            "graph_config": graph_config.to_dict(), "model_config": model_config.to_dict(),
+            "train_config": train_config.to_dict(), "tasks": {k: t.to_dict() for k, t in dataset.tasks.items()},
+        }
+        out.mkdir(parents=True, exist_ok=True)
+        write_atomic(run_file, json.dumps(info, indent=2).encode())
+    progress = train_config.progress
+    splits = {s: dataset.featurize(s, graph_config, progress=progress) for s in dataset.splits}
+    seed_everything(train_config.seed)
+    net = build_model(model_config, DataSpec.from_graph_config(graph_config, dataset.tasks))
+    if init is not None and not resume:
+        loaded = init_from(net, init)
+        log.info("initialised %d tensors from %s", loaded, init)
+    trainer = Trainer(net, train_config, out_dir=out, run_info={"data": data})
+    result = trainer.fit(splits["train"], splits.get("val"), resume=resume)
+    metrics: dict[str, Any] = {"best_epoch": result.best_epoch, "monitor": result.monitor,
+                               "best_val": result.best_score, "train_seconds": result.train_seconds}
+    for split in ("val", "test"):
+        if split in splits:
+            metrics[split] = trainer.evaluate(splits[split])
+    write_atomic(out / "test_metrics.json", json.dumps(metrics, indent=2).encode())
+    return metrics
+
+
+def init_from(model: nn.Module, source: str | Path) -> int:
+    """Copy every tensor of a run's best checkpoint (or a checkpoint file) whose name and shape match."""
+    from mmgraph.train.checkpoint import read_checkpoint
+
+    path = Path(source)
+    if path.is_dir():
+        path = path / "checkpoints" / "best.pt"
+    state = read_checkpoint(path)["model"]
+    own = model.state_dict()
+    matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not matched:
+        raise ValueError(f"{source}: no parameter matches the model (is it a run of another architecture?)")
+    model.load_state_dict(matched, strict=False)
+    return len(matched)
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "best") -> LoadedRun:
+    """Rebuild a trained model from a run folder (``checkpoint``: ``best`` or ``last``)."""
+    run_dir = Path(run_dir)
+    run_file = run_dir / "run.json"
+    if not run_file.exists():
+        raise ValueError(f"{run_dir} is not a run folder (no run.json)")
+    info = json.loads(run_file.read_text())
+    graph_config = GraphConfig.from_dict(info["graph_config"])
+    tasks = {k: Task(**v) for k, v in info["tasks"].items()}
+    model = build_model(ModelConfig.from_dict(info["model_config"]), DataSpec.from_graph_config(graph_config, tasks))
+    load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt", model)
+    model.eval()
+    return LoadedRun(model, graph_config, tasks, info)

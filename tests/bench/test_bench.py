@@ -1,0 +1,110 @@
+"""Benchmark runner: suite parsing, a tiny end-to-end run, report files, resume."""
+
+import json
+
+import pytest
+
+from mmgraph.bench import list_suites, load_suite, parse_suite, run_suite
+from mmgraph.bench.report import lower_is_better, summarize
+from mmgraph.cli import main
+
+TINY = """
+name = "tiny"
+dataset = "digits"
+tasks = ["digit"]
+seeds = [0]
+max_train = 160
+max_eval = 60
+
+[train]
+epochs = 2
+batch_size = 32
+lr = 5e-3
+
+[robustness]
+audio_snr_db = [10, -10]
+image_noise_std = [0.0, 0.3]
+
+[quick]
+epochs = 1
+
+[[models]]
+label = "graph"
+name = "mmgnn"
+hidden = 16
+layers = 1
+
+[[models]]
+label = "image only"
+name = "mmgnn"
+hidden = 16
+layers = 1
+modalities = ["image"]
+"""
+
+
+def test_builtin_suites_parse():
+    names = list_suites()
+    assert "quick" in names
+    for name in names:
+        suite = load_suite(name)
+        assert suite.models and suite.dataset
+
+
+def test_suite_errors(tmp_path):
+    with pytest.raises(ValueError, match="unknown suite 'nope'"):
+        load_suite("nope")
+    with pytest.raises(ValueError, match="missing 'dataset'"):
+        parse_suite({"models": [{"name": "mmgnn"}]})
+    with pytest.raises(ValueError, match="unknown ModelConfig fields"):
+        parse_suite({"dataset": "digits", "models": [{"name": "mmgnn", "hiden": 3}]})
+    with pytest.raises(ValueError, match="labels must be unique"):
+        parse_suite({"dataset": "digits", "models": [{"name": "mmgnn"}, {"name": "mmgnn"}]})
+
+
+def test_tiny_suite_end_to_end(tmp_path):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    suite = load_suite(str(tmp_path / "tiny.toml"))
+    out = tmp_path / "out"
+    report = run_suite(suite, out, progress=False, isolate=False)
+    for name in ("results.json", "results.csv", "results.md", "robustness_audio_snr_db.png",
+                 "robustness_image_noise_std.png", "accuracy_vs_cost.png"):
+        assert (out / name).exists(), name
+    runs = {r["label"]: r for r in report["runs"]}
+    graph = runs["graph"]
+    assert 0.0 <= graph["test"]["digit/accuracy"] <= 1.0
+    assert set(graph["robustness"]) == {"without_audio", "without_image", "without_text", "audio_snr_db",
+                                        "image_noise_std"}
+    assert graph["robustness"]["audio_snr_db"]["levels"] == [10.0, -10.0]
+    assert graph["cost"]["parameters"] > runs["image only"]["cost"]["parameters"]
+    # an image-only model is unaffected by removing audio, and blind without the image
+    assert runs["image only"]["robustness"]["without_audio"] == runs["image only"]["test"]["digit/accuracy"]
+    md = (out / "results.md").read_text()
+    assert "| graph |" in md and "**" in md
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["summary"]["graph"]["test/digit/accuracy"]["n"] == 1
+    # a rerun resumes: finished jobs are read back, not retrained
+    mtime = (out / "runs" / "graph" / "seed0" / "result.json").stat().st_mtime
+    run_suite(suite, out, progress=False, isolate=False)
+    assert (out / "runs" / "graph" / "seed0" / "result.json").stat().st_mtime == mtime
+
+
+def test_cli_bench_isolated_quick(tmp_path, capsys):
+    (tmp_path / "tiny.toml").write_text(TINY.replace('[[models]]\nlabel = "image only"', '[[unused]]\nlabel = "x"')
+                                        .split("[[unused]]")[0])
+    assert main(["bench", "--suite", str(tmp_path / "tiny.toml"), "--out", str(tmp_path / "o"), "--quick",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "| graph |" in out
+    report = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert report["quick"] and report["runs"][0]["cost"]["epochs"] == 1
+
+
+def test_summary_and_directions():
+    assert lower_is_better("test/snr_db/mae") and not lower_is_better("test/digit/accuracy")
+    report = {"models": ["a"], "runs": [
+        {"label": "a", "seed": 0, "test": {"t/accuracy": 0.5}, "robustness": {}, "cost": {}},
+        {"label": "a", "seed": 1, "test": {"t/accuracy": 0.7}, "robustness": {}, "cost": {}},
+    ]}
+    s = summarize(report)["a"]["test/t/accuracy"]
+    assert s["mean"] == pytest.approx(0.6) and s["std"] == pytest.approx(0.1414, abs=1e-3)

@@ -1,0 +1,241 @@
+"""AV-MNIST: the recipe reproduces ``avmnist_reference.json`` exactly; lazy splits, VAD targets, root handling."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mmgraph import MultimodalSample
+from mmgraph.datasets import DATASETS, GraphDataset
+from mmgraph.datasets.avmnist import (
+    SPLITS,
+    AVMNISTSplit,
+    draw_pairing,
+    frame_energies,
+    load_avmnist_dataset,
+    mix_at_snr,
+    verify_files,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+DATA_ROOT = Path(os.environ.get("MMGRAPH_DATA") or REPO.parent / "shared" / "data")
+HAVE_DATA = all(
+    (DATA_ROOT / p).exists()
+    for p in ("mnist/mnist.npz", "fsdd/recordings", "esc50_8k/SHA256SUMS", "avmnist_reference.json")
+)
+needs_data = pytest.mark.skipif(
+    not HAVE_DATA,
+    reason=f"AV-MNIST raw data not found under {DATA_ROOT} (set $MMGRAPH_DATA to the folder holding "
+    "mnist/, fsdd/, esc50_8k/ and avmnist_reference.json)",
+)
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return load_avmnist_dataset(root=DATA_ROOT)  # checksums verified (the default)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return json.loads((DATA_ROOT / "avmnist_reference.json").read_text())
+
+
+@pytest.mark.data
+@needs_data
+def test_reference_reproduced_exactly(dataset, reference):
+    assert dataset.info["seed"] == reference["seed"] == 0
+    assert dataset.info["pca_k"] == reference["k"]
+    assert dataset.info["pca_variance_kept"] == reference["variance_kept"]
+    assert dataset.info["snr_db_range"] == reference["snr_db_range"]
+    assert {k: len(v) for k, v in dataset.splits.items()} == reference["n"]
+    for split in SPLITS:
+        images = dataset.splits[split].images
+        assert images.shape == (reference["n"][split], 28, 28) and images.dtype == np.uint8
+        digest = hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()
+        assert digest == reference["sha256"][f"{split}_images"], split
+        rows = reference["first_rows"][split]
+        assert [dataset.splits[split].describe(i) for i in range(len(rows))] == rows, split
+    waves = hashlib.sha256()
+    for i in range(20):
+        waves.update(dataset.splits["test"][i].audio.waveform.tobytes())
+    assert waves.hexdigest() == reference["test_first20_wave_sha256"]
+
+
+@pytest.mark.data
+@needs_data
+def test_mixing_counts_match_reference(dataset, reference):
+    silent = normalised = 0
+    for split in dataset.splits.values():
+        for i in range(len(split)):
+            mix = split.mix(i)
+            silent += not mix.noise_added
+            normalised += mix.peak_normalised
+    assert {"n_peak_normalised": normalised, "n_silent_noise": silent} == reference["counts"]
+
+
+@pytest.mark.data
+@needs_data
+def test_pairing_is_deterministic_from_the_seed(dataset):
+    def draw(seed):
+        rng = np.random.default_rng(seed)
+        return {s: draw_pairing(s, dataset.splits[s].labels, dataset.splits[s].banks, rng) for s in SPLITS}
+
+    again, other = draw(0), draw(1)
+    for s in SPLITS:
+        for mine, redrawn in zip(dataset.splits[s].pairing, again[s]):
+            assert np.array_equal(mine, redrawn)
+        assert not np.array_equal(dataset.splits[s].pairing.snr_db, other[s].snr_db)
+    snr = np.concatenate([dataset.splits[s].pairing.snr_db for s in SPLITS])
+    assert -15.0 <= snr.min() and snr.max() <= -5.0
+
+
+@pytest.mark.data
+@needs_data
+def test_pools_keep_splits_apart(dataset):
+    banks = dataset.splits["train"].banks
+    takes = {s: set(banks.clip_takes[dataset.splits[s].pairing.clip_index].tolist()) for s in SPLITS}
+    assert takes["train"] <= set(range(10, 50)) and takes["val"] <= set(range(5, 10))
+    assert takes["test"] <= set(range(5))
+    for s in SPLITS:
+        clip_digits = banks.clip_digits[dataset.splits[s].pairing.clip_index]
+        assert np.array_equal(clip_digits, dataset.splits[s].labels)
+    pool = banks.pool("val", 3)
+    keys = [(banks.clip_speakers[c], banks.clip_takes[c]) for c in pool]
+    assert keys == sorted(keys) and len(pool) == 6 * 5
+
+
+@pytest.mark.data
+@needs_data
+def test_samples_are_built_lazily_from_the_tables(dataset):
+    val = dataset.splits["val"]
+    s = val[7]
+    assert s.id == "avmnist-val-00007" and s.modalities == ("audio", "image")
+    assert np.array_equal(s.image, val.images[7]) and s.y == int(val.labels[7])
+    assert s.audio.sample_rate == 8000 and s.audio.waveform.dtype == np.float32
+    assert np.abs(s.audio.waveform).max() <= 1.0
+    row = val.describe(7)
+    speaker = row["clip_file"].split("_")[1]
+    assert val.banks.speakers[int(s.targets["speaker"])] == speaker
+    assert math.isclose(s.targets["snr_db"], row["snr_db"], abs_tol=1e-6)
+    assert s.audio.waveform.shape == val.clean_audio(7).shape
+    clip, noise = val.banks.clips[int(val.pairing.clip_index[7])], val.banks.noises[int(val.pairing.noise_index[7])]
+    expected = mix_at_snr(clip, noise, row["noise_offset"], float(val.pairing.snr_db[7])).waveform
+    assert np.array_equal(s.audio.waveform, expected)
+    # the original image is kept and differs from the PCA-degraded one
+    assert val.original_image(7).shape == (28, 28) and not np.array_equal(val.original_image(7), s.image)
+    # slices and index arrays are lazy views that keep ids; negative indices count from the end
+    view = val[10:20]
+    assert isinstance(view, AVMNISTSplit) and len(view) == 10 and view[0].id == "avmnist-val-00010"
+    picked = val[np.array([4, 2])]
+    assert [x.id for x in picked] == ["avmnist-val-00004", "avmnist-val-00002"]
+    assert val[-1].id == "avmnist-val-04999"
+    with pytest.raises(IndexError, match="out of range"):
+        val[5000]
+    with pytest.raises(TypeError, match="index with an int"):
+        val["a"]
+
+
+def test_mix_hits_the_snr_wraps_and_normalises():
+    rng = np.random.default_rng(0)
+    clean = (rng.standard_normal(1000) * 3000).astype(np.int16)
+    noise = (rng.standard_normal(300) * 3000).astype(np.int16)  # shorter than the clip: wraps
+    mix = mix_at_snr(clean, noise, 250, -5.0)
+    assert mix.noise_added and not mix.peak_normalised and mix.waveform.dtype == np.float32
+    segment = noise[(250 + np.arange(1000)) % 300] / 32768.0
+    added = mix.waveform.astype(np.float64) - clean / 32768.0
+    gain = np.dot(added, segment) / np.dot(segment, segment)
+    assert np.allclose(added, gain * segment, atol=1e-6)
+    snr = 10 * np.log10(np.mean((clean / 32768.0) ** 2) / np.mean((gain * segment) ** 2))
+    assert abs(snr - (-5.0)) < 1e-3
+    loud = mix_at_snr(clean * 8, noise, 0, -15.0)
+    assert loud.peak_normalised and np.isclose(np.abs(loud.waveform).max(), 1.0)
+    quiet = mix_at_snr(clean, np.zeros(300, np.int16), 0, -10.0)
+    assert not quiet.noise_added and np.array_equal(quiet.waveform, (clean / 32768.0).astype(np.float32))
+
+
+@pytest.mark.data
+@needs_data
+def test_vad_targets_follow_the_audio_frames(dataset):
+    config = dataset.fit_graph_config()
+    assert config.modalities == ("audio", "image") and config.image_patch_size == 4
+    samples = dataset.splits["val"][:12]
+    gd = GraphDataset.from_samples(samples, config, node_targets=dataset.node_targets)
+    counts = gd.columns["audio"].counts
+    assert counts.tolist() == [1 + s.audio.waveform.shape[0] // config.audio_hop_length for s in samples]
+    vad = gd.node_targets["audio"]["vad"]
+    assert vad.dtype == torch.long and vad.shape == (int(counts.sum()),)
+    assert set(vad.unique().tolist()) <= {0, 1}
+    assert vad.float().mean() > 0.5  # FSDD clips are trimmed: speech fills most frames
+    assert (gd.columns["image"].counts == 49).all()
+    # the per-frame energies are the featurizer's STFT framing (Parseval on the one-sided spectrum)
+    clean = samples.clean_audio(0)
+    spec = torch.stft(
+        torch.from_numpy(clean).double(), config.audio_n_fft, config.audio_hop_length, config.audio_win_length,
+        window=torch.hann_window(config.audio_win_length, dtype=torch.float64), center=True,
+        pad_mode="constant", return_complex=True,
+    ).abs().square()  # (F, T)
+    parseval = (2 * spec.sum(0) - spec[0] - spec[-1]) / config.audio_n_fft
+    assert np.allclose(frame_energies(clean, config), parseval.numpy(), rtol=1e-9, atol=1e-12)
+    energy = parseval.numpy()
+    assert torch.equal(gd[0].node_targets["audio"]["vad"], torch.from_numpy(energy > 0.01 * energy.max()).long())
+    # targets come from the clean clip: a noisier copy of a sample (same id) keeps them
+    wave = samples[0].audio.waveform
+    noisy_wave = np.clip(wave + np.random.default_rng(0).normal(0.0, 0.3, wave.shape), -1, 1).astype(np.float32)
+    noisy = MultimodalSample(image=samples[0].image, audio=noisy_wave, sample_rate=8000, id=samples[0].id)
+    gd_noisy = GraphDataset.from_samples([noisy], config, node_targets=dataset.node_targets)
+    assert torch.equal(gd_noisy.node_targets["audio"]["vad"], gd[0].node_targets["audio"]["vad"])
+    # fewer frames kept by the featurizer, or no audio at all
+    short = GraphDataset.from_samples(samples[:2], config.replace(audio_max_frames=20),
+                                      node_targets=dataset.node_targets)
+    assert short.node_targets["audio"]["vad"].shape == (40,)
+    mixed = GraphDataset.from_samples([samples[0].without("audio"), samples[1]], config,
+                                      node_targets=dataset.node_targets)
+    assert mixed.node_targets["audio"]["vad"].shape == (int(counts[1]),)
+
+
+@pytest.mark.data
+@needs_data
+def test_featurize_round_trip_batches_every_target(dataset):
+    config = dataset.fit_graph_config()
+    gd = GraphDataset.from_samples(dataset.splits["test"][:8], config, node_targets=dataset.node_targets)
+    batch = gd.collate_indices([3, 0, 5])
+    assert batch.id == ["avmnist-test-00003", "avmnist-test-00000", "avmnist-test-00005"]
+    assert batch.y.tolist() == [int(dataset.splits["test"].labels[i]) for i in (3, 0, 5)]
+    assert batch["audio"].vad.shape[0] == batch["audio"].x.shape[0]
+    assert batch["image"].x.shape == (3 * 49, 16)
+    assert torch.isfinite(batch.snr_db).all() and set(batch.speaker.tolist()) <= set(range(6))
+    tasks = dataset.tasks
+    assert tasks["digit"].num_classes == 10 and tasks["snr_db"].kind == "regression"
+    assert tasks["speaker"].target == "speaker" and tasks["speaker"].num_classes == 6
+    assert tasks["vad"].kind == "node_classification" and tasks["vad"].node_type == "audio"
+
+
+def test_registered_and_root_errors(tmp_path, monkeypatch):
+    assert {"avmnist", "emoji"} <= set(DATASETS.list())
+    monkeypatch.delenv("MMGRAPH_DATA", raising=False)
+    with pytest.raises(ValueError, match=r"MMGRAPH_DATA"):
+        load_avmnist_dataset()
+    with pytest.raises(ValueError, match=r"lacks mnist/, fsdd/, esc50_8k/"):
+        load_avmnist_dataset(root=tmp_path)
+
+
+def test_verify_files_names_bad_files_and_rehashes_changed_ones(tmp_path):
+    (tmp_path / "a.bin").write_bytes(b"hello")
+    good = hashlib.sha256(b"hello").hexdigest()
+    (tmp_path / "SHA256SUMS").write_text(f"{good}  a.bin\n{'0' * 64}  b.bin\n")
+    verify_files(tmp_path, ["a.bin"])
+    verify_files(tmp_path, ["a.bin"])  # cached
+    with pytest.raises(ValueError, match=r"b\.bin \(missing\)"):
+        verify_files(tmp_path, ["b.bin"])
+    with pytest.raises(ValueError, match=r"c\.bin \(not listed"):
+        verify_files(tmp_path, ["c.bin"])
+    (tmp_path / "a.bin").write_bytes(b"hellO!")  # new size: hashed again
+    with pytest.raises(ValueError, match=r"a\.bin \(sha256 differs\)"):
+        verify_files(tmp_path, ["a.bin"])
