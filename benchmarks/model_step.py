@@ -9,8 +9,9 @@ with PyG's ``HGTConv`` and ``HeteroConv(GATv2Conv)`` layers (edge lists, complet
 materialised), and every other registered model (the fusion baselines).
 
 Time: each repeat runs one step of every model back to back (paired); medians reported, with the
-per-repeat ratio to the transformer. Memory: each model runs in a fresh process and reports the
-growth of its peak RSS over the steps (the allocator's high-water mark).
+per-repeat ratio to the transformer. Memory: each model runs in a fresh process; after a warm-up
+step the kernel's RSS high-water mark is reset (``/proc/self/clear_refs``) and the peak growth of
+RSS over three more steps is reported (Linux only).
 
     python benchmarks/model_step.py [--repeats 15] [--out benchmarks/results/model_step.json] [--compile]
 """
@@ -21,7 +22,6 @@ import argparse
 import json
 import multiprocessing as mp
 import platform
-import resource
 import statistics
 import time
 from pathlib import Path
@@ -84,15 +84,25 @@ def build(config: ModelConfig, spec):
     return model
 
 
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
 def _memory_child(name: str, config: dict, queue) -> None:  # runs in a fresh process
     batch, spec = make_batch()
     model = build(ModelConfig.from_dict(config), spec)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    step(model, batch)  # first step: lazy allocations (optimiser-free, but autograd buffers, kernels)
+    model.zero_grad(set_to_none=True)
+    # reset the kernel's high-water mark (VmHWM) to the current RSS, so the peak is the step's own
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_kb("VmRSS")
     for _ in range(3):
         model.zero_grad(set_to_none=True)
         step(model, batch)
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put((name, (after - before) / 1024.0))
+    queue.put((name, (_status_kb("VmHWM") - before) / 1024.0))
 
 
 def peak_memory(configs: dict[str, ModelConfig]) -> dict[str, float]:
