@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -33,6 +34,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                          device=args.device)
     metrics = train_run(args.data, args.model, args.out, train_config=config, root=args.root,
                         resume=args.resume, init=args.init)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
+        return 0
     print(json.dumps({k: metrics[k] for k in ("best_epoch", "monitor", "best_val") if k in metrics}))
     for split in ("val", "test"):
         if split in metrics:

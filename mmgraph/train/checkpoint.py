@@ -44,6 +44,15 @@ def write_atomic(path: str | Path, data: bytes) -> None:
         raise
 
 
+def remove_stale_temps(folder: str | Path) -> int:
+    """Delete temp files a killed ``write_atomic`` left in ``folder``; returns how many."""
+    removed = 0
+    for path in Path(folder).glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
 def rng_state() -> dict[str, Any]:
     state = {"torch": torch.get_rng_state(), "numpy": _numpy_state(), "python": _python_state()}
     if torch.cuda.is_available():

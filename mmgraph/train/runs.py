@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from mmgraph.datasets import load_dataset
@@ -23,6 +24,38 @@ from mmgraph.train.checkpoint import load_checkpoint, write_atomic
 from mmgraph.train.trainer import TrainConfig, Trainer, seed_everything
 
 log = logging.getLogger(__name__)
+
+
+def init_distributed() -> bool:
+    """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1); ``True`` if this call created it.
+
+    The backend is nccl when CUDA is available, gloo otherwise.
+    """
+    import os
+
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return False
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group(backend)
+    log.info("rank %d of %d joined (%s)", dist.get_rank(), dist.get_world_size(), backend)
+    return True
+
+
+def _is_main() -> bool:
+    import torch.distributed as dist
+
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
 
 
 def model_config_from(spec: str | ModelConfig) -> ModelConfig:
@@ -74,7 +107,22 @@ def train_run(
         resume: continue the run in ``out`` from its last checkpoint (same settings).
         init: a run folder (or checkpoint file) whose matching weights initialise the model
             (fine-tuning from pretraining); parameters of other shapes or names are left as built.
+
+    Under ``torchrun --nproc-per-node N -m mmgraph train ...`` every process runs this function:
+    the process group is joined here, each rank trains on its part of every global batch
+    (``DistributedDataParallel``), and rank 0 alone writes the run folder.
     """
+    created_group = init_distributed()
+    try:
+        return _train_run(data, model, out, train_config, root, data_seed, resume, init)
+    finally:
+        if created_group:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _train_run(data, model, out, train_config, root, data_seed, resume, init) -> dict[str, Any]:
     out = Path(out)
     train_config = train_config or TrainConfig()
     run_file = out / "run.json"
@@ -96,9 +144,11 @@ def train_run(
             "graph_config": graph_config.to_dict(), "model_config": model_config.to_dict(),
             "train_config": train_config.to_dict(), "tasks": {k: t.to_dict() for k, t in dataset.tasks.items()},
         }
-        out.mkdir(parents=True, exist_ok=True)
-        write_atomic(run_file, json.dumps(info, indent=2).encode())
-    progress = train_config.progress
+        if _is_main():
+            out.mkdir(parents=True, exist_ok=True)
+            write_atomic(run_file, json.dumps(info, indent=2).encode())
+        _barrier()
+    progress = train_config.progress and _is_main()
     splits = {s: dataset.featurize(s, graph_config, progress=progress) for s in dataset.splits}
     seed_everything(train_config.seed)
     net = build_model(model_config, DataSpec.from_graph_config(graph_config, dataset.tasks))
@@ -106,13 +156,18 @@ def train_run(
         loaded = init_from(net, init)
         log.info("initialised %d tensors from %s", loaded, init)
     trainer = Trainer(net, train_config, out_dir=out, run_info={"data": data})
-    result = trainer.fit(splits["train"], splits.get("val"), resume=resume)
+    # a run killed before its first checkpoint resumes from the start, with its stored settings
+    has_checkpoint = (out / "checkpoints" / "last.pt").exists()
+    if resume and not has_checkpoint:
+        log.info("%s has no checkpoint yet: starting the run from epoch 0", out)
+    result = trainer.fit(splits["train"], splits.get("val"), resume=resume and has_checkpoint)
     metrics: dict[str, Any] = {"best_epoch": result.best_epoch, "monitor": result.monitor,
                                "best_val": result.best_score, "train_seconds": result.train_seconds}
     for split in ("val", "test"):
         if split in splits:
             metrics[split] = trainer.evaluate(splits[split])
-    write_atomic(out / "test_metrics.json", json.dumps(metrics, indent=2).encode())
+    if _is_main():
+        write_atomic(out / "test_metrics.json", json.dumps(metrics, indent=2).encode())
     return metrics
 
 

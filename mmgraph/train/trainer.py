@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from mmgraph.datasets.base import GraphDataset
 from mmgraph.nn.heads import ClusterHead, RegressionHead
-from mmgraph.train.checkpoint import load_checkpoint, save_checkpoint, write_atomic
+from mmgraph.train.checkpoint import load_checkpoint, remove_stale_temps, save_checkpoint, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -165,16 +165,15 @@ class Trainer:
 
     def _loader(self, dataset: GraphDataset, batch_size: int, *, shuffle: bool, epoch: int = 0,
                 sampler: torch.utils.data.Sampler | None = None):
-        if shuffle and sampler is None and self.distributed:
+        if shuffle and sampler is None:
             from torch.utils.data import DistributedSampler
 
+            # one process or N, the permutation of epoch e is the same (seed + e): 1 process with
+            # batch B*N sees the same global batches as N processes with batch B
             sampler = DistributedSampler(range(len(dataset)), num_replicas=self.world_size, rank=self.rank,
                                          shuffle=True, seed=self.config.seed)
             sampler.set_epoch(epoch)
-        # seed + epoch: the permutation DistributedSampler draws, so 1 process with batch B*N sees the
-        # same global batches as N processes with batch B
-        return dataset.loader(batch_size, shuffle=shuffle and sampler is None, seed=self.config.seed + epoch,
-                              sampler=sampler)
+        return dataset.loader(batch_size, shuffle=False, sampler=sampler)
 
     def prepare(self, train: GraphDataset) -> None:
         """Data-dependent set-up before training: input and target standardisation, cluster centroids."""
@@ -221,7 +220,7 @@ class Trainer:
         cfg = self.config
         monitor = cfg.monitor or (self.default_monitor() if val is not None else None)
         higher = self._higher_is_better(monitor) if monitor else True
-        steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+        steps_per_epoch = math.ceil(math.ceil(len(train) / self.world_size) / cfg.batch_size)
         total_steps = steps_per_epoch * cfg.epochs
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -234,6 +233,8 @@ class Trainer:
         if resume:
             if last_path is None or not last_path.exists():
                 raise FileNotFoundError(f"--resume: no checkpoint at {last_path}")
+            if self.is_main:
+                remove_stale_temps(last_path.parent)
             state = load_checkpoint(last_path, self.model, optimizer, scheduler)
             history, start_epoch = state["history"], state["epoch"] + 1
             best_score, best_epoch, since_best = state["best_score"], state["best_epoch"], state["since_best"]
