@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import re
 import struct
 import warnings
 from collections.abc import Mapping
@@ -229,7 +230,9 @@ def read_image(path: PathLike, *, max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS) ->
         raise ValueError(f"image: file not found: {path}") from None
     except UnidentifiedImageError:
         raise ValueError(f"image: {path} is not a readable image file") from None
-    except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except Image.DecompressionBombError as exc:  # Pillow's own limit (2 × Image.MAX_IMAGE_PIXELS), checked at open
+        raise ValueError(f"image: {path.name} refused before decoding: {exc}") from None
+    except (OSError, SyntaxError, Image.DecompressionBombWarning) as exc:
         raise ValueError(f"image: cannot decode {path}: {exc}") from None
     return arr
 
@@ -268,14 +271,16 @@ def _check_audio(audio: Any, sample_rate: Any) -> Audio:
 def to_mono_float(audio: np.ndarray, *, field: str = "audio", channels_last: bool = False) -> np.ndarray:
     """Convert a 1-D or 2-D integer/float waveform to mono float32 scaled to [-1, 1].
 
-    2-D input is ``(channels, samples)``, or ``(samples, channels)`` when ``channels_last``
-    (the layout scipy's WAV reader returns).
+    2-D input is ``(channels, samples)`` with at most ``MAX_AUDIO_CHANNELS`` channels, or
+    ``(samples, channels)`` with any number of channels when ``channels_last`` (the layout scipy's
+    WAV reader returns).
     """
     if audio.ndim == 2 and channels_last:
         audio = audio.T
     if audio.ndim not in (1, 2):
         raise TypeError(f"{field}: expected a 1-D waveform or 2-D (channels, samples), got shape {audio.shape}")
-    if audio.ndim == 2 and audio.shape[0] > MAX_AUDIO_CHANNELS:
+    # the guard catches (samples, channels) arrays passed by mistake; channels_last states the layout
+    if audio.ndim == 2 and not channels_last and audio.shape[0] > MAX_AUDIO_CHANNELS:
         raise TypeError(
             f"{field}: 2-D audio must be (channels, samples) with at most {MAX_AUDIO_CHANNELS} channels, "
             f"got shape {audio.shape} (is it (samples, channels)? transpose it)"
@@ -302,12 +307,75 @@ def to_mono_float(audio: np.ndarray, *, field: str = "audio", channels_last: boo
     return wave
 
 
+_RIFF_CHUNK_ID = re.compile(rb"[\x20-\x7e]{4}")  # RIFF chunk ids are four printable ASCII characters
+
+
+def _check_wav_layout(path: Path) -> None:
+    """Refuse a RIFF/RIFX WAV whose declared sizes do not tile the file exactly.
+
+    scipy reads a ``data`` chunk that declares more bytes than the file holds as far as the file
+    goes, without a word, and ignores bytes after the end the RIFF header declares; a ``data``
+    chunk declaring fewer bytes leaves samples that scipy then takes for a chunk header. Walking
+    the chunk headers (a few reads) catches all three with a reason that says which size is
+    wrong. Written by hand because scipy does not expose the chunk sizes it reads. RF64 files
+    keep their sizes in a ``ds64`` chunk and are left to scipy.
+    """
+    size = path.stat().st_size
+    if size == 0:
+        raise ValueError(f"audio: cannot read WAV {path.name}: the file is empty (0 bytes)")
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:] != b"WAVE":
+            return  # not a RIFF/RIFX WAVE file: scipy's message says what it is
+        order = "<" if head[:4] == b"RIFF" else ">"
+        end = 8 + struct.unpack(order + "I", head[4:8])[0]
+        if abs(end - size) > 1:  # one byte of slack: writers disagree on counting the last pad byte
+            why = "truncated, or its header lies about its length" if end > size else (
+                "its header lies about its length, or data was appended after the end it declares")
+            raise ValueError(
+                f"audio: cannot read WAV {path.name}: the RIFF header declares {end} bytes but the file has "
+                f"{size} ({why})"
+            )
+        end = min(end, size)
+        offset, previous, frame_bytes = 12, "the RIFF header", 0
+        while end - offset >= 8:
+            f.seek(offset)
+            chunk_id, chunk_size = struct.unpack(order + "4sI", f.read(8))
+            if not _RIFF_CHUNK_ID.fullmatch(chunk_id):
+                raise ValueError(
+                    f"audio: cannot read WAV {path.name}: no chunk header at byte {offset} (found {chunk_id!r}): "
+                    f"{previous} is wrong (the header lies about the length)"
+                )
+            name = chunk_id.decode()
+            if offset + 8 + chunk_size > end:
+                raise ValueError(
+                    f"audio: cannot read WAV {path.name}: its {name!r} chunk declares {chunk_size} bytes but only "
+                    f"{end - offset - 8} follow (the file is truncated, or its header lies about its length)"
+                )
+            if name == "fmt " and chunk_size >= 14:
+                frame_bytes = struct.unpack(order + "H", f.read(14)[12:14])[0]  # nBlockAlign
+            elif name == "data" and frame_bytes and chunk_size % frame_bytes:
+                raise ValueError(
+                    f"audio: cannot read WAV {path.name}: its 'data' chunk declares {chunk_size} bytes, not a whole "
+                    f"number of {frame_bytes}-byte frames (the header lies about the length)"
+                )
+            previous = f"the size the {name!r} chunk at byte {offset} declares ({chunk_size} bytes)"
+            offset += 8 + chunk_size + (chunk_size & 1)
+        if 0 < end - offset < 8:
+            raise ValueError(
+                f"audio: cannot read WAV {path.name}: {end - offset} stray byte(s) after the last chunk: "
+                f"{previous} is wrong (the header lies about the length)"
+            )
+
+
 def read_wav(path: PathLike) -> tuple[np.ndarray, int]:
     """Read a WAV file to a mono float32 waveform in [-1, 1] and its sample rate.
 
     scipy decodes 8/16/24/32-bit PCM and float WAVs (24-bit arrives left-justified in int32, so
-    the int32 scale applies). A file whose header disagrees with its data, or whose samples are
-    not finite, is refused rather than partly read.
+    the int32 scale applies); channels, however many, are averaged. Chunks scipy does not know
+    (``cue ``, ``bext``, ...) are skipped. A file whose header disagrees with its length (a size
+    field larger or smaller than the bytes present, bytes after the declared end), that scipy
+    finds malformed, or whose samples are not finite, is refused rather than partly read.
     """
     from scipy.io import wavfile
 
@@ -315,8 +383,14 @@ def read_wav(path: PathLike) -> tuple[np.ndarray, int]:
     if not path.exists():
         raise ValueError(f"audio: file not found: {path}")
     try:
+        _check_wav_layout(path)
+    except OSError as exc:
+        raise ValueError(f"audio: cannot read WAV {path.name}: {exc}") from None
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", wavfile.WavFileWarning)
+            # the layout check has vouched for the chunk sizes: an unknown chunk is metadata, not damage
+            warnings.filterwarnings("ignore", r"Chunk \(non-data\) not understood", wavfile.WavFileWarning)
             rate, data = wavfile.read(path, mmap=False)
     except wavfile.WavFileWarning as exc:
         raise ValueError(f"audio: {path.name} is malformed ({exc})") from None

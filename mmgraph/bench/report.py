@@ -94,9 +94,10 @@ def markdown_table(report: dict[str, Any], summary: dict, columns: list[tuple[st
 def report_columns(report: dict[str, Any]) -> list[tuple[str, str]]:
     headline = report["headline"]
     cols = [(f"test/{headline}", f"test {headline}")]
+    measured = {k for r in report["runs"] for k in r["test"]}
     for task, spec in report["tasks"].items():
         metric = "accuracy" if spec["kind"].endswith("classification") else "mae"
-        if f"{task}/{metric}" != headline:
+        if f"{task}/{metric}" != headline and f"{task}/{metric}" in measured:
             cols.append((f"test/{task}/{metric}", f"test {task}/{metric}"))
     for m in report["modalities"]:
         if len(report["modalities"]) > 1:

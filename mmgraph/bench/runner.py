@@ -72,7 +72,12 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
     """Featurize the suite's splits and perturbed test sets once; reuse the cache when unchanged."""
     dataset: MultimodalDataset = load_dataset(suite.dataset, root=suite.root, seed=suite.data_seed)
     config = dataset.fit_graph_config(dataset.graph_config.replace(**suite.graph) if suite.graph else None)
-    tasks = {k: dataset.tasks[k] for k in (suite.tasks or list(dataset.tasks))}
+    unknown = [t for t in (suite.tasks or []) if t not in dataset.tasks]
+    if unknown:
+        raise ValueError(f"suite {suite.name!r}: unknown tasks {unknown}; {dataset.name} has {list(dataset.tasks)}")
+    # every task of the dataset is available to the models; the suite's tasks come first (headline)
+    first = list(suite.tasks or [])
+    tasks = {k: dataset.tasks[k] for k in first + [t for t in dataset.tasks if t not in first]}
     sweeps = {k: [float(v) for v in suite.robustness.get(k, [])] for k in SWEEPS}
     sweeps = {k: v for k, v in sweeps.items() if v and SWEEP_MODALITY[k] in config.modalities}
     key = {

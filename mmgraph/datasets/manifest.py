@@ -292,7 +292,16 @@ class _RecordChecker:
 
 
 def _utf8_error(raw: bytes, exc: UnicodeDecodeError) -> str:
-    return f"not valid UTF-8 ({exc.reason}: byte {raw[exc.start:exc.start + 1]!r} at position {exc.start})"
+    """The reason for a line that is not UTF-8, naming the field when the line is JSON otherwise."""
+    where = ""
+    try:  # undecodable bytes become lone surrogates, which JSON parsing keeps as they are
+        obj = json.loads(raw.decode("utf-8", errors="surrogateescape"))
+    except json.JSONDecodeError:
+        obj = None
+    if isinstance(obj, dict):
+        bad = [k for k, v in obj.items() if _BAD_UTF8.search(k + json.dumps(v, ensure_ascii=False))]
+        where = f"{bad[0]}: " if bad and not _BAD_UTF8.search(bad[0]) else ""
+    return f"{where}not valid UTF-8 ({exc.reason}: byte {raw[exc.start:exc.start + 1]!r} at position {exc.start})"
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
@@ -304,7 +313,7 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | 
             if not raw.strip():
                 continue
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8").rstrip("\r\n")  # an error at the end of the line is reported there
             except UnicodeDecodeError as exc:
                 yield line, None, _utf8_error(raw, exc)
                 continue
