@@ -55,7 +55,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     seeds = list(range(args.seeds)) if args.seeds is not None else None
     out = args.out or f"bench-out/{suite.name}"
     report = run_suite(suite, out, quick=args.quick, seeds=seeds, progress=not args.no_progress,
-                       command="mmgraph " + " ".join(sys.argv[1:]))
+                       command="mmgraph " + " ".join(sys.argv[1:]), threads=args.threads)
     print(f"{suite.name} on {report['dataset']} ({len(report['seeds'])} seed(s), {report['wall_seconds']:.0f} s)")
     print(print_table(report))
     print(f"results: {out}/results.md (+ results.json, results.csv, plots)")
@@ -100,6 +100,25 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    import json
+
+    from mmgraph.train import TrainConfig
+    from mmgraph.train.pretrain import PretrainConfig, pretrain_run
+
+    if not 0.0 < args.mask_ratio <= 1.0:
+        raise UserError(f"--mask-ratio must be in (0, 1] (got {args.mask_ratio})")
+    overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed, "lr": args.lr,
+                                   "batch_size": args.batch_size}.items() if v is not None}
+    config = TrainConfig(**overrides, progress=not args.no_progress, device=args.device)
+    summary = pretrain_run(args.data, args.out, model=args.model, train_config=config, root=args.root,
+                           resume=args.resume,
+                           pretrain_config=PretrainConfig(objective=args.objective, mask_ratio=args.mask_ratio))
+    print(json.dumps(summary))
+    print(f"run folder: {args.out} (fine-tune with: mmgraph train --init {args.out} ...)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mmgraph",
@@ -139,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: bench-out/SUITE); reruns resume")
     p.add_argument("--quick", action="store_true", help="apply the suite's [quick] settings")
     p.add_argument("--seeds", type=int, help="number of seeds (0..N-1), overriding the suite")
+    p.add_argument("--threads", type=int, help="torch threads per run (default: torch's default)")
     p.add_argument("--root", help="raw-data folder (default $MMGRAPH_DATA)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_bench)
@@ -172,6 +192,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default="test", help="dataset split holding the samples (default: test)")
     p.add_argument("--root", help="raw-data folder (default: the run's, or $MMGRAPH_DATA)")
     p.set_defaults(func=_cmd_explain)
+
+    p = sub.add_parser("pretrain", help="self-supervised pretraining of the graph model (labels unread) into a run "
+                       "folder")
+    p.add_argument("--data", required=True, help="built-in dataset name, manifest (.jsonl/.csv) or converted folder")
+    p.add_argument("--out", required=True, help="run folder (checkpoints, run.json); fine-tune with train --init OUT")
+    p.add_argument("--objective", choices=["masked", "contrastive", "both"], default="both",
+                   help="masked-node reconstruction, cross-modal contrastive, or both (default)")
+    p.add_argument("--mask-ratio", type=float, default=0.5, help="fraction of each modality's nodes masked (0.5)")
+    p.add_argument("--model", default="mmgnn", help="model config TOML or 'mmgnn' (the architecture to fine-tune)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--root", help="raw-data folder (default $MMGRAPH_DATA)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_cmd_pretrain)
     return parser
 
 

@@ -27,3 +27,9 @@ def test_user_error_is_one_line_without_traceback():
     assert proc.stderr.strip().startswith("mmgraph info: error: unknown dataset 'nope'; valid names: ")
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr
+
+
+def test_pretrain_rejects_bad_mask_ratio(capsys):
+    assert main(["pretrain", "--data", "digits", "--out", "unused", "--mask-ratio", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "mmgraph pretrain: error: --mask-ratio must be in (0, 1] (got 0.0)"

@@ -2,16 +2,20 @@
 
 from mmgraph.bench.report import write_report
 from mmgraph.bench.runner import prepare_data, run_job, run_suite
+from mmgraph.bench.ssl import SSLSuite, load_ssl_suite, run_ssl_suite
 from mmgraph.bench.suite import ModelEntry, Suite, list_suites, load_suite, parse_suite
 
 __all__ = [
     "ModelEntry",
+    "SSLSuite",
     "Suite",
     "list_suites",
+    "load_ssl_suite",
     "load_suite",
     "parse_suite",
     "prepare_data",
     "run_job",
+    "run_ssl_suite",
     "run_suite",
     "write_report",
 ]

@@ -208,7 +208,8 @@ def _run_isolated(job: dict[str, Any]) -> None:
 
 
 def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list[int] | None = None,
-              progress: bool = True, isolate: bool = True, command: str | None = None) -> dict[str, Any]:
+              progress: bool = True, isolate: bool = True, command: str | None = None,
+              threads: int | None = None) -> dict[str, Any]:
     """Run every (model, seed) of ``suite``; write results.json/.csv/.md and plots into ``out``.
 
     Args:
@@ -220,6 +221,7 @@ def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list
         isolate: run each job in a fresh process (clean peak-memory numbers); ``False`` runs
             them in this process (faster start, used by tests).
         command: the command line to record in the results.
+        threads: torch threads per job (default: torch's default).
     """
     from mmgraph.bench.report import write_report
 
@@ -247,6 +249,7 @@ def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list
                 "remove_modalities": bool(suite.robustness.get("remove_modalities", True)),
                 "run_dir": str(run_dir),
                 "result_path": str(run_dir / "result.json"),
+                "threads": threads,
             })
     results = []
     bar = tqdm(jobs, desc=f"bench {suite.name}", unit="run", disable=not progress)

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmgraph._fields import check_fields
 from mmgraph._toml import load_toml
 from mmgraph.models.config import ModelConfig
 from mmgraph.train.trainer import TrainConfig
@@ -77,10 +78,7 @@ class Suite:
 
     def train_config(self, entry: ModelEntry, seed: int) -> TrainConfig:
         merged = {**self.train, **entry.train, "seed": seed}
-        names = {f.name for f in dataclasses.fields(TrainConfig)}
-        unknown = sorted(set(merged) - names)
-        if unknown:
-            raise ValueError(f"suite {self.name!r}: unknown train settings {unknown}; valid: {sorted(names)}")
+        check_fields(TrainConfig, merged, f"suite {self.name!r}: unknown train settings")
         return TrainConfig(**merged)
 
     def model_config(self, entry: ModelEntry) -> ModelConfig:
@@ -129,6 +127,12 @@ def parse_suite(data: dict[str, Any], source: str | None = None) -> Suite:
     """Build a ``Suite`` from parsed TOML."""
     data = dict(data)
     name = data.pop("name", None) or (Path(source).stem if source else "suite")
+    kind = data.pop("kind", "models")
+    if kind == "ssl":
+        raise ValueError(f"suite {name!r} is a self-supervised suite (kind = 'ssl'): run it with "
+                         f"'python benchmarks/ssl_suite.py --suite {name}' (mmgraph.bench.ssl)")
+    if kind != "models":
+        raise ValueError(f"suite {name!r}: unknown kind {kind!r} (valid: 'models', 'ssl')")
     if "dataset" not in data:
         raise ValueError(f"suite {name!r}: missing 'dataset'")
     if not data.get("models"):

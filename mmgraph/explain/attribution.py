@@ -4,8 +4,9 @@ Two methods, both computed for every graph of a batch at once (no per-graph forw
 
 - ``gradient``: integrated gradients (Sundararajan et al., 2017) of the explained class's logit
   with respect to each node's input features where they are differentiable (patch pixels, log-mel
-  frames) and the token embeddings of text nodes (token ids are not differentiable), from a zero
-  baseline (positions kept). A node's importance is the absolute value of its attributions summed
+  frames) and the token embeddings of text nodes (token ids are not differentiable), from an
+  uninformative baseline (black patches, the mean training log-mel frame, zero token embeddings;
+  positions kept). A node's importance is the absolute value of its attributions summed
   over its features, ``|sum_f IG_if|``: by completeness, the node's share of the change of the
   logit from the baseline. (Summing ``|IG_if|`` instead counts cancelling feature attributions as
   importance and favours nodes with many features: a 40-band audio frame over a token.)
@@ -138,13 +139,14 @@ def integrated_gradients(model: nn.Module, x: dict[NodeType, Tensor], pos: dict[
     r"""Integrated gradients of each graph's ``target`` logit w.r.t. every modality node's input features.
 
     .. math::
-        \mathrm{IG}(u)_{i} = u_{i} \odot \frac{1}{m} \sum_{k=1}^{m}
-            \nabla_{u_i} f_{y}\Big(\tfrac{k - 1/2}{m}\, u\Big)
+        \mathrm{IG}(u)_{i} = (u_{i} - b_{i}) \odot \frac{1}{m} \sum_{k=1}^{m}
+            \nabla_{u_i} f_{y}\Big(b + \tfrac{k - 1/2}{m}\, (u - b)\Big)
 
     with :math:`u` the nodes' features where they are differentiable (patch pixels, mel frames)
     and the token embeddings of text nodes (token ids are not: the encoder's ``nn.Embedding``
-    output is scaled instead, through a forward hook), baseline 0 (black patches, zero log-mel
-    frames, the padding token's zero embedding; positions are kept), :math:`f_y` the logit of the
+    output is scaled instead, through a forward hook), baseline :math:`b` an uninformative node
+    (``input_baseline``: black patches, the encoder's mean log-mel frame, the zero token
+    embedding; positions are kept), :math:`f_y` the logit of the
     graph's target class and :math:`m` = ``steps`` (midpoint rule). The baseline sits in the
     inputs rather than in the encoders' outputs because the layers are pre-norm: a LayerNorm of
     ``alpha * h`` hardly depends on ``alpha`` except as ``alpha -> 0``, where the integrand spikes
@@ -164,13 +166,14 @@ def integrated_gradients(model: nn.Module, x: dict[NodeType, Tensor], pos: dict[
 
     Returns:
         modality → signed attributions ``(N_t, F_t)`` (``F_t``: pixels, mel bands, embedding
-        width); per graph their sum approximates ``f_y(u) - f_y(0)`` (completeness).
+        width); per graph their sum approximates ``f_y(u) - f_y(b)`` (completeness).
     """
     if steps < 1:
         raise ValueError(f"'steps' must be >= 1 (got {steps})")
     modalities = [t for t in model.modalities if t in x]
     embeddings = {t: token_embedding(model.encoders[t], t) for t in modalities if not x[t].is_floating_point()}
-    inputs: dict[NodeType, Tensor] = {}  # the unscaled u of each modality
+    baselines = {t: input_baseline(model.encoders[t], x[t]) for t in modalities if t not in embeddings}
+    inputs: dict[NodeType, Tensor] = {}  # the unscaled u - b of each modality
     scaled: dict[NodeType, Tensor] = {}  # alpha * u of the current step, leaves of the autograd graph
 
     def scale_embedding(t: NodeType):
@@ -189,8 +192,9 @@ def integrated_gradients(model: nn.Module, x: dict[NodeType, Tensor], pos: dict[
                 features = dict(x)
                 for t in modalities:
                     if t not in embeddings:
-                        inputs[t] = x[t]
-                        scaled[t] = features[t] = (x[t] * alpha).requires_grad_(True)
+                        inputs[t] = x[t] - baselines[t]
+                        scaled[t] = (inputs[t] * alpha).requires_grad_(True)
+                        features[t] = baselines[t] + scaled[t]
                 logits, _ = logits_from_embeddings(model, model.embed_nodes(features, pos, ctx), ctx, task)
                 chosen = logits.gather(1, target[:, None]).sum()
                 grads = torch.autograd.grad(chosen, [scaled[t] for t in modalities], allow_unused=True)
@@ -201,6 +205,19 @@ def integrated_gradients(model: nn.Module, x: dict[NodeType, Tensor], pos: dict[
         for handle in handles:
             handle.remove()
     return {t: inputs[t] * total[t] / steps for t in modalities}
+
+
+def input_baseline(encoder: nn.Module, x: Tensor) -> Tensor:
+    """The features of an uninformative node: the encoder's fitted input mean where it standardises
+    its inputs (the average training log-mel frame), else zeros (a black patch).
+
+    A zero log-mel frame lies far outside the data (log of zero energy): measured from it, every
+    audio frame looks important, even pure noise the model has learnt to ignore.
+    """
+    mean = getattr(encoder, "input_mean", None)
+    if isinstance(mean, Tensor) and mean.shape == x.shape[-1:]:
+        return mean.to(x.dtype).expand_as(x)
+    return torch.zeros_like(x)
 
 
 def token_embedding(encoder: nn.Module, node_type: NodeType) -> nn.Embedding:

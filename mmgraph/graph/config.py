@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from mmgraph._fields import check_fields
 from mmgraph.featurize import FEATURIZERS, Tokenizer
 from mmgraph.graph.edges import EdgeStrategy
 from mmgraph.typing import CROSS, HUB, HUB_RELATION, INTRA, EdgeType, Modality, NodeType
@@ -167,10 +168,7 @@ class GraphConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GraphConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown GraphConfig fields {unknown}; valid: {sorted(names)}")
+        check_fields(cls, d)
         d = dict(d)
         if "modalities" in d:
             d["modalities"] = tuple(d["modalities"])

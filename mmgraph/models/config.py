@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mmgraph._fields import check_fields
 from mmgraph.datasets.base import Task
 from mmgraph.graph.build import HUB_FEATURE_DIM
 from mmgraph.graph.config import GraphConfig
@@ -136,10 +137,7 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown ModelConfig fields {unknown}; valid: {sorted(names)}")
+        check_fields(cls, d)
         return cls(**d)
 
     @classmethod

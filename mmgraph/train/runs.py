@@ -107,6 +107,7 @@ def train_run(
         resume: continue the run in ``out`` from its last checkpoint (same settings).
         init: a run folder (or checkpoint file) whose matching weights initialise the model
             (fine-tuning from pretraining); parameters of other shapes or names are left as built.
+            The data is featurized with the init run's graph config (its tokenizer included).
 
     Under ``torchrun --nproc-per-node N -m mmgraph train ...`` every process runs this function:
     the process group is joined here, each rank trains on its part of every global batch
@@ -138,7 +139,10 @@ def _train_run(data, model, out, train_config, root, data_seed, resume, init) ->
         if (out / "checkpoints" / "last.pt").exists():
             raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
         model_config = model_config_from(model)
-        graph_config = dataset.fit_graph_config()
+        # fine-tuning reads the data as the init run did: same tokenizer (token ids index its
+        # embedding table), same patch size and audio frames
+        graph_config = init_graph_config(init, dataset.modalities) if init is not None else None
+        graph_config = graph_config or dataset.fit_graph_config()
         info = {
             "data": data, "root": root, "data_seed": data_seed, "dataset": dataset.name,
             "graph_config": graph_config.to_dict(), "model_config": model_config.to_dict(),
@@ -171,14 +175,54 @@ def _train_run(data, model, out, train_config, root, data_seed, resume, init) ->
     return metrics
 
 
+def init_run_folder(source: str | Path) -> Path | None:
+    """The run folder of an ``init`` source (a run folder, or a checkpoint inside one's ``checkpoints/``)."""
+    path = Path(source)
+    for folder in (path, path.parent.parent):
+        if (folder / "run.json").is_file():
+            return folder
+    return None
+
+
+def init_graph_config(source: str | Path, modalities: tuple[str, ...] | None = None) -> GraphConfig | None:
+    """The graph config (with its tokenizer) of the run an ``init`` source belongs to (``None``: no run.json).
+
+    Raises:
+        ValueError: the data has ``modalities`` the init run's graphs do not.
+    """
+    folder = init_run_folder(source)
+    if folder is None:
+        log.warning("%s: no run.json beside the checkpoint; the graph config is refit on the data", source)
+        return None
+    config = GraphConfig.from_dict(json.loads((folder / "run.json").read_text())["graph_config"])
+    missing = sorted(set(modalities or ()) - set(config.modalities))
+    if missing:
+        raise ValueError(f"--init {source}: the data has modalities {missing} that the init run's graphs lack "
+                         f"(it has {list(config.modalities)})")
+    log.info("using the graph config (and tokenizer) of the init run %s", folder)
+    return config
+
+
 def init_from(model: nn.Module, source: str | Path) -> int:
-    """Copy every tensor of a run's best checkpoint (or a checkpoint file) whose name and shape match."""
+    """Copy every tensor of a run's best checkpoint (or a checkpoint file) whose name and shape match.
+
+    A pretraining checkpoint (``mmgraph pretrain``) names in its ``run_info`` where its graph model
+    sits (``backbone_prefix``) and what of it not to transfer (``backbone_exclude``: the unused
+    task head); only those graph-model tensors are copied, never the decoders or projections.
+    """
     from mmgraph.train.checkpoint import read_checkpoint
 
     path = Path(source)
     if path.is_dir():
         path = path / "checkpoints" / "best.pt"
-    state = read_checkpoint(path)["model"]
+    payload = read_checkpoint(path)
+    state = payload["model"]
+    run_info = payload.get("run_info") or {}
+    prefix = run_info.get("backbone_prefix")
+    if prefix:
+        exclude = tuple(run_info.get("backbone_exclude", ()))
+        state = {k[len(prefix):]: v for k, v in state.items()
+                 if k.startswith(prefix) and not k[len(prefix):].startswith(exclude)}
     own = model.state_dict()
     matched = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
     if not matched:
@@ -187,13 +231,18 @@ def init_from(model: nn.Module, source: str | Path) -> int:
     return len(matched)
 
 
+def read_run_info(run_dir: str | Path) -> dict[str, Any]:
+    """A run folder's ``run.json`` (``ValueError`` when the folder has none)."""
+    run_file = Path(run_dir) / "run.json"
+    if not run_file.exists():
+        raise ValueError(f"{run_dir} is not a run folder (no run.json)")
+    return json.loads(run_file.read_text())
+
+
 def load_run(run_dir: str | Path, checkpoint: str = "best") -> LoadedRun:
     """Rebuild a trained model from a run folder (``checkpoint``: ``best`` or ``last``)."""
     run_dir = Path(run_dir)
-    run_file = run_dir / "run.json"
-    if not run_file.exists():
-        raise ValueError(f"{run_dir} is not a run folder (no run.json)")
-    info = json.loads(run_file.read_text())
+    info = read_run_info(run_dir)
     graph_config = GraphConfig.from_dict(info["graph_config"])
     tasks = {k: Task(**v) for k, v in info["tasks"].items()}
     model = build_model(ModelConfig.from_dict(info["model_config"]), DataSpec.from_graph_config(graph_config, tasks))

@@ -39,7 +39,8 @@ class TrainConfig:
         weight_decay: AdamW weight decay.
         warmup: fraction of all steps spent in linear warm-up (then cosine decay to 0).
         patience: stop after this many epochs without a better validation score (``None``: never).
-        monitor: ``"task/metric"`` to select on (default: the first task's headline metric).
+        monitor: ``"task/metric"`` to select on (default: the first task's headline metric), or
+            ``"loss"``: the validation loss (lower is better).
         seed: seeds parameter init (when the model is built under ``seed_everything``), data
             order and dropout; same seed → same metrics on CPU.
         grad_clip: clip the gradient norm (``None``: no clipping).
@@ -155,6 +156,8 @@ class Trainer:
         return f"{name}/{head.headline}"
 
     def _higher_is_better(self, monitor: str) -> bool:
+        if "/" not in monitor:  # a metric of no task: "loss" (e.g. pretraining, which has no task heads)
+            return monitor not in ("loss", "mae", "rmse")
         task, metric = monitor.split("/", 1)
         if metric in ("loss", "mae", "rmse"):
             return False

@@ -44,9 +44,18 @@ modalities = ["image"]
 
 
 def test_builtin_suites_parse():
+    from mmgraph._toml import load_toml
+    from mmgraph.bench.ssl import load_ssl_suite
+    from mmgraph.bench.suite import SUITES_DIR
+
     names = list_suites()
-    assert "quick" in names
+    assert "quick" in names and "avmnist_ssl" in names
     for name in names:
+        if load_toml(SUITES_DIR / f"{name}.toml").get("kind") == "ssl":
+            with pytest.raises(ValueError, match="self-supervised suite"):
+                load_suite(name)
+            assert load_ssl_suite(name).seeds
+            continue
         suite = load_suite(name)
         assert suite.models and suite.dataset
 

@@ -1,0 +1,448 @@
+"""``run_ssl_suite``: self-supervised pretraining, label efficiency, clustering and knowledge transfer.
+
+An SSL suite (``kind = "ssl"``, e.g. ``suites/avmnist_ssl.toml``) runs, per seed:
+
+1. **pretrain**: the graph model pretrained with each objective (``masked``, ``contrastive``,
+   ``both``) on unlabelled training samples (``mmgraph.train.pretrain``);
+2. **finetune**: for each label fraction (stratified, nested, seeded label subsets) the model
+   trained from scratch and from each pretrained model, with the same step budget;
+3. **clustering**: k-means on raw pixels, on single-modality and graph embeddings of each
+   pretrained model, and DEC (``ClusterHead``) fine-tuned without labels;
+4. **transfer**: the multimodal model trained with and without modality dropout, tested with a
+   modality missing; a single-modality student trained alone and distilled from the multimodal
+   teacher (``mmgraph.train.distill``).
+
+Data is featurized once (``prepare_data`` of the model benchmark, cached under ``WORK/cache``).
+Every job writes ``WORK/jobs/<job>.json`` when done and is skipped when the suite is rerun, so a
+killed suite loses at most the job it was running. ``mmgraph.bench.ssl_report`` turns the job
+records into ``results.json`` (the source of truth), ``results.csv``, ``results.md`` and plots.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from mmgraph._fields import check_fields
+from mmgraph._toml import load_toml
+from mmgraph.bench.runner import machine_info, prepare_data
+from mmgraph.bench.suite import SUITES_DIR, Suite
+from mmgraph.datasets.base import GraphDataset, Task
+from mmgraph.models import DataSpec, ModelConfig, build_model
+from mmgraph.nn.heads.metrics import clustering_metrics
+from mmgraph.train.checkpoint import load_checkpoint, write_atomic
+from mmgraph.train.distill import DistillationModel
+from mmgraph.train.pretrain import PretrainConfig, load_pretrain_run, pretrain
+from mmgraph.train.runs import init_from
+from mmgraph.train.trainer import TrainConfig, Trainer, seed_everything
+
+log = logging.getLogger(__name__)
+
+TASK = "digit"
+"""The supervised task of every fine-tuning, transfer and distillation run (and the cluster labels)."""
+
+
+# ----------------------------------------------------------------------------------------- suite
+
+
+@dataclass
+class PretrainStage:
+    """``[pretrain]``: objectives, the unlabelled sample budget and optimisation."""
+
+    objectives: list[str] = field(default_factory=lambda: ["masked", "contrastive", "both"])
+    max_samples: int | None = None
+    epochs: int = 1
+    batch_size: int = 128
+    lr: float = 1e-3
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def pretrain_config(self, objective: str) -> PretrainConfig:
+        return PretrainConfig.from_dict({**self.config, "objective": objective})
+
+
+@dataclass
+class FinetuneStage:
+    """``[finetune]``: label fractions and the optimisation steps at each."""
+
+    fractions: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0])
+    steps: list[int] = field(default_factory=lambda: [150, 200, 300])
+    batch_size: int = 64
+    lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if len(self.steps) != len(self.fractions):
+            raise ValueError(f"[finetune] needs one step budget per fraction (got {len(self.steps)} for "
+                             f"{len(self.fractions)} fractions)")
+        if any(not 0.0 < f <= 1.0 for f in self.fractions):
+            raise ValueError(f"[finetune] fractions must be in (0, 1] (got {self.fractions})")
+
+
+@dataclass
+class ClusteringStage:
+    """``[clustering]``: k, which pretrained models get k-means, which one DEC, DEC's budget."""
+
+    num_clusters: int = 10
+    kmeans_objectives: list[str] = field(default_factory=lambda: ["masked", "contrastive", "both"])
+    dec_objective: str = "both"
+    dec_samples: int | None = 10000
+    dec_epochs: int = 2
+    dec_batch_size: int = 256
+    dec_lr: float = 1e-4
+
+
+@dataclass
+class TransferStage:
+    """``[transfer]``: modality dropout rates compared, and the distillation settings."""
+
+    steps: int = 400
+    batch_size: int = 64
+    lr: float = 1e-3
+    modality_dropout: list[float] = field(default_factory=lambda: [0.0, 0.3])
+    teacher_dropout: float = 0.0
+    student_modalities: list[str] = field(default_factory=lambda: ["image"])
+    temperature: float = 4.0
+    alpha: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.teacher_dropout not in self.modality_dropout:
+            raise ValueError(f"[transfer] teacher_dropout {self.teacher_dropout} must be one of modality_dropout "
+                             f"{self.modality_dropout} (the teacher is that run's model)")
+
+
+STAGES = {"pretrain": PretrainStage, "finetune": FinetuneStage, "clustering": ClusteringStage,
+          "transfer": TransferStage}
+
+
+def _stage(cls, raw: dict[str, Any], suite: str, section: str):
+    check_fields(cls, raw, f"suite {suite!r}, [{section}]: unknown keys")
+    return cls(**raw)
+
+
+@dataclass
+class SSLSuite:
+    """A parsed SSL suite (see ``suites/avmnist_ssl.toml`` for the format)."""
+
+    name: str
+    dataset: str
+    model: ModelConfig
+    pretrain: PretrainStage
+    finetune: FinetuneStage
+    clustering: ClusteringStage
+    transfer: TransferStage
+    seeds: list[int] = field(default_factory=lambda: [0])
+    description: str = ""
+    root: str | None = None
+    data_seed: int = 0
+    threads: int | None = None
+    max_train: int | None = None
+    max_eval: int | None = None
+    graph: dict[str, Any] = field(default_factory=dict)
+    quick: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+
+    def apply_quick(self) -> SSLSuite:
+        """A copy with the ``[quick]`` overrides merged in (top-level keys and stage tables)."""
+        raw = copy.deepcopy(self.raw)
+        for key, value in self.quick.items():
+            if isinstance(value, dict):
+                raw.setdefault(key, {}).update(value)
+            else:
+                raw[key] = value
+        raw.pop("quick", None)
+        out = parse_ssl_suite(raw, self.source)
+        out.root = self.root  # may have been set after parsing (--root)
+        return out
+
+    def data_suite(self) -> Suite:
+        """The model-benchmark ``Suite`` whose ``prepare_data`` featurizes this suite's data."""
+        return Suite(name=self.name, dataset=self.dataset, models=[], tasks=[TASK], root=self.root,
+                     data_seed=self.data_seed, max_train=self.max_train, max_eval=self.max_eval,
+                     graph=dict(self.graph))
+
+
+def parse_ssl_suite(data: dict[str, Any], source: str | None = None) -> SSLSuite:
+    """Build an ``SSLSuite`` from parsed TOML."""
+    raw = copy.deepcopy(data)
+    data = dict(data)
+    name = data.pop("name", None) or (Path(source).stem if source else "ssl")
+    kind = data.pop("kind", None)
+    if kind != "ssl":
+        raise ValueError(f"suite {name!r} is not an SSL suite (kind = {kind!r}; expected 'ssl')")
+    if "dataset" not in data:
+        raise ValueError(f"suite {name!r}: missing 'dataset'")
+    try:
+        model = ModelConfig.from_dict(data.pop("model", {}))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"suite {name!r}, [model]: {exc}") from None
+    stages = {key: _stage(cls, data.pop(key, {}), name, key) for key, cls in STAGES.items()}
+    seeds = data.pop("seeds", [0])
+    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    allowed = {"description", "root", "data_seed", "threads", "max_train", "max_eval", "graph", "quick",
+               "dataset"}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValueError(f"suite {name!r}: unknown keys {unknown}; valid: {sorted(allowed | set(STAGES))}")
+    return SSLSuite(name=name, model=model, seeds=seeds, raw=raw, source=source, **stages, **data)
+
+
+def load_ssl_suite(name_or_path: str) -> SSLSuite:
+    """An SSL suite by name (``mmgraph/bench/suites/NAME.toml``) or by TOML path."""
+    path = Path(name_or_path)
+    if not (path.suffix == ".toml" or path.exists()):
+        path = SUITES_DIR / f"{name_or_path}.toml"
+    if not path.exists():
+        raise ValueError(f"suite file not found: {path}")
+    return parse_ssl_suite(load_toml(path), str(path))
+
+
+# ------------------------------------------------------------------------------------ label subsets
+
+
+def label_subsets(labels: torch.Tensor, fractions: list[float], seed: int) -> dict[float, np.ndarray]:
+    """Stratified, nested label subsets: fraction → sorted sample indices.
+
+    Each class's samples are permuted once (seeded by ``seed``); the subset of a fraction ``f``
+    takes the first ``max(1, round(f * n_c))`` of every class's permutation, so smaller fractions
+    are subsets of larger ones.
+    """
+    y = labels.numpy()
+    rng = np.random.default_rng([seed, 1_000_003])
+    orders = {int(c): rng.permutation(np.flatnonzero(y == c)) for c in np.unique(y[y >= 0])}
+    out = {}
+    for f in sorted(fractions):
+        take = [order[: max(1, int(round(f * len(order))))] for order in orders.values()]
+        out[f] = np.sort(np.concatenate(take))
+    return out
+
+
+def budget_view(dataset: GraphDataset, indices: np.ndarray | None, steps: int, batch_size: int,
+                seed: int) -> GraphDataset:
+    """``steps * batch_size`` samples drawn from ``indices`` (all when ``None``) as one epoch.
+
+    Successive seeded permutations of the pool are concatenated and cut, so every sample appears
+    ``floor`` or ``ceil`` of ``steps * batch_size / len(pool)`` times: one training epoch over the
+    view is exactly ``steps`` optimisation steps (and the learning-rate schedule spans them).
+    """
+    pool = np.arange(len(dataset)) if indices is None else np.asarray(indices)
+    need = steps * batch_size
+    rng = np.random.default_rng([seed, 7919])
+    reps = [rng.permutation(pool) for _ in range(math.ceil(need / len(pool)))]
+    return dataset.subset(torch.from_numpy(np.concatenate(reps)[:need]))
+
+
+def fixed_subset(dataset: GraphDataset, limit: int | None, seed: int) -> GraphDataset:
+    """A fixed random ``limit`` samples of ``dataset`` (all when ``limit`` is ``None`` or larger)."""
+    if limit is None or limit >= len(dataset):
+        return dataset
+    index = np.sort(np.random.default_rng([seed, 104_729]).permutation(len(dataset))[:limit])
+    return dataset.subset(torch.from_numpy(index))
+
+
+# ------------------------------------------------------------------------------------------ jobs
+
+
+class SSLHarness:
+    """The suite's data and job runners (one process, data loaded once)."""
+
+    def __init__(self, suite: SSLSuite, work: Path, progress: bool = False) -> None:
+        self.suite, self.work, self.progress = suite, work, progress
+        self.data = prepare_data(suite.data_suite(), work, progress=progress)
+        files = self.data["files"]
+        self.train, self.test = GraphDataset.load(files["train"]), GraphDataset.load(files["test"])
+        self.tasks = {k: Task(**v) for k, v in self.data["tasks"].items()}
+        self.spec = DataSpec.from_graph_config(self.train.config, self.tasks)
+        self.modalities = list(self.train.config.modalities)
+        self._subsets: dict[int, dict[float, np.ndarray]] = {}
+
+    # ---------------------------------------------------------------------------------- helpers
+
+    def run_dir(self, job: str) -> Path:
+        return self.work / "runs" / job
+
+    def pretrain_dir(self, objective: str, seed: int) -> Path:
+        return self.run_dir(f"pretrain-{objective}-seed{seed}")
+
+    def transfer_dir(self, dropout: float, seed: int) -> Path:
+        return self.run_dir(f"transfer-dropout{dropout:g}-seed{seed}")
+
+    def train_config(self, seed: int, batch_size: int, lr: float, epochs: int = 1) -> TrainConfig:
+        return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, progress=self.progress)
+
+    def build(self, seed: int, **changes: Any) -> torch.nn.Module:
+        seed_everything(seed)
+        return build_model(self.suite.model.replace(**changes), self.spec)
+
+    def accuracy(self, model: torch.nn.Module, dataset: GraphDataset) -> float:
+        return Trainer(model, TrainConfig(progress=False)).evaluate(dataset)[f"{TASK}/accuracy"]
+
+    def embeddings(self, model: torch.nn.Module, dataset: GraphDataset) -> np.ndarray:
+        return Trainer(model, TrainConfig(progress=False)).embed(dataset).double().numpy()
+
+    def kmeans(self, features: np.ndarray, seed: int) -> dict[str, float]:
+        from sklearn.cluster import KMeans
+
+        assigned = KMeans(self.suite.clustering.num_clusters, n_init=10, random_state=seed).fit_predict(features)
+        return clustering_metrics(assigned, self.test.y.numpy())
+
+    # ------------------------------------------------------------------------------------- jobs
+
+    def pretrain_job(self, objective: str, seed: int) -> dict[str, Any]:
+        stage = self.suite.pretrain
+        data = fixed_subset(self.train, stage.max_samples, seed)
+        run = self.pretrain_dir(objective, seed)
+        resume = (run / "checkpoints" / "last.pt").exists()
+        _, fit = pretrain(data, run, model_config=self.suite.model, pretrain_config=stage.pretrain_config(objective),
+                          train_config=self.train_config(seed, stage.batch_size, stage.lr, stage.epochs),
+                          resume=resume, info={"dataset": self.data["dataset"], "samples": len(data)})
+        return {"objective": objective, "samples": len(data), "epochs": stage.epochs,
+                "steps": stage.epochs * math.ceil(len(data) / stage.batch_size),
+                "train_seconds": fit.train_seconds, "history": fit.history,
+                "final_train_loss": fit.history[-1]["train_loss"] if fit.history else None}
+
+    def finetune_job(self, init: str, fraction: float, steps: int, seed: int) -> dict[str, Any]:
+        stage = self.suite.finetune
+        if seed not in self._subsets:
+            self._subsets[seed] = label_subsets(self.train.y, stage.fractions, seed)
+        labelled = self._subsets[seed][fraction]
+        model = self.build(seed, tasks=[TASK])
+        if init != "none":
+            init_from(model, self.pretrain_dir(init, seed))
+        view = budget_view(self.train, labelled, steps, stage.batch_size, seed)
+        fit = Trainer(model, self.train_config(seed, stage.batch_size, stage.lr)).fit(view, None)
+        return {"init": init, "fraction": fraction, "labels": int(len(labelled)), "steps": steps,
+                "train_seconds": fit.train_seconds, "test_accuracy": self.accuracy(model, self.test)}
+
+    def clustering_job(self, seed: int) -> dict[str, Any]:
+        stage = self.suite.clustering
+        methods: dict[str, dict[str, float]] = {}
+        image = self.test.columns["image"].x.reshape(len(self.test), -1)  # every test image has the same patches
+        methods["k-means: raw pixels"] = self.kmeans(image.double().numpy(), seed)
+        for objective in stage.kmeans_objectives:
+            backbone = load_pretrain_run(self.pretrain_dir(objective, seed)).backbone
+            for m in self.modalities:
+                alone = self.test.without_modalities([o for o in self.modalities if o != m])
+                methods[f"k-means: {m}-only embedding ({objective})"] = self.kmeans(self.embeddings(backbone, alone),
+                                                                                     seed)
+            methods[f"k-means: graph embedding ({objective})"] = self.kmeans(self.embeddings(backbone, self.test), seed)
+        model = self.build(seed, tasks=[], num_clusters=stage.num_clusters)
+        init_from(model, self.pretrain_dir(stage.dec_objective, seed))
+        data = fixed_subset(self.train, stage.dec_samples, seed + 17)
+        trainer = Trainer(model, self.train_config(seed, stage.dec_batch_size, stage.dec_lr, stage.dec_epochs))
+        fit = trainer.fit(data, None)  # no validation: model selection would read labels
+        metrics = trainer.evaluate(self.test)
+        methods[f"DEC ({stage.dec_objective})"] = {k.split("/", 1)[1]: v for k, v in metrics.items()
+                                                  if k.startswith("cluster/")}
+        return {"methods": methods, "dec_samples": len(data), "dec_train_seconds": fit.train_seconds}
+
+    def transfer_job(self, dropout: float, seed: int) -> dict[str, Any]:
+        stage = self.suite.transfer
+        model = self.build(seed, tasks=[TASK], modality_dropout=dropout)
+        view = budget_view(self.train, None, stage.steps, stage.batch_size, seed)
+        trainer = Trainer(model, self.train_config(seed, stage.batch_size, stage.lr),
+                          out_dir=self.transfer_dir(dropout, seed))
+        fit = trainer.fit(view, None)
+        test = {"full": self.accuracy(model, self.test)}
+        for m in self.modalities:
+            test[f"without_{m}"] = self.accuracy(model, self.test.without_modalities([m]))
+        return {"modality_dropout": dropout, "steps": stage.steps, "train_seconds": fit.train_seconds, "test": test}
+
+    def distill_job(self, mode: str, seed: int) -> dict[str, Any]:
+        stage = self.suite.transfer
+        student = self.build(seed, tasks=[TASK], modalities=list(stage.student_modalities))
+        view = budget_view(self.train, None, stage.steps, stage.batch_size, seed)
+        trained: torch.nn.Module = student
+        teacher_accuracy = None
+        if mode == "distilled":
+            teacher = self.build(seed, tasks=[TASK], modality_dropout=stage.teacher_dropout)
+            load_checkpoint(self.transfer_dir(stage.teacher_dropout, seed) / "checkpoints" / "best.pt", teacher)
+            teacher_accuracy = self.accuracy(teacher, self.test)
+            trained = DistillationModel(student, teacher, stage.temperature, stage.alpha)
+        fit = Trainer(trained, self.train_config(seed, stage.batch_size, stage.lr)).fit(view, None)
+        return {"mode": mode, "student_modalities": list(stage.student_modalities), "steps": stage.steps,
+                "train_seconds": fit.train_seconds, "test_accuracy": self.accuracy(student, self.test),
+                "teacher_accuracy": teacher_accuracy}
+
+
+def plan_jobs(suite: SSLSuite) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every job as ``(job id, method name, arguments)``, seed by seed (a seed's jobs in dependency order)."""
+    jobs = []
+    ft = suite.finetune
+    for seed in suite.seeds:
+        for objective in suite.pretrain.objectives:
+            jobs.append((f"pretrain-{objective}-seed{seed}", "pretrain_job", {"objective": objective, "seed": seed}))
+        for fraction, steps in zip(ft.fractions, ft.steps):
+            for init in ["none", *suite.pretrain.objectives]:
+                jobs.append((f"finetune-{init}-frac{fraction:g}-seed{seed}", "finetune_job",
+                             {"init": init, "fraction": fraction, "steps": steps, "seed": seed}))
+        jobs.append((f"clustering-seed{seed}", "clustering_job", {"seed": seed}))
+        for p in suite.transfer.modality_dropout:
+            jobs.append((f"transfer-dropout{p:g}-seed{seed}", "transfer_job", {"dropout": p, "seed": seed}))
+        for mode in ("alone", "distilled"):
+            jobs.append((f"distill-{mode}-seed{seed}", "distill_job", {"mode": mode, "seed": seed}))
+    return jobs
+
+
+def run_ssl_suite(suite: SSLSuite, work: str | Path, out: str | Path, *, quick: bool = False,
+                  seeds: list[int] | None = None, progress: bool = False,
+                  command: str | None = None) -> dict[str, Any]:
+    """Run (or resume) every job of ``suite``; write the report into ``out``.
+
+    Args:
+        suite: the suite.
+        work: folder for the data cache, run folders and job records (rerunning resumes).
+        out: folder for ``results.json``/``.csv``/``.md`` and the plots.
+        quick: apply the suite's ``[quick]`` overrides.
+        seeds: override the suite's seeds.
+        progress: progress bars.
+        command: the command line to record.
+    """
+    from mmgraph.bench.ssl_report import write_ssl_report
+
+    if quick:
+        suite = suite.apply_quick()
+    if seeds is not None:
+        suite.seeds = list(seeds)
+    if suite.threads:
+        torch.set_num_threads(int(suite.threads))
+    work, out = Path(work), Path(out)
+    (work / "jobs").mkdir(parents=True, exist_ok=True)
+    harness = SSLHarness(suite, work, progress)
+    records = []
+    for job_id, method, kwargs in plan_jobs(suite):
+        path = work / "jobs" / f"{job_id}.json"
+        if not path.exists():
+            log.info("job %s: starting", job_id)
+            t0 = time.perf_counter()
+            result = getattr(harness, method)(**kwargs)
+            record = {"job": job_id, "kind": method.removesuffix("_job"), **kwargs, **result,
+                      "seconds": time.perf_counter() - t0}
+            write_atomic(path, json.dumps(record, indent=2, default=float).encode())
+            log.info("job %s: done in %.0f s", job_id, record["seconds"])
+        records.append(json.loads(path.read_text()))
+    report = {
+        "suite": suite.name,
+        "description": suite.description,
+        "suite_file": suite.source,
+        "settings": {k: v for k, v in suite.raw.items() if k != "quick"},
+        "quick": quick,
+        "dataset": harness.data["dataset"],
+        "sizes": harness.data["sizes"],
+        "seeds": suite.seeds,
+        "command": command or " ".join(sys.argv),
+        "machine": machine_info(),
+        "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "compute_seconds": sum(r["seconds"] for r in records),
+        "jobs": records,
+    }
+    return write_ssl_report(report, out)

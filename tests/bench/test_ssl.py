@@ -1,0 +1,85 @@
+"""SSL suites: parsing, label subsets, step budgets, and a tiny end-to-end run on digits (resumable)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from mmgraph.bench.ssl import budget_view, label_subsets, load_ssl_suite, parse_ssl_suite, plan_jobs, run_ssl_suite
+from mmgraph.datasets import load_dataset
+
+
+def test_avmnist_ssl_suite_parses():
+    suite = load_ssl_suite("avmnist_ssl")
+    assert suite.dataset == "avmnist" and suite.seeds == [0, 1, 2]
+    assert suite.finetune.fractions == [0.01, 0.1, 1.0] and suite.pretrain.objectives == ["masked", "contrastive",
+                                                                                          "both"]
+    quick = suite.apply_quick()
+    assert quick.seeds == [0] and quick.max_train == 800 and quick.finetune.steps == [4, 4, 4]
+    assert quick.finetune.lr == suite.finetune.lr  # untouched keys stay
+    kinds = [method for _, method, _ in plan_jobs(suite)]
+    assert kinds.count("finetune_job") == 3 * 3 * 4 and kinds.count("pretrain_job") == 9
+
+
+def test_ssl_suite_errors():
+    with pytest.raises(ValueError, match="not an SSL suite"):
+        parse_ssl_suite({"name": "x", "dataset": "digits"})
+    with pytest.raises(ValueError, match=r"\[finetune\]: unknown keys \['step'\]"):
+        parse_ssl_suite({"kind": "ssl", "dataset": "digits", "finetune": {"step": [1]}})
+    with pytest.raises(ValueError, match="one step budget per fraction"):
+        parse_ssl_suite({"kind": "ssl", "dataset": "digits", "finetune": {"fractions": [0.1], "steps": [1, 2]}})
+    with pytest.raises(ValueError, match="unknown keys"):
+        parse_ssl_suite({"kind": "ssl", "dataset": "digits", "epochs": 3})
+
+
+def test_label_subsets_are_stratified_nested_and_seeded():
+    y = torch.arange(1000) % 10
+    subsets = label_subsets(y, [0.01, 0.1, 1.0], seed=0)
+    assert [len(subsets[f]) for f in (0.01, 0.1, 1.0)] == [10, 100, 1000]
+    assert np.bincount(y.numpy()[subsets[0.1]]).tolist() == [10] * 10
+    assert set(subsets[0.01]) <= set(subsets[0.1]) <= set(subsets[1.0])
+    again, other = label_subsets(y, [0.01, 0.1], seed=0), label_subsets(y, [0.01, 0.1], seed=1)
+    assert np.array_equal(again[0.1], subsets[0.1]) and not np.array_equal(other[0.1], subsets[0.1])
+
+
+def test_budget_view_is_exactly_the_step_budget():
+    ds = load_dataset("digits")
+    train = ds.featurize("val", ds.fit_graph_config())
+    pool = np.arange(0, 60, 3)  # 20 labelled samples
+    view = budget_view(train, pool, steps=5, batch_size=16, seed=0)
+    assert len(view) == 80
+    counts = np.unique(np.array(view.ids), return_counts=True)[1]
+    assert set(counts.tolist()) == {4} and len(counts) == 20
+    assert set(view.ids) == {train.ids[i] for i in pool}
+
+
+def test_tiny_ssl_suite_runs_end_to_end_and_resumes(tmp_path):
+    suite = parse_ssl_suite({
+        "name": "tiny", "kind": "ssl", "dataset": "digits", "seeds": [0], "threads": 1,
+        "max_train": 120, "max_eval": 60,
+        "model": {"name": "mmgnn", "hidden": 8, "layers": 1, "heads": 2},
+        "pretrain": {"objectives": ["masked", "contrastive"], "batch_size": 60},
+        "finetune": {"fractions": [0.1, 1.0], "steps": [2, 2], "batch_size": 16},
+        "clustering": {"num_clusters": 10, "kmeans_objectives": ["contrastive"], "dec_objective": "contrastive",
+                       "dec_samples": 60, "dec_epochs": 1, "dec_batch_size": 30},
+        "transfer": {"steps": 2, "batch_size": 16},
+    })
+    report = run_ssl_suite(suite, tmp_path / "work", tmp_path / "out", command="test")
+    summary = report["summary"]
+    assert set(summary["label_efficiency"]) == {"none", "masked", "contrastive"}
+    assert 10 <= summary["label_efficiency"]["masked"]["0.1"]["labels"] <= 14  # ~10 % of 120, per class
+    methods = summary["clustering"]
+    assert "k-means: raw pixels" in methods and "DEC (contrastive)" in methods
+    assert all(0.0 <= m["nmi"]["mean"] <= 1.0 for m in methods.values())
+    assert set(summary["modality_dropout"]["0.3"]) == {"full", "without_audio", "without_image", "without_text"}
+    assert summary["distillation"]["teacher"]["n"] == 1
+    assert any(row["target"].startswith("distillation") for row in summary["targets"])
+    for name in ("results.json", "results.csv", "results.md", "label_efficiency.png", "clustering.png"):
+        assert (tmp_path / "out" / name).exists(), name
+    assert "## Label efficiency" in (tmp_path / "out" / "results.md").read_text()
+    # a rerun redoes nothing: every job record is reused as it is
+    records = {p.name: p.read_text() for p in (tmp_path / "work" / "jobs").glob("*.json")}
+    again = run_ssl_suite(suite, tmp_path / "work", tmp_path / "out2", command="test")
+    assert {p.name: p.read_text() for p in (tmp_path / "work" / "jobs").glob("*.json")} == records
+    assert json.loads((tmp_path / "out2" / "results.json").read_text())["jobs"] == again["jobs"]
