@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from render_results import render  # benchmarks/render_results.py (the script folder is on sys.path)
 from torch_geometric.data import Batch
 
 import mmgraph
@@ -119,6 +120,7 @@ def main() -> None:
     print("headline:", result["headline"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    render(args.out)  # .md and .png beside the JSON
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from render_results import render  # benchmarks/render_results.py (the script folder is on sys.path)
 
 import mmgraph
 from mmgraph import GraphConfig, MultimodalSample, Tokenizer, collate
@@ -193,6 +194,7 @@ def main() -> None:
         print("torch.compile:", result["compile"])
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    render(args.out)  # .md and .png beside the JSON
 
 
 if __name__ == "__main__":

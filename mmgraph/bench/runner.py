@@ -133,6 +133,20 @@ def _auc(levels: list[float], values: list[float]) -> float:
     return float(trapezoid(y, x) / (x[-1] - x[0]))
 
 
+def write_run_info(run_dir: Path, job: dict[str, Any], graph_config, model_config, train_config) -> None:
+    """``run.json`` as ``mmgraph train`` writes it, so that a benchmark run loads like any other
+    (``load_run``, ``mmgraph explain --run``, ``mmgraph train --init``)."""
+    source = job.get("source", {})
+    info = {
+        "data": source.get("data", job["data"]["dataset"]), "root": source.get("root"),
+        "data_seed": source.get("data_seed", 0), "dataset": job["data"]["dataset"],
+        "graph_config": graph_config.to_dict(), "model_config": model_config.to_dict(),
+        "train_config": train_config.to_dict(), "tasks": job["data"]["tasks"], "label": job["label"],
+    }
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(run_dir / "run.json", json.dumps(info, indent=2).encode())
+
+
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Train and measure one (model, seed); returns the result record (also written to disk)."""
     from mmgraph.models import DataSpec, ModelConfig, build_model
@@ -149,6 +163,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     seed_everything(train_config.seed)
     model = build_model(model_config, DataSpec.from_graph_config(train.config, tasks))
     run_dir = Path(job["run_dir"])
+    write_run_info(run_dir, job, train.config, model_config, train_config)
     trainer = Trainer(model, train_config, out_dir=run_dir, run_info={"label": job["label"]})
     resume = (run_dir / "checkpoints" / "last.pt").exists()
     fit = trainer.fit(train, val, resume=resume)
@@ -250,6 +265,7 @@ def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list
                 "run_dir": str(run_dir),
                 "result_path": str(run_dir / "result.json"),
                 "threads": threads,
+                "source": {"data": suite.dataset, "root": suite.root, "data_seed": suite.data_seed},
             })
     results = []
     bar = tqdm(jobs, desc=f"bench {suite.name}", unit="run", disable=not progress)

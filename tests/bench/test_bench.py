@@ -92,6 +92,17 @@ def test_tiny_suite_end_to_end(tmp_path):
     assert "| graph |" in md and "**" in md
     saved = json.loads((out / "results.json").read_text())
     assert saved["summary"]["graph"]["test/digit/accuracy"]["n"] == 1
+    # every benchmark run is a run folder like mmgraph train's: it loads and scores the same
+    from mmgraph.datasets import GraphDataset
+    from mmgraph.train import Trainer
+    from mmgraph.train.runs import load_run
+
+    loaded = load_run(out / "runs" / "graph" / "seed0")
+    (manifest,) = (out / "cache").glob("*/manifest.json")
+    test = GraphDataset.load(json.loads(manifest.read_text())["files"]["test"])
+    assert Trainer(loaded.model).evaluate(test)["digit/accuracy"] == pytest.approx(
+        graph["test"]["digit/accuracy"], abs=1e-6)
+    assert loaded.info["label"] == "graph" and loaded.info["dataset"] == "digits"
     # a rerun resumes: finished jobs are read back, not retrained
     mtime = (out / "runs" / "graph" / "seed0" / "result.json").stat().st_mtime
     run_suite(suite, out, progress=False, isolate=False)
