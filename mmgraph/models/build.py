@@ -72,7 +72,12 @@ def build_encoder(node_type: str, config: ModelConfig, spec: DataSpec) -> nn.Mod
     if name is None:
         raise ValueError(f"no default encoder for node type {node_type!r}; name one in ModelConfig.encoders")
     options: dict = {}
-    if name == "patch":
+    if name.startswith("minilm"):  # "minilm" (frozen) or "minilm:finetune"
+        if name not in ("minilm", "minilm:finetune"):
+            raise ValueError(f"text encoder {name!r}: use 'minilm' (frozen) or 'minilm:finetune'")
+        options = {"vocab": spec.vocab, "trainable": name == "minilm:finetune"}
+        name = "minilm"
+    elif name == "patch":
         options = {"patch_size": spec.patch_size, "stem": config.image_stem}
     elif name == "token":
         options = {"context": config.text_context}

@@ -24,6 +24,8 @@ class DataSpec:
         in_features: node type → input width (pixels per patch, vocabulary size, mel bands).
         patch_size: image patch side (for convolutional stems).
         tasks: task name → ``Task``.
+        vocab: the text tokenizer's vocabulary (index → word), for encoders that read the words
+            (the pretrained ``minilm`` text encoder); ``None`` without text.
     """
 
     modalities: tuple[Modality, ...]
@@ -32,6 +34,7 @@ class DataSpec:
     in_features: dict[NodeType, int]
     patch_size: int
     tasks: dict[str, Task]
+    vocab: list[str] | None = None
 
     @classmethod
     def from_graph_config(cls, config: GraphConfig, tasks: dict[str, Task]) -> DataSpec:
@@ -48,8 +51,9 @@ class DataSpec:
                 in_features[m] = int(shape[0]) if shape else 1
         if config.hub:
             in_features[HUB] = HUB_FEATURE_DIM
+        vocab = list(config.tokenizer.vocab) if "text" in config.modalities and config.tokenizer else None
         return cls(config.modalities, config.node_types, config.edge_types, in_features, config.image_patch_size,
-                   dict(tasks))
+                   dict(tasks), vocab)
 
     def restrict(self, modalities: list[Modality] | tuple[Modality, ...]) -> DataSpec:
         """The spec seen by a model that uses only ``modalities`` (unimodal models)."""
@@ -64,6 +68,7 @@ class DataSpec:
             {t: n for t, n in self.in_features.items() if t in keep},
             self.patch_size,
             self.tasks,
+            self.vocab if "text" in modalities else None,
         )
 
 
@@ -82,7 +87,9 @@ class ModelConfig:
             (never all of them), so that the model learns to work when one is missing.
         conv: message-passing layer (``CONVS``): ``cross_attention``, ``hgt``, ``gatv2``, ``sage``.
         readout: ``gate`` (attention pooling + modality gate), ``mean`` or ``hub``.
-        encoders: modality → encoder name (``ENCODERS``) where the default is not wanted.
+        encoders: modality → encoder name (``ENCODERS``) where the default is not wanted; text may
+            use ``minilm`` (pretrained all-MiniLM-L6-v2, frozen) or ``minilm:finetune`` (the
+            ``mmgraph[pretrained]`` extra).
         image_stem: ``linear`` or ``conv`` patch stem.
         text_context: ``none``, ``bilstm`` or ``transformer`` context in the text encoder.
         audio_kernel: frames per 1-D convolution in the audio encoder.

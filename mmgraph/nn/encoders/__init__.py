@@ -4,6 +4,7 @@ from mmgraph.nn.encoders.frame import FrameEncoder
 from mmgraph.nn.encoders.hub import HubEncoder
 from mmgraph.nn.encoders.patch import PatchEncoder
 from mmgraph.nn.encoders.position import SinusoidalPosition
+from mmgraph.nn.encoders.pretrained import PretrainedTextEncoder
 from mmgraph.nn.encoders.token import TokenEncoder
 from mmgraph.registry import Registry
 
@@ -13,6 +14,7 @@ ENCODERS.register("patch", PatchEncoder)
 ENCODERS.register("token", TokenEncoder)
 ENCODERS.register("frame", FrameEncoder)
 ENCODERS.register("hub", HubEncoder)
+ENCODERS.register("minilm", PretrainedTextEncoder)  # needs the mmgraph[pretrained] extra
 
 DEFAULT_ENCODERS = {"image": "patch", "text": "token", "audio": "frame", "sample": "hub"}
 """The encoder each built-in node type gets unless a config names another."""
@@ -23,6 +25,7 @@ __all__ = [
     "FrameEncoder",
     "HubEncoder",
     "PatchEncoder",
+    "PretrainedTextEncoder",
     "SinusoidalPosition",
     "TokenEncoder",
 ]
