@@ -30,28 +30,24 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
-from convert_speed import _rss_pss_kb, _tree  # same directory: the /proc helpers of the speed benchmark
+from convert_speed import TreeMemory  # same directory: the process-tree sampler of the speed benchmark
 
 HERE = Path(__file__).resolve()
 SHARED_DATA = HERE.parents[2] / "shared" / "data"
 
 
-class TreePeaks:
-    """Samples the process tree: peak summed RSS and PSS over time, and each process's last VmHWM."""
+class TreePeaks(TreeMemory):
+    """``TreeMemory`` (peak summed RSS and PSS of the process tree) plus each process's last VmHWM."""
 
     def __init__(self, interval: float = 0.1) -> None:
-        self.interval = interval
-        self.peak_rss_kb = self.peak_pss_kb = 0
+        super().__init__(interval)
         self.hwm_kb: dict[int, int] = {}
         self.ppid: dict[int, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
     @staticmethod
     def _status(pid: int) -> dict[str, str]:
@@ -61,26 +57,11 @@ class TreePeaks:
         except OSError:
             return {}
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            rss = pss = 0
-            for pid in _tree(os.getpid()):
-                r, p = _rss_pss_kb(pid)
-                rss, pss = rss + r, pss + p
-                status = self._status(pid)
-                if "VmHWM" in status:
-                    self.hwm_kb[pid] = max(self.hwm_kb.get(pid, 0), int(status["VmHWM"].split()[0]))
-                    self.ppid.setdefault(pid, int(status.get("PPid", "0")))
-            self.peak_rss_kb, self.peak_pss_kb = max(self.peak_rss_kb, rss), max(self.peak_pss_kb, pss)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> TreePeaks:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample_process(self, pid: int) -> None:
+        status = self._status(pid)
+        if "VmHWM" in status:
+            self.hwm_kb[pid] = max(self.hwm_kb.get(pid, 0), int(status["VmHWM"].split()[0]))
+            self.ppid.setdefault(pid, int(status.get("PPid", "0")))
 
 
 # ------------------------------------------------------------------------------------------ child

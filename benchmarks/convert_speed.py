@@ -91,8 +91,12 @@ class TreeMemory:
             for pid in _tree(os.getpid()):
                 r, p = _rss_pss_kb(pid)
                 rss, pss = rss + r, pss + p
+                self.sample_process(pid)
             self.peak_rss_kb, self.peak_pss_kb = max(self.peak_rss_kb, rss), max(self.peak_pss_kb, pss)
             self._stop.wait(self.interval)
+
+    def sample_process(self, pid: int) -> None:
+        """Per-process hook of each sampling round (subclasses record more)."""
 
     def __enter__(self) -> TreeMemory:
         self._thread.start()

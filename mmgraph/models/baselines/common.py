@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from mmgraph.models.outputs import ModelOutput
+from mmgraph.nn.context import BatchContext
 from mmgraph.nn.heads import MultiTaskHead
 
 
@@ -23,6 +24,35 @@ class BaselineModel(nn.Module):
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
+
+
+class ProjectedFusion(BaselineModel):
+    """Base of the product fusions (tensor, low-rank): each modality's pooled branch embedding
+    projected to ``fusion_dim`` (zero where the modality is missing), then ``fuse`` → ``(B, c)``."""
+
+    def __init__(self, branches: nn.ModuleDict, head: MultiTaskHead, fusion_dim: int) -> None:
+        super().__init__(head, list(branches.keys()))
+        require_graph_level(head, type(self).__name__)
+        if not isinstance(fusion_dim, int) or fusion_dim < 1:
+            raise ValueError(f"'fusion_dim' must be a positive int (got {fusion_dim!r})")
+        self.fusion_dim = fusion_dim
+        self.branches = nn.ModuleDict({m: branches[m] for m in self.modalities})
+        self.project = nn.ModuleDict({m: nn.Linear(b.channels, fusion_dim) for m, b in self.branches.items()})
+
+    def fuse(self, embeddings: list[Tensor]) -> Tensor:
+        """``T`` embeddings ``(B, f)`` (in ``self.modalities`` order) → the graph embedding ``(B, c)``."""
+        raise NotImplementedError
+
+    def forward(self, batch: HeteroData) -> ModelOutput:
+        ctx = BatchContext.from_batch(batch, self.modalities, [])
+        embeddings, present = [], []
+        for m in self.modalities:
+            out = self.branches[m](batch, ctx)
+            embeddings.append(self.project[m](out.pooled) * out.present[:, None])  # (B, f), zero where missing
+            present.append(out.present)
+        graph = self.fuse(embeddings)  # (B, c)
+        return ModelOutput(self.head(graph, {}), graph, modality_embeddings=torch.stack(embeddings, dim=1),
+                           modality_present=torch.stack(present, dim=1), modalities=list(self.modalities))
 
 
 def require_graph_level(head: MultiTaskHead, model: str) -> None:

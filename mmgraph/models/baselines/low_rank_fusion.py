@@ -5,15 +5,12 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.data import HeteroData
 
-from mmgraph.models.baselines.common import BaselineModel, require_graph_level
-from mmgraph.models.outputs import ModelOutput
-from mmgraph.nn.context import BatchContext
+from mmgraph.models.baselines.common import ProjectedFusion
 from mmgraph.nn.heads import MultiTaskHead
 
 
-class LowRankTensorFusion(BaselineModel):
+class LowRankTensorFusion(ProjectedFusion):
     r"""Low-rank multimodal fusion (Liu et al., ACL 2018): ``TensorFusion``'s linear map of the outer
     product, with the weight tensor constrained to rank ``r``, computed without forming the product.
 
@@ -42,14 +39,10 @@ class LowRankTensorFusion(BaselineModel):
 
     def __init__(self, branches: nn.ModuleDict, head: MultiTaskHead, channels: int, fusion_dim: int = 16,
                  rank: int = 4) -> None:
-        super().__init__(head, list(branches.keys()))
-        require_graph_level(head, type(self).__name__)
-        for name, value in (("fusion_dim", fusion_dim), ("rank", rank)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"'{name}' must be a positive int (got {value!r})")
-        self.channels, self.fusion_dim, self.rank = channels, fusion_dim, rank
-        self.branches = nn.ModuleDict({m: branches[m] for m in self.modalities})
-        self.project = nn.ModuleDict({m: nn.Linear(b.channels, fusion_dim) for m, b in self.branches.items()})
+        super().__init__(branches, head, fusion_dim)
+        if not isinstance(rank, int) or rank < 1:
+            raise ValueError(f"'rank' must be a positive int (got {rank!r})")
+        self.channels, self.rank = channels, rank
         self.factors = nn.ParameterDict({m: nn.Parameter(torch.empty(rank, fusion_dim + 1, channels))
                                          for m in self.modalities})
         self.rank_weights = nn.Parameter(torch.empty(1, rank))
@@ -70,17 +63,6 @@ class LowRankTensorFusion(BaselineModel):
             h = torch.einsum("bf,rfc->rbc", z1, self.factors[m])  # (r, B, c)
             product = h if product is None else product * h
         return torch.einsum("r,rbc->bc", self.rank_weights[0], product) + self.bias  # (B, c)
-
-    def forward(self, batch: HeteroData) -> ModelOutput:
-        ctx = BatchContext.from_batch(batch, self.modalities, [])
-        embeddings, present = [], []
-        for m in self.modalities:
-            out = self.branches[m](batch, ctx)
-            embeddings.append(self.project[m](out.pooled) * out.present[:, None])  # (B, f), zero where missing
-            present.append(out.present)
-        graph = self.fuse(embeddings)  # (B, c)
-        return ModelOutput(self.head(graph, {}), graph, modality_embeddings=torch.stack(embeddings, dim=1),
-                           modality_present=torch.stack(present, dim=1), modalities=list(self.modalities))
 
     def extra_repr(self) -> str:
         return (f"modalities={self.modalities}, fusion_dim={self.fusion_dim}, rank={self.rank}, "

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
-from torch import nn
-from torch_geometric.data import HeteroData
+from torch import Tensor, nn
 
-from mmgraph.models.baselines.common import BaselineModel, require_graph_level
-from mmgraph.models.outputs import ModelOutput
-from mmgraph.nn.context import BatchContext
+from mmgraph.models.baselines.common import ProjectedFusion
 from mmgraph.nn.heads import MultiTaskHead
 
 
-class TensorFusion(BaselineModel):
+class TensorFusion(ProjectedFusion):
     r"""Tensor fusion: every product of one feature per modality, then an MLP (Zadeh et al., EMNLP 2017).
 
     Each modality's pooled branch embedding is projected to a small width ``f`` and extended by a
@@ -45,33 +41,20 @@ class TensorFusion(BaselineModel):
 
     def __init__(self, branches: nn.ModuleDict, head: MultiTaskHead, channels: int, fusion_dim: int = 16,
                  dropout: float = 0.0) -> None:
-        super().__init__(head, list(branches.keys()))
-        require_graph_level(head, type(self).__name__)
-        if not isinstance(fusion_dim, int) or fusion_dim < 1:
-            raise ValueError(f"'fusion_dim' must be a positive int (got {fusion_dim!r})")
-        self.channels, self.fusion_dim = channels, fusion_dim
-        self.branches = nn.ModuleDict({m: branches[m] for m in self.modalities})
-        self.project = nn.ModuleDict({m: nn.Linear(b.channels, fusion_dim) for m, b in self.branches.items()})
+        super().__init__(branches, head, fusion_dim)
+        self.channels = channels
         self.fused_features = (fusion_dim + 1) ** len(self.modalities)
         self.mlp = nn.Sequential(
             nn.Linear(self.fused_features, channels), nn.ReLU(), nn.Dropout(dropout),
             nn.Linear(channels, channels), nn.ReLU(),
         )
 
-    def forward(self, batch: HeteroData) -> ModelOutput:
-        ctx = BatchContext.from_batch(batch, self.modalities, [])
-        embeddings, present = [], []
-        for m in self.modalities:
-            out = self.branches[m](batch, ctx)
-            embeddings.append(self.project[m](out.pooled) * out.present[:, None])  # (B, f), zero where missing
-            present.append(out.present)
+    def fuse(self, embeddings: list[Tensor]) -> Tensor:
         fused = None
         for z in embeddings:
             z1 = F.pad(z, (0, 1), value=1.0)  # (B, f + 1)
             fused = z1 if fused is None else (fused[:, :, None] * z1[:, None, :]).flatten(1)  # (B, prod (f + 1))
-        graph = self.mlp(fused)  # (B, channels)
-        return ModelOutput(self.head(graph, {}), graph, modality_embeddings=torch.stack(embeddings, dim=1),
-                           modality_present=torch.stack(present, dim=1), modalities=list(self.modalities))
+        return self.mlp(fused)  # (B, channels)
 
     def extra_repr(self) -> str:
         return (f"modalities={self.modalities}, fusion_dim={self.fusion_dim}, "
