@@ -49,6 +49,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from mmgraph.bench import load_suite, run_suite
     from mmgraph.bench.report import print_table
 
+    if args.list:
+        from mmgraph.bench import describe_suites
+
+        print(describe_suites())
+        return 0
     suite = load_suite(args.suite)
     if args.root:
         suite.root = args.root
@@ -157,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--suite", default="quick", help="suite name or TOML file (default: quick)")
     p.add_argument("--out", help="output folder (default: bench-out/SUITE); reruns resume")
     p.add_argument("--quick", action="store_true", help="apply the suite's [quick] settings")
+    p.add_argument("--list", action="store_true", help="list the built-in suites (each one parsed) and exit")
     p.add_argument("--seeds", type=int, help="number of seeds (0..N-1), overriding the suite")
     p.add_argument("--threads", type=int, help="torch threads per run (default: torch's default)")
     p.add_argument("--root", help="raw-data folder (default $MMGRAPH_DATA)")

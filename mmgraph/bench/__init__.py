@@ -3,12 +3,13 @@
 from mmgraph.bench.report import write_report
 from mmgraph.bench.runner import prepare_data, run_job, run_suite
 from mmgraph.bench.ssl import SSLSuite, load_ssl_suite, run_ssl_suite
-from mmgraph.bench.suite import ModelEntry, Suite, list_suites, load_suite, parse_suite
+from mmgraph.bench.suite import ModelEntry, Suite, describe_suites, list_suites, load_suite, parse_suite
 
 __all__ = [
     "ModelEntry",
     "SSLSuite",
     "Suite",
+    "describe_suites",
     "list_suites",
     "load_ssl_suite",
     "load_suite",
