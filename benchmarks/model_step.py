@@ -32,9 +32,9 @@ from render_results import render  # benchmarks/render_results.py (the script fo
 
 import mmgraph
 from mmgraph import GraphConfig, MultimodalSample, Tokenizer, collate
-from mmgraph.datasets.base import Task
 from mmgraph.featurize import Featurizer
 from mmgraph.models import MODELS, DataSpec, ModelConfig, build_model
+from mmgraph.task import Task
 
 B = 64
 WORDS = [f"w{i}" for i in range(500)]

@@ -77,14 +77,13 @@ from mmgraph.datasets.on_disk import (
     CorruptShardError,
     is_converted,
     read_meta,
-    sha256_file,
     shard_stem,
 )
 from mmgraph.featurize import FeaturizedSample, Featurizer, Tokenizer
+from mmgraph.files import sha256_file, write_atomic
 from mmgraph.graph.build import concat_node_target, label_tensor
 from mmgraph.graph.config import GraphConfig
 from mmgraph.sample import DEFAULT_MAX_IMAGE_PIXELS, MultimodalSample
-from mmgraph.train.checkpoint import write_atomic
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import torch
 
 from mmgraph import GraphConfig, MultimodalSample, Tokenizer, collate, explain
 from mmgraph.cli import main
-from mmgraph.datasets.base import GraphDataset, Task
+from mmgraph.datasets.base import GraphDataset
 from mmgraph.explain import (
     deletion_curves,
     integrated_gradients,
@@ -19,6 +19,7 @@ from mmgraph.explain import (
 from mmgraph.explain.attribution import logits_from_embeddings
 from mmgraph.models import DataSpec, ModelConfig, build_model
 from mmgraph.nn import BatchContext, GatedReadout
+from mmgraph.task import Task
 from mmgraph.train import TrainConfig, Trainer, seed_everything
 from tests.conftest import WORDS
 

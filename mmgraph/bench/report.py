@@ -10,7 +10,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from mmgraph.train.checkpoint import write_atomic
+from mmgraph.files import write_atomic
 
 LOWER_IS_BETTER = ("mae", "rmse", "loss", "parameters", "seconds", "peak_rss")
 

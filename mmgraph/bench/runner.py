@@ -30,8 +30,9 @@ import mmgraph
 from mmgraph.bench.perturb import perturbed
 from mmgraph.bench.suite import ModelEntry, Suite
 from mmgraph.datasets import load_dataset
-from mmgraph.datasets.base import GraphDataset, MultimodalDataset, Task
-from mmgraph.train.checkpoint import write_atomic
+from mmgraph.datasets.base import GraphDataset, MultimodalDataset
+from mmgraph.files import write_atomic
+from mmgraph.task import Task
 
 log = logging.getLogger(__name__)
 

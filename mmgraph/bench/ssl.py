@@ -34,13 +34,14 @@ import numpy as np
 import torch
 
 from mmgraph._fields import check_fields
-from mmgraph._toml import load_toml
 from mmgraph.bench.runner import machine_info, prepare_data
 from mmgraph.bench.suite import SUITES_DIR, Suite
-from mmgraph.datasets.base import GraphDataset, Task
+from mmgraph.datasets.base import GraphDataset
+from mmgraph.files import load_toml, write_atomic
 from mmgraph.models import DataSpec, ModelConfig, build_model
 from mmgraph.nn.heads.metrics import clustering_metrics
-from mmgraph.train.checkpoint import load_checkpoint, write_atomic
+from mmgraph.task import Task
+from mmgraph.train.checkpoint import load_checkpoint
 from mmgraph.train.distill import DistillationModel
 from mmgraph.train.pretrain import PretrainConfig, load_pretrain_run, pretrain
 from mmgraph.train.runs import init_from

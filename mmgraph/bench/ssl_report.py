@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from mmgraph.train.checkpoint import write_atomic
+from mmgraph.files import write_atomic
 
 PRETRAINING_GAIN_TARGET = 0.03
 """BENCHMARKS.md: pretraining gives at least +3 points of accuracy at 1 % labels."""

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from mmgraph._fields import check_fields
-from mmgraph._toml import load_toml
+from mmgraph.files import load_toml
 from mmgraph.models.config import ModelConfig
 from mmgraph.train.trainer import TrainConfig
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from mmgraph.datasets.avmnist import load_avmnist_dataset
-from mmgraph.datasets.base import GraphDataset, MultimodalDataset, Task
+from mmgraph.datasets.base import GraphDataset, MultimodalDataset
 from mmgraph.datasets.digits import load_digits_dataset
 from mmgraph.datasets.emoji import load_emoji_dataset
 from mmgraph.registry import Registry
+from mmgraph.task import Task
 
 DATASETS: Registry = Registry("dataset")
 """Dataset name -> ``loader(seed=..., root=...) -> MultimodalDataset``."""

@@ -30,10 +30,11 @@ from typing import NamedTuple, overload
 import numpy as np
 import torch
 
-from mmgraph.datasets.base import MultimodalDataset, Task
+from mmgraph.datasets.base import MultimodalDataset
 from mmgraph.featurize import AudioFeaturizer, FeaturizedSample
 from mmgraph.graph.config import GraphConfig
 from mmgraph.sample import Audio, MultimodalSample
+from mmgraph.task import Task
 from mmgraph.typing import Modality
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmgraph.datasets.base import MultimodalDataset, Task
+from mmgraph.datasets.base import MultimodalDataset
 from mmgraph.graph.config import GraphConfig
 from mmgraph.sample import MultimodalSample
+from mmgraph.task import Task
 
 SAMPLE_RATE = 8000
 # DTMF keypad: (row frequency, column frequency) in Hz for digits 0..9.

@@ -16,9 +16,10 @@ from pathlib import Path
 import numpy as np
 
 from mmgraph.datasets.avmnist import read_sha256sums, resolve_data_root, verify_files
-from mmgraph.datasets.base import MultimodalDataset, Task
+from mmgraph.datasets.base import MultimodalDataset
 from mmgraph.graph.config import GraphConfig
 from mmgraph.sample import MultimodalSample
+from mmgraph.task import Task
 
 log = logging.getLogger(__name__)
 

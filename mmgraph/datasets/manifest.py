@@ -42,9 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmgraph.datasets.base import MultimodalDataset, Task
+from mmgraph.datasets.base import MultimodalDataset
 from mmgraph.graph.config import GraphConfig
 from mmgraph.sample import DEFAULT_MAX_IMAGE_PIXELS, MultimodalSample, PathLike, check_text, read_image, read_wav
+from mmgraph.task import Task
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from mmgraph.datasets.base import GraphDataset, MultimodalDataset, Task
+from mmgraph.datasets.base import GraphDataset, MultimodalDataset
 from mmgraph.graph.config import GraphConfig
+from mmgraph.task import Task
 
 FORMAT = "mmgraph-graphs-v1"
 """``format`` of ``meta.json``."""
@@ -40,14 +41,6 @@ class CorruptShardError(ValueError):
 def shard_stem(chunk: int) -> str:
     """File name (without suffix) of chunk ``chunk``'s shard: ``shard-000003``."""
     return f"shard-{chunk:06d}"
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def is_converted(path: str | os.PathLike) -> bool:

@@ -181,7 +181,7 @@ class GraphConfig:
     @classmethod
     def from_toml(cls, path: str | Path) -> GraphConfig:
         """Read a TOML file: top-level fields, or a ``[graph]`` table (and ``[graph.edges]``)."""
-        from mmgraph._toml import load_toml
+        from mmgraph.files import load_toml
 
         data = load_toml(path)
         return cls.from_dict(data.get("graph", data))

@@ -6,7 +6,6 @@ from typing import Any
 
 from torch import nn
 
-from mmgraph.datasets.base import Task
 from mmgraph.models.baselines.branch import ModalityBranch
 from mmgraph.models.baselines.early_fusion import EarlyFusion
 from mmgraph.models.baselines.late_fusion import LateFusion
@@ -30,6 +29,7 @@ from mmgraph.nn.heads import (
 )
 from mmgraph.nn.readout import READOUTS
 from mmgraph.registry import Registry
+from mmgraph.task import Task
 
 MODELS: Registry = Registry("model")
 """Model name → ``builder(config: ModelConfig, spec: DataSpec) -> nn.Module``."""

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from mmgraph._fields import check_fields
-from mmgraph.datasets.base import Task
 from mmgraph.graph.build import HUB_FEATURE_DIM
 from mmgraph.graph.config import GraphConfig
+from mmgraph.task import Task
 from mmgraph.typing import HUB, EdgeType, Modality, NodeType
 
 
@@ -150,7 +150,7 @@ class ModelConfig:
     @classmethod
     def from_toml(cls, path: str | Path) -> ModelConfig:
         """Read a TOML file: top-level fields or a ``[model]`` table."""
-        from mmgraph._toml import load_toml
+        from mmgraph.files import load_toml
 
         data = load_toml(path)
         return cls.from_dict(data.get("model", data))

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -20,37 +18,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from mmgraph.files import remove_stale_temps, write_atomic
+
+__all__ = ["CorruptCheckpointError", "load_checkpoint", "read_checkpoint", "remove_stale_temps",
+           "save_checkpoint", "write_atomic"]
+
 FORMAT = "mmgraph-checkpoint-v1"
 
 
 class CorruptCheckpointError(ValueError):
     """A checkpoint file is truncated, altered or not a checkpoint."""
-
-
-def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def remove_stale_temps(folder: str | Path) -> int:
-    """Delete temp files a killed ``write_atomic`` left in ``folder``; returns how many."""
-    removed = 0
-    for path in Path(folder).glob(".*.tmp"):
-        path.unlink(missing_ok=True)
-        removed += 1
-    return removed
 
 
 def rng_state() -> dict[str, Any]:

@@ -38,13 +38,15 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from mmgraph._fields import check_fields
-from mmgraph.datasets.base import GraphDataset, Task
+from mmgraph.datasets.base import GraphDataset
 from mmgraph.featurize import Tokenizer
+from mmgraph.files import write_atomic
 from mmgraph.graph.config import GraphConfig
 from mmgraph.models import DataSpec, ModelConfig, MultimodalGNN, build_model
 from mmgraph.nn.context import BatchContext
 from mmgraph.nn.encoders import TokenEncoder
-from mmgraph.train.checkpoint import load_checkpoint, write_atomic
+from mmgraph.task import Task
+from mmgraph.train.checkpoint import load_checkpoint
 from mmgraph.train.runs import read_run_info
 from mmgraph.train.trainer import FitResult, TrainConfig, Trainer, seed_everything
 from mmgraph.typing import HUB, Modality, NodeType

@@ -17,10 +17,11 @@ import torch
 from torch import nn
 
 from mmgraph.datasets import load_dataset
-from mmgraph.datasets.base import Task
+from mmgraph.files import write_atomic
 from mmgraph.graph.config import GraphConfig
 from mmgraph.models import DataSpec, ModelConfig, build_model
-from mmgraph.train.checkpoint import load_checkpoint, write_atomic
+from mmgraph.task import Task
+from mmgraph.train.checkpoint import load_checkpoint
 from mmgraph.train.trainer import TrainConfig, Trainer, seed_everything
 
 log = logging.getLogger(__name__)

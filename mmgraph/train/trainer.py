@@ -20,8 +20,9 @@ from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from mmgraph.datasets.base import GraphDataset
+from mmgraph.files import remove_stale_temps, write_atomic
 from mmgraph.nn.heads import ClusterHead, RegressionHead
-from mmgraph.train.checkpoint import load_checkpoint, remove_stale_temps, save_checkpoint, write_atomic
+from mmgraph.train.checkpoint import load_checkpoint, save_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -44,9 +44,9 @@ modalities = ["image"]
 
 
 def test_builtin_suites_parse():
-    from mmgraph._toml import load_toml
     from mmgraph.bench.ssl import load_ssl_suite
     from mmgraph.bench.suite import SUITES_DIR
+    from mmgraph.files import load_toml
 
     names = list_suites()
     assert "quick" in names and "avmnist_ssl" in names

@@ -6,7 +6,6 @@ import torch
 from torch import nn
 
 from mmgraph import GraphConfig, Tokenizer, collate
-from mmgraph.datasets.base import Task
 from mmgraph.featurize import Featurizer
 from mmgraph.featurize.image import to_float_channels
 from mmgraph.models import MODELS, DataSpec, ModelConfig, build_model
@@ -19,6 +18,7 @@ from mmgraph.models.baselines import (
     TensorFusion,
     UnimodalModel,
 )
+from mmgraph.task import Task
 from tests.conftest import WORDS, make_sample
 
 TASKS = {

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from mmgraph import GraphConfig, Tokenizer, collate
-from mmgraph.datasets.base import Task
 from mmgraph.models import MODELS, DataSpec, ModelConfig, MultimodalGNN, build_model
+from mmgraph.task import Task
 from tests.conftest import WORDS, make_sample
 
 TASKS = {

