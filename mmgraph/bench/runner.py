@@ -159,7 +159,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     train, val, test = (GraphDataset.load(files[s]) for s in ("train", "val", "test"))
     tasks = {k: Task(**v) for k, v in job["data"]["tasks"].items()}
     model_config = ModelConfig.from_dict(job["model"])
-    train_config = TrainConfig(**job["train"])
+    train_config = TrainConfig.from_dict(job["train"])
     rss_data = _peak_rss_mb()
     seed_everything(train_config.seed)
     model = build_model(model_config, DataSpec.from_graph_config(train.config, tasks))

@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from mmgraph._fields import check_fields
 from mmgraph.bench.runner import machine_info, prepare_data
 from mmgraph.bench.suite import SUITES_DIR, Suite
+from mmgraph.config import check_fields
 from mmgraph.datasets.base import GraphDataset
 from mmgraph.files import load_toml, write_atomic
 from mmgraph.models import DataSpec, ModelConfig, build_model

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mmgraph._fields import check_fields
+from mmgraph.config import check_fields
 from mmgraph.files import load_toml
 from mmgraph.models.config import ModelConfig
 from mmgraph.train.trainer import TrainConfig
@@ -79,7 +79,10 @@ class Suite:
     def train_config(self, entry: ModelEntry, seed: int) -> TrainConfig:
         merged = {**self.train, **entry.train, "seed": seed}
         check_fields(TrainConfig, merged, f"suite {self.name!r}: unknown train settings")
-        return TrainConfig(**merged)
+        try:
+            return TrainConfig.from_dict(merged)
+        except TypeError as exc:
+            raise TypeError(f"suite {self.name!r}, model {entry.label!r}: {exc}") from None
 
     def model_config(self, entry: ModelEntry) -> ModelConfig:
         """The entry's config with the suite's tasks (unless the entry names its own)."""

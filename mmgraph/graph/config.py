@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from mmgraph._fields import check_fields
+from mmgraph.config import check_fields
 from mmgraph.featurize import FEATURIZERS, Tokenizer
 from mmgraph.graph.edges import EdgeStrategy
 from mmgraph.typing import CROSS, HUB, HUB_RELATION, INTRA, EdgeType, Modality, NodeType

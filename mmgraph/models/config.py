@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from mmgraph._fields import check_fields
+from mmgraph.config import ConfigMixin
 from mmgraph.graph.build import HUB_FEATURE_DIM
 from mmgraph.graph.config import GraphConfig
 from mmgraph.task import Task
@@ -73,7 +71,7 @@ class DataSpec:
 
 
 @dataclass
-class ModelConfig:
+class ModelConfig(ConfigMixin):
     """Everything that defines a model, flat; parts are named by registry name.
 
     Args:
@@ -128,6 +126,8 @@ class ModelConfig:
     dense_block_limit: int = 16384
     options: dict[str, Any] = field(default_factory=dict)
 
+    toml_table: ClassVar[str] = "model"
+
     def __post_init__(self) -> None:
         if self.hidden < 1 or self.layers < 0 or self.heads < 1:
             raise ValueError(
@@ -135,22 +135,3 @@ class ModelConfig:
             )
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ValueError(f"'modality_dropout' must be in [0, 1) (got {self.modality_dropout})")
-
-    def replace(self, **changes: Any) -> ModelConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ModelConfig:
-        check_fields(cls, d)
-        return cls(**d)
-
-    @classmethod
-    def from_toml(cls, path: str | Path) -> ModelConfig:
-        """Read a TOML file: top-level fields or a ``[model]`` table."""
-        from mmgraph.files import load_toml
-
-        data = load_toml(path)
-        return cls.from_dict(data.get("model", data))

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
-from mmgraph._fields import check_fields
+from mmgraph.config import ConfigMixin
 from mmgraph.datasets.base import GraphDataset
 from mmgraph.featurize import Tokenizer
 from mmgraph.files import write_atomic
@@ -68,7 +68,7 @@ and which is not transferred to a fine-tuned model."""
 
 
 @dataclass
-class PretrainConfig:
+class PretrainConfig(ConfigMixin):
     """What to pretrain with.
 
     Args:
@@ -115,16 +115,6 @@ class PretrainConfig:
     def objectives(self) -> list[str]:
         return ["contrastive", "masked"] if self.objective == "both" else [self.objective]
 
-    def replace(self, **changes: Any) -> PretrainConfig:
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> PretrainConfig:
-        check_fields(cls, d)
-        return cls(**d)
 
 
 # --------------------------------------------------------------------------------------- masking
@@ -614,7 +604,7 @@ def pretrain_run(
         graph_config = GraphConfig.from_dict(stored["graph_config"])
         model_config = ModelConfig.from_dict(stored["model_config"])
         pretrain_config = PretrainConfig.from_dict(stored["pretrain_config"])
-        train_config = TrainConfig(**{**stored["train_config"], "progress": train_config.progress})
+        train_config = TrainConfig.from_dict({**stored["train_config"], "progress": train_config.progress})
     else:
         model_config = model_config_from(model)
         graph_config = dataset.fit_graph_config()

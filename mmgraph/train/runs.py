@@ -135,7 +135,7 @@ def _train_run(data, model, out, train_config, root, data_seed, resume, init) ->
         info = json.loads(run_file.read_text())
         graph_config = GraphConfig.from_dict(info["graph_config"])
         model_config = ModelConfig.from_dict(info["model_config"])
-        train_config = TrainConfig(**{**info["train_config"], "progress": train_config.progress})
+        train_config = TrainConfig.from_dict({**info["train_config"], "progress": train_config.progress})
     else:
         if (out / "checkpoints" / "last.pt").exists():
             raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")

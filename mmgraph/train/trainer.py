@@ -9,9 +9,9 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
+from mmgraph.config import ConfigMixin
 from mmgraph.datasets.base import GraphDataset
 from mmgraph.files import remove_stale_temps, write_atomic
 from mmgraph.nn.heads import ClusterHead, RegressionHead
@@ -30,7 +31,7 @@ BatchTransform = Callable[[HeteroData], HeteroData]
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigMixin):
     """Optimisation settings.
 
     Args:
@@ -67,8 +68,7 @@ class TrainConfig:
     tensorboard: bool = False
     keep_best: bool = True
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+    toml_table: ClassVar[str] = "train"
 
 
 @dataclass
