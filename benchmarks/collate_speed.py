@@ -60,7 +60,7 @@ def main() -> None:
     samples = make_samples(rng)
     config = GraphConfig(tokenizer=Tokenizer.fit(WORDS), modalities=("audio", "image", "text"))
     feats = Featurizer(config).batch(samples)
-    store = GraphDataset(feats, config)
+    store = GraphDataset.from_featurized(feats, config)
     index = list(range(B))
 
     methods = {

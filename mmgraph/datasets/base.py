@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import logging
-import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,15 +14,21 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
-from mmgraph.featurize import FeaturizedSample, Featurizer, NodeSet
-from mmgraph.graph.build import concat_node_target, hub_nodes, label_tensor
-from mmgraph.graph.collate import FullEdges, NodeColumns, assemble_batch
+from mmgraph.featurize import FeaturizedSample, Featurizer
+from mmgraph.files import write_atomic
+from mmgraph.graph.collate import FullEdges, NodeColumns
+from mmgraph.graph.columns import GraphColumns
 from mmgraph.graph.config import GraphConfig
 from mmgraph.sample import MultimodalSample
 from mmgraph.task import Task
-from mmgraph.typing import HUB, Modality
+from mmgraph.typing import Modality
 
 log = logging.getLogger(__name__)
+
+DATASET_FORMAT = "mmgraph-graphdataset-v2"
+"""``format`` of a ``GraphDataset`` file: ``{"format", "config", "columns": GraphColumns.state()}``."""
+_DATASET_FORMAT_V1 = "mmgraph-graphdataset-v1"
+"""The format before v2 (columns inline, layouts as lists): still read."""
 
 NodeTargetFn = Callable[[MultimodalSample, FeaturizedSample, GraphConfig], dict[Modality, dict[str, Tensor]]]
 
@@ -82,38 +88,27 @@ class MultimodalDataset:
 
 
 class GraphDataset(torch.utils.data.Dataset):
-    """Featurized samples in columns (one tensor per node type), batched by index, vectorised.
+    """Featurized samples in columns (a ``GraphColumns``), batched by index, vectorised.
 
     Holds, per modality, all nodes' features concatenated plus per-sample counts and layouts, so a
     batch is one gather per attribute plus cached edge templates (``collate_indices``); nothing is
     re-featurized per epoch.
+
+    Args:
+        data: the samples' columns (at least one sample).
+        config: the graph config they were featurized with (it defines the batches' edges).
     """
 
-    def __init__(self, samples: Sequence[FeaturizedSample], config: GraphConfig) -> None:
-        if len(samples) == 0:
+    def __init__(self, data: GraphColumns, config: GraphConfig) -> None:
+        if len(data) == 0:
             raise ValueError("GraphDataset needs at least one sample")
+        self.data = data
         self.config = config
-        featurizer = Featurizer(config)
-        self.columns: dict[Modality, NodeColumns] = {}
-        self.offsets: dict[Modality, Tensor] = {}
-        for m in config.modalities:
-            sets = [fs.nodes.get(m) for fs in samples]
-            empty = featurizer.empty(m)
-            sets = [empty if s is None else s for s in sets]
-            counts = torch.tensor([len(s) for s in sets], dtype=torch.long)
-            self.columns[m] = NodeColumns(
-                torch.cat([s.x for s in sets]), torch.cat([s.pos for s in sets]), counts, [s.shape for s in sets]
-            )
-            self.offsets[m] = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
-        self.y = label_tensor([fs.y for fs in samples])
-        names = sorted({n for fs in samples for n in fs.targets})
-        self.targets = {
-            n: torch.tensor([fs.targets.get(n, math.nan) for fs in samples], dtype=torch.float32) for n in names
-        }
-        self.node_targets: dict[Modality, dict[str, Tensor]] = {}
-        for m, name in sorted({(m, n) for fs in samples for m, d in fs.node_targets.items() for n in d}):
-            self.node_targets.setdefault(m, {})[name] = concat_node_target(samples, m, name)
-        self.ids = [fs.id for fs in samples]
+
+    @classmethod
+    def from_featurized(cls, samples: Sequence[FeaturizedSample], config: GraphConfig) -> GraphDataset:
+        """Pack already featurized samples."""
+        return cls(GraphColumns.from_featurized(samples, config), config)
 
     @classmethod
     def from_samples(
@@ -139,65 +134,40 @@ class GraphDataset(torch.utils.data.Dataset):
             feats.extend(done)
             bar.update(len(chunk))
         bar.close()
-        return cls(feats, config)
+        return cls.from_featurized(feats, config)
+
+    @property
+    def columns(self) -> dict[Modality, NodeColumns]:
+        """Modality → its nodes over all samples (``x``, ``pos``, ``counts``, ``shapes``)."""
+        return self.data.nodes
+
+    @property
+    def y(self) -> Tensor | None:
+        return self.data.y
+
+    @property
+    def targets(self) -> dict[str, Tensor]:
+        return self.data.targets
+
+    @property
+    def node_targets(self) -> dict[Modality, dict[str, Tensor]]:
+        return self.data.node_targets
+
+    @property
+    def ids(self) -> list[str | None]:
+        return self.data.ids
 
     def __len__(self) -> int:
-        return len(self.ids)
-
-    def _rows(self, modality: Modality, index: Tensor) -> tuple[Tensor, Tensor]:
-        """Node rows of the samples in ``index`` (in order) and their counts."""
-        counts = self.columns[modality].counts[index]
-        starts = self.offsets[modality][index]
-        total = int(counts.sum())
-        # rows = start of each node's sample + its rank within the sample
-        shift = starts - (torch.cumsum(counts, 0) - counts)
-        rows = torch.repeat_interleave(shift, counts, output_size=total) + torch.arange(total)
-        return rows, counts
+        return len(self.data)
 
     def __getitem__(self, i: int) -> FeaturizedSample:
         if not -len(self) <= i < len(self):
             raise IndexError(f"index {i} out of range for {len(self)} samples")
-        i = i % len(self)
-        index = torch.tensor([i])
-        nodes: dict[Modality, NodeSet] = {}
-        node_targets: dict[Modality, dict[str, Tensor]] = {}
-        for m, cols in self.columns.items():
-            rows, counts = self._rows(m, index)
-            if int(counts[0]) == 0:
-                continue
-            nodes[m] = NodeSet(cols.x[rows], cols.pos[rows], cols.shapes[i])
-            for name, values in self.node_targets.get(m, {}).items():
-                node_targets.setdefault(m, {})[name] = values[rows]
-        y = None
-        if self.y is not None:
-            value = self.y[i].item()
-            y = None if (value == -1 and not self.y.is_floating_point()) or value != value else value
-        targets = {n: float(t[i]) for n, t in self.targets.items() if not math.isnan(float(t[i]))}
-        return FeaturizedSample(nodes, y, targets, node_targets, self.ids[i])
+        return self.data.sample(i % len(self))
 
     def collate_indices(self, indices: Sequence[int] | Tensor, *, full_edges: FullEdges = "dense") -> HeteroData:
         """The batch of the samples at ``indices``, gathered column-wise (no per-sample work)."""
-        index = torch.as_tensor(indices, dtype=torch.long)
-        nodes: dict[str, NodeColumns] = {}
-        rows_of: dict[Modality, Tensor] = {}
-        for m, cols in self.columns.items():
-            rows, counts = self._rows(m, index)
-            rows_of[m] = rows
-            shapes = [cols.shapes[i] for i in index.tolist()]
-            nodes[m] = NodeColumns(cols.x[rows], cols.pos[rows], counts, shapes)
-        if self.config.hub:
-            hub = hub_nodes(len(index))
-            nodes[HUB] = NodeColumns(hub.x, hub.pos, torch.ones(len(index), dtype=torch.long), [(1,)] * len(index))
-        data = assemble_batch(self.config, nodes, full_edges=full_edges)
-        for m, named in self.node_targets.items():
-            for name, values in named.items():
-                data[m][name] = values[rows_of[m]]
-        if self.y is not None:
-            data.y = self.y[index]
-        for name, values in self.targets.items():
-            data[name] = values[index]
-        data.id = [self.ids[i] for i in index.tolist()]
-        return data
+        return self.data.take(torch.as_tensor(indices, dtype=torch.long)).to_batch(self.config, full_edges=full_edges)
 
     def without_modalities(self, modalities: Sequence[Modality]) -> GraphDataset:
         """The same samples with ``modalities`` removed (zero nodes), as if never recorded.
@@ -207,54 +177,26 @@ class GraphDataset(torch.utils.data.Dataset):
         unknown = set(modalities) - set(self.columns)
         if unknown:
             raise ValueError(f"unknown modalities {sorted(unknown)} (dataset has {sorted(self.columns)})")
-        out = object.__new__(GraphDataset)
-        out.__dict__.update(self.__dict__)
-        out.columns, out.offsets = dict(self.columns), dict(self.offsets)
-        out.node_targets = {m: v for m, v in self.node_targets.items() if m not in modalities}
-        featurizer = Featurizer(self.config)
-        n = len(self)
-        for m in modalities:
-            e = featurizer.empty(m)
-            out.columns[m] = NodeColumns(e.x, e.pos, torch.zeros(n, dtype=torch.long), [e.shape] * n)
-            out.offsets[m] = torch.zeros(n + 1, dtype=torch.long)
-        return out
+        return GraphDataset(self.data.without(modalities, self.config), self.config)
 
     def state(self) -> dict[str, Any]:
         """The dataset as plain tensors, lists and dicts (``torch.save``-able, loads with ``weights_only``)."""
-        return {
-            "format": "mmgraph-graphdataset-v1",
-            "config": self.config.to_dict(),
-            "columns": {m: {"x": c.x, "pos": c.pos, "counts": c.counts, "shapes": [list(s) for s in c.shapes]}
-                        for m, c in self.columns.items()},
-            "y": self.y,
-            "targets": self.targets,
-            "node_targets": self.node_targets,
-            "ids": self.ids,
-        }
+        return {"format": DATASET_FORMAT, "config": self.config.to_dict(), "columns": self.data.state()}
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> GraphDataset:
-        """Rebuild a dataset saved with ``state()``."""
-        if state.get("format") != "mmgraph-graphdataset-v1":
-            raise ValueError(f"not a GraphDataset state (format {state.get('format')!r})")
-        out = object.__new__(cls)
-        out.config = GraphConfig.from_dict(state["config"])
-        out.columns, out.offsets = {}, {}
-        for m, c in state["columns"].items():
-            out.columns[m] = NodeColumns(c["x"], c["pos"], c["counts"], [tuple(s) for s in c["shapes"]])
-            out.offsets[m] = torch.cat([c["counts"].new_zeros(1), c["counts"].cumsum(0)])
-        out.y = state["y"]
-        out.targets = dict(state["targets"])
-        out.node_targets = {m: dict(v) for m, v in state["node_targets"].items()}
-        out.ids = list(state["ids"])
-        return out
+        """Rebuild a dataset saved with ``state()`` (or by an older mmgraph, format ``mmgraph-graphdataset-v1``)."""
+        found = state.get("format") if isinstance(state, dict) else type(state).__name__
+        if found == DATASET_FORMAT:
+            data = GraphColumns.from_state(state["columns"])
+        elif found == _DATASET_FORMAT_V1:
+            data = _columns_v1(state)
+        else:
+            raise ValueError(f"not a GraphDataset state (format {found!r}, expected {DATASET_FORMAT!r})")
+        return cls(data, GraphConfig.from_dict(state["config"]))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the dataset to one file (atomically)."""
-        import io
-
-        from mmgraph.files import write_atomic
-
         buf = io.BytesIO()
         torch.save(self.state(), buf)
         write_atomic(path, buf.getvalue())
@@ -266,7 +208,7 @@ class GraphDataset(torch.utils.data.Dataset):
 
     def subset(self, indices: Sequence[int] | Tensor) -> GraphDataset:
         """A new dataset holding the samples at ``indices``."""
-        return GraphDataset([self[int(i)] for i in torch.as_tensor(indices).tolist()], self.config)
+        return GraphDataset(self.data.take(torch.as_tensor(indices, dtype=torch.long)), self.config)
 
     def loader(
         self,
@@ -297,6 +239,14 @@ class GraphDataset(torch.utils.data.Dataset):
     def __repr__(self) -> str:
         counts = {m: int(c.counts.sum()) for m, c in self.columns.items()}
         return f"GraphDataset({len(self)} samples, nodes={counts})"
+
+
+def _columns_v1(state: dict[str, Any]) -> GraphColumns:
+    """The columns of a ``GraphDataset`` file of format v1 (as benchmark caches made before v2 hold)."""
+    nodes = {m: NodeColumns(c["x"], c["pos"], c["counts"], [tuple(s) for s in c["shapes"]])
+             for m, c in state["columns"].items()}
+    return GraphColumns(nodes, state["y"], dict(state["targets"]),
+                        {m: dict(v) for m, v in state["node_targets"].items()}, list(state["ids"]))
 
 
 class _Indices(torch.utils.data.Dataset):

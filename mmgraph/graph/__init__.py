@@ -1,4 +1,5 @@
-"""Graph building: sample → ``HeteroData`` (``build_graph``), batches (``collate``), export."""
+"""Graph building: sample → ``HeteroData`` (``build_graph``), batches (``collate``), columns of many graphs
+(``GraphColumns``), export."""
 
 from mmgraph.graph.build import build_graph
 from mmgraph.graph.collate import (
@@ -8,6 +9,7 @@ from mmgraph.graph.collate import (
     dense_edge_types,
     materialize_dense_edges,
 )
+from mmgraph.graph.columns import GraphColumns
 from mmgraph.graph.config import EdgeSpec, GraphConfig
 from mmgraph.graph.edges import EdgeStrategy
 from mmgraph.graph.export import counts_by_type, to_networkx, write_graphml
@@ -15,6 +17,7 @@ from mmgraph.graph.export import counts_by_type, to_networkx, write_graphml
 __all__ = [
     "EdgeSpec",
     "EdgeStrategy",
+    "GraphColumns",
     "GraphConfig",
     "NodeColumns",
     "assemble_batch",

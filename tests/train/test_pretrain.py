@@ -1,12 +1,13 @@
 """Self-supervised pretraining: masking never leaks, InfoNCE pulls pairs together, pretrain → fine-tune."""
 
 import json
+from dataclasses import replace
 
 import pytest
 import torch
 
 from mmgraph.cli import main
-from mmgraph.datasets import load_dataset
+from mmgraph.datasets import GraphDataset, load_dataset
 from mmgraph.models import DataSpec, ModelConfig, build_model
 from mmgraph.train import TrainConfig, Trainer, read_checkpoint, seed_everything
 from mmgraph.train.pretrain import (
@@ -219,9 +220,7 @@ def test_dec_on_pretrained_embeddings_without_labels(digits, tmp_path):
     train, config = digits
     pretrain(train, tmp_path, model_config=SMALL, pretrain_config=PretrainConfig(objective="contrastive"),
              train_config=TrainConfig(epochs=1, batch_size=48, progress=False))
-    unlabelled = object.__new__(type(train))
-    unlabelled.__dict__.update(train.__dict__)
-    unlabelled.y, unlabelled.targets = None, {}
+    unlabelled = GraphDataset(replace(train.data, y=None, targets={}), train.config)
     spec = DataSpec.from_graph_config(config, load_dataset("digits").tasks)
     seed_everything(0)
     model = build_model(SMALL.replace(tasks=[], num_clusters=4), spec)
