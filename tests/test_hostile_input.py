@@ -16,8 +16,9 @@ import torch
 
 from mmgraph import GraphConfig, MultimodalSample, Tokenizer
 from mmgraph.convert import convert
+from mmgraph.convert.layout import read_meta
 from mmgraph.datasets.manifest import ManifestDataset, Rejection
-from mmgraph.datasets.on_disk import load_converted, read_meta
+from mmgraph.datasets.on_disk import load_converted
 from mmgraph.featurize import Featurizer
 from mmgraph.sample import read_image, read_wav
 from tests.data.make_bad import (

@@ -13,12 +13,13 @@ from scipy.io import wavfile
 
 from mmgraph.cli import main
 from mmgraph.convert import convert, merge, parse_shard, verify
+from mmgraph.convert.layout import CorruptShardError, read_meta
 from mmgraph.datasets import GraphDataset, load_dataset
 from mmgraph.datasets.manifest import ManifestDataset
-from mmgraph.datasets.on_disk import ConvertedDataset, CorruptShardError, load_converted, read_meta
+from mmgraph.datasets.on_disk import ConvertedDataset, load_converted
 from mmgraph.graph.config import GraphConfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CHUNK = 4
 
 
@@ -146,9 +147,10 @@ def test_workers_2_equals_workers_1(manifest, reference, tmp_path):
 KILLER = """
 import os, signal, sys
 from pathlib import Path
-import mmgraph.convert as c
+import mmgraph.convert.layout as layout
+from mmgraph.convert import convert
 
-real = c.write_atomic
+real = layout.write_atomic
 
 def write_then_die(path, data):
     path = Path(path)
@@ -158,8 +160,8 @@ def write_then_die(path, data):
         os.kill(os.getpid(), signal.SIGKILL)
     real(path, data)
 
-c.write_atomic = write_then_die
-c.convert(sys.argv[1], sys.argv[2], chunk_size=int(sys.argv[3]), progress=False)
+layout.write_atomic = write_then_die
+convert(sys.argv[1], sys.argv[2], chunk_size=int(sys.argv[3]), progress=False)
 """
 
 

@@ -1,0 +1,168 @@
+"""What ``convert`` reads: a manifest or a dataset as a stream of records, cut into numbered chunks."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mmgraph.convert.layout import META, is_converted
+from mmgraph.datasets.base import MultimodalDataset, NodeTargetFn
+from mmgraph.datasets.manifest import ManifestDataset, ManifestRecord, is_manifest_path
+from mmgraph.featurize import Tokenizer
+from mmgraph.files import sha256_file
+from mmgraph.graph.config import GraphConfig
+from mmgraph.sample import MultimodalSample
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """A record of an in-memory dataset (already a validated sample)."""
+
+    index: int
+    split: str
+    sample: MultimodalSample
+
+
+Record = ManifestRecord | DatasetRecord
+"""One input record: a manifest line checked without decoding, or a dataset's sample."""
+
+
+@dataclass
+class Source:
+    """A source opened for conversion: its description (for the plan), config and records.
+
+    Attributes:
+        name: the dataset's name.
+        description: what the source is (kind, file and checksum, or dataset name and seed); part
+            of the plan.
+        num_records: records in input order, rejected ones included.
+        config: the graph config (with a tokenizer fit on the train split's text).
+        tasks: a dataset's tasks (``Task.to_dict()`` each); ``None`` for a manifest, whose tasks
+            follow from its labels.
+        node_targets: a dataset's function adding per-node targets, or ``None``.
+        items: a fresh iterator over the records, in input order, each call.
+    """
+
+    name: str
+    description: dict[str, Any]
+    num_records: int
+    config: GraphConfig
+    tasks: dict[str, Any] | None
+    node_targets: NodeTargetFn | None
+    items: Callable[[], Iterator[Record]]
+
+
+def manifest_source(
+    path: Path, graph_config: GraphConfig | None, *, allow_outside: bool, max_image_pixels: int
+) -> Source:
+    """A manifest, read once here (counts, modalities present, train text for the tokenizer)."""
+    manifest = ManifestDataset(path, allow_outside=allow_outside, max_image_pixels=max_image_pixels)
+    digest = sha256_file(path)
+    num_records, present = 0, set()
+
+    def train_texts() -> Iterator[str]:  # the one streaming pass: counts, modalities present, train text
+        nonlocal num_records
+        for record in manifest.records():
+            num_records += 1
+            if record.ok:
+                present.update(m for m in ("audio", "image", "text") if m in record.fields)
+                if record.split == "train" and "text" in record.fields:
+                    yield record.fields["text"]
+
+    tokenizer = Tokenizer.fit(train_texts())
+    if graph_config is None:
+        # modalities no usable record has are left out; an all-bad manifest still gets a report
+        config = GraphConfig(modalities=tuple(sorted(present))) if present else GraphConfig()
+    else:
+        config = graph_config
+    if "text" in config.modalities and config.tokenizer is None:
+        config = config.replace(tokenizer=tokenizer)
+    return Source(
+        name=manifest.name,
+        description={"kind": "manifest", "file": path.name, "format": manifest.format, "sha256": digest,
+                     "allow_outside": allow_outside, "max_image_pixels": max_image_pixels},
+        num_records=num_records,
+        config=config,
+        tasks=None,
+        node_targets=None,
+        items=manifest.records,
+    )
+
+
+def dataset_source(dataset: MultimodalDataset, graph_config: GraphConfig | None, description: dict) -> Source:
+    """An in-memory dataset: its splits one after the other, in their order."""
+    config = dataset.fit_graph_config(graph_config)
+    splits = dict(dataset.splits)
+
+    def items() -> Iterator[DatasetRecord]:
+        index = 0
+        for split, samples in splits.items():
+            for sample in samples:
+                yield DatasetRecord(index, split, sample)
+                index += 1
+
+    return Source(
+        name=dataset.name,
+        description=description,
+        num_records=sum(len(v) for v in splits.values()),
+        config=config,
+        tasks={k: t.to_dict() for k, t in dataset.tasks.items()},
+        node_targets=dataset.node_targets,
+        items=items,
+    )
+
+
+def open_source(
+    source: str | os.PathLike | MultimodalDataset,
+    graph_config: GraphConfig | None,
+    *,
+    root: str | None,
+    seed: int,
+    allow_outside: bool,
+    max_image_pixels: int,
+) -> Source:
+    """A manifest path, a built-in dataset name or a ``MultimodalDataset``, opened as a ``Source``."""
+    if isinstance(source, MultimodalDataset):
+        info = json.loads(json.dumps(source.info, sort_keys=True, default=str))
+        return dataset_source(source, graph_config, {"kind": "dataset", "name": source.name, "info": info})
+    if is_manifest_path(source):
+        return manifest_source(Path(source), graph_config, allow_outside=allow_outside,
+                               max_image_pixels=max_image_pixels)
+    if is_converted(source):
+        raise ValueError(f"{source} is already converted (it holds {META}); pass a manifest or a dataset name")
+    from mmgraph.datasets import DATASETS
+
+    if str(source) not in DATASETS and Path(source).exists():
+        raise ValueError(f"{source}: not a manifest (.jsonl or .csv) nor a built-in dataset ({DATASETS.list()})")
+    dataset = DATASETS.create(str(source), seed=seed, root=root)
+    return dataset_source(dataset, graph_config, {"kind": "builtin", "name": dataset.name, "seed": seed})
+
+
+@dataclass
+class Chunk:
+    """Chunk ``index``: the records ``[start, start + len(items))`` of the input order."""
+
+    index: int
+    start: int
+    items: list[Record]
+
+
+def chunks(items: Iterator[Record], chunk_size: int) -> Iterator[Chunk]:
+    """``items`` cut into chunks of ``chunk_size`` records (the last one shorter)."""
+    buffer: list[Record] = []
+    index = 0
+    for item in items:
+        buffer.append(item)
+        if len(buffer) == chunk_size:
+            yield Chunk(index, index * chunk_size, buffer)
+            buffer, index = [], index + 1
+    if buffer:
+        yield Chunk(index, index * chunk_size, buffer)
+
+
+__all__ = ["Chunk", "DatasetRecord", "Record", "Source", "chunks", "dataset_source", "manifest_source",
+           "open_source"]

@@ -1,0 +1,118 @@
+"""Converting one chunk: decode its records, featurize them, pack the survivors into a ``Shard``.
+
+``convert_chunk`` is a plain function of the chunk and the conversion's settings, with no state and
+no dependence on how chunks are scheduled: the local process pool calls it, and so can any other
+engine. It writes nothing; ``layout.write_shard`` does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from mmgraph.convert.layout import Shard
+from mmgraph.convert.sources import Chunk
+from mmgraph.datasets.base import NodeTargetFn
+from mmgraph.datasets.manifest import ManifestRecord, Rejection, TaskStats
+from mmgraph.featurize import FeaturizedSample, Featurizer
+from mmgraph.graph.columns import GraphColumns
+from mmgraph.graph.config import GraphConfig
+from mmgraph.sample import DEFAULT_MAX_IMAGE_PIXELS, MultimodalSample
+
+
+@dataclass
+class ConvertedChunk:
+    """What converting one chunk produced.
+
+    Attributes:
+        shard: the samples that converted (with their splits and record numbers).
+        rejected: the records refused, in record order, each with its reason.
+        stats: what the converted samples' labels and targets imply for the tasks.
+        records: ``(start, end)``: the records of the input order this chunk covers.
+    """
+
+    shard: Shard
+    rejected: list[Rejection]
+    stats: TaskStats
+    records: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class _Row:
+    record: int
+    line: int | None
+    split: str
+
+
+_FEATURIZE_ERRORS = (ValueError, TypeError, RuntimeError)
+
+
+def _featurize(
+    samples: list[MultimodalSample], featurizer: Featurizer, node_targets: NodeTargetFn | None
+) -> list[FeaturizedSample]:
+    feats = featurizer.batch(samples)
+    if node_targets is not None:
+        for raw, fs in zip(samples, feats):
+            fs.node_targets = node_targets(raw, fs, featurizer.config)
+    return feats
+
+
+def convert_chunk(
+    chunk: Chunk,
+    config: GraphConfig,
+    *,
+    node_targets: NodeTargetFn | None = None,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+) -> ConvertedChunk:
+    """Decode, validate and featurize the records of ``chunk``; a record that fails is rejected, not fatal.
+
+    Args:
+        chunk: the records (manifest records are decoded here; dataset records are samples already).
+        config: the conversion's graph config (as its plan holds it).
+        node_targets: a dataset's function adding per-node targets.
+        max_image_pixels: refuse larger images before decoding them.
+
+    The result depends on these arguments only (featurize on one thread for results independent of
+    the machine's thread count).
+    """
+    featurizer = Featurizer(config)
+    samples: list[MultimodalSample] = []
+    rows: list[_Row] = []
+    rejected: list[Rejection] = []
+    for item in chunk.items:
+        if isinstance(item, ManifestRecord):
+            loaded = item.load(max_image_pixels=max_image_pixels)
+            if isinstance(loaded, Rejection):
+                rejected.append(loaded)
+                continue
+            samples.append(loaded)
+            rows.append(_Row(item.index, item.line, item.split))
+        else:
+            samples.append(item.sample)
+            rows.append(_Row(item.index, None, item.split))
+    try:
+        feats = _featurize(samples, featurizer, node_targets)
+    except _FEATURIZE_ERRORS:  # one bad sample: featurize one by one to find it, keep the others
+        feats, kept = [], []
+        for sample, row in zip(samples, rows):
+            try:
+                feats.extend(_featurize([sample], featurizer, node_targets))
+                kept.append(row)
+            except _FEATURIZE_ERRORS as exc:
+                rejected.append(Rejection(row.record, row.line, sample.id, str(exc)))
+        rows = kept
+    rejected.sort(key=lambda r: r.record)
+    stats = TaskStats()
+    for fs in feats:
+        stats.add(fs.y, fs.targets)
+    shard = Shard(
+        chunk=chunk.index,
+        columns=GraphColumns.from_featurized(feats, config),
+        split=[r.split for r in rows],
+        record=torch.tensor([r.record for r in rows], dtype=torch.int64),
+    )
+    return ConvertedChunk(shard, rejected, stats, (chunk.start, chunk.start + len(chunk.items)))
+
+
+__all__ = ["ConvertedChunk", "convert_chunk"]
