@@ -79,11 +79,14 @@ from mmgraph.datasets.on_disk import (
     read_meta,
     shard_stem,
 )
-from mmgraph.featurize import FeaturizedSample, Featurizer, Tokenizer
+from mmgraph.featurize import FeaturizedSample, Tokenizer
 from mmgraph.files import sha256_file, write_atomic
 from mmgraph.graph.build import concat_node_target, label_tensor
 from mmgraph.graph.config import GraphConfig
-from mmgraph.sample import DEFAULT_MAX_IMAGE_PIXELS, MultimodalSample
+from mmgraph.graph.featurizer import Featurizer
+from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS
+from mmgraph.modality import MODALITIES
+from mmgraph.sample import MultimodalSample
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +206,7 @@ def _manifest_source(
         for record in manifest.records():
             num_records += 1
             if record.ok:
-                present.update(m for m in ("audio", "image", "text") if m in record.fields)
+                present.update(m for m in record.fields if m in MODALITIES)
                 if record.split == "train" and "text" in record.fields:
                     yield record.fields["text"]
 
@@ -213,8 +216,8 @@ def _manifest_source(
         config = GraphConfig(modalities=tuple(sorted(present))) if present else GraphConfig()
     else:
         config = graph_config
-    if "text" in config.modalities and config.tokenizer is None:
-        config = config.replace(tokenizer=tokenizer)
+    if "text" in config.modalities and config.settings["text"].tokenizer is None:
+        config = config.replace(text={"tokenizer": tokenizer})
     return _Source(
         name=manifest.name,
         description={"kind": "manifest", "file": path.name, "format": manifest.format, "sha256": digest,
