@@ -43,7 +43,6 @@ import re
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -161,15 +160,20 @@ def _decode(key: str, read: Callable[[], Any], path: str) -> Any:
 
 
 def _from_record(spec: ModalitySpec, value: Any) -> Any:
-    """A registered modality's manifest value turned into what its ``validate`` takes."""
+    """A registered modality's manifest value turned into what its ``validate`` takes.
+
+    The hook is user code: whatever it raises rejects the record, with a reason that names the field.
+    """
     if spec.from_record is None:
         return value
-    if spec.record == "file":
-        return _decode(spec.name, partial(spec.from_record, value), value)
     try:
         return spec.from_record(value)
-    except _DECODER_ERRORS as exc:
-        raise ValueError(f"{spec.name}: cannot read the value {_shown(value)} ({type(exc).__name__}: {exc})") from None
+    except (ValueError, TypeError, *_DECODER_ERRORS) as exc:
+        reason = str(exc)
+        if reason.startswith(f"{spec.name}:"):
+            raise
+        what = Path(value).name if spec.record == "file" else _shown(value)
+        raise ValueError(f"{spec.name}: cannot read {what}: {reason or type(exc).__name__}") from None
 
 
 class _DuplicateKey(ValueError):
