@@ -8,7 +8,9 @@ A suite is a TOML file::
     seeds = [0, 1, 2]
 
     [graph]                       # GraphConfig overrides of the dataset's recommended config
-    image_patch_size = 4
+    hub = false
+    [graph.image]                 # one table per modality, merged into its settings
+    patch_size = 4
 
     [train]                       # TrainConfig fields
     epochs = 10

@@ -42,7 +42,7 @@ from mmgraph.convert.worker import convert_chunk
 from mmgraph.datasets.base import MultimodalDataset, NodeTargetFn
 from mmgraph.files import sha256_file, write_atomic
 from mmgraph.graph.config import GraphConfig
-from mmgraph.sample import DEFAULT_MAX_IMAGE_PIXELS
+from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS
 
 log = logging.getLogger(__name__)
 

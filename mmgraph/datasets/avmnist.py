@@ -33,7 +33,8 @@ import torch
 from mmgraph.datasets.base import MultimodalDataset
 from mmgraph.featurize import AudioFeaturizer, FeaturizedSample
 from mmgraph.graph.config import GraphConfig
-from mmgraph.sample import Audio, MultimodalSample
+from mmgraph.media import Audio
+from mmgraph.sample import MultimodalSample
 from mmgraph.task import Task
 from mmgraph.typing import Modality
 
@@ -485,7 +486,7 @@ class AVMNISTSplit(Sequence[MultimodalSample]):
 
 
 def frame_energies(waveform: np.ndarray, config: GraphConfig) -> np.ndarray:
-    """Energy of each STFT frame of ``waveform`` (already at ``config.audio_sample_rate``), ``(1 + L // hop,)``.
+    """Energy of each STFT frame of ``waveform`` (already at the audio sample rate of ``config``), ``(1 + L // hop,)``.
 
     The framing is the audio featurizer's: centred frames (``n_fft // 2`` zeros each side), a
     periodic Hann window of ``win_length`` centred in ``n_fft``, one frame every ``hop_length``
@@ -493,7 +494,8 @@ def frame_energies(waveform: np.ndarray, config: GraphConfig) -> np.ndarray:
     """
     from numpy.lib.stride_tricks import sliding_window_view
 
-    n_fft, win, hop = config.audio_n_fft, config.audio_win_length, config.audio_hop_length
+    audio = config.settings["audio"]
+    n_fft, win, hop = audio.n_fft, audio.win_length, audio.hop_length
     length = waveform.shape[0]
     padded = np.pad(waveform.astype(np.float64), n_fft // 2)
     left = (n_fft - win) // 2  # torch.stft centres a shorter window inside n_fft
@@ -540,7 +542,7 @@ class VoiceActivityTargets:
         n_frames = featurized.num_nodes("audio")
         if n_frames == 0:  # audio removed: no frames, no targets
             return {}
-        featurizer = AudioFeaturizer.from_config(config)
+        featurizer = AudioFeaturizer.from_settings(config.settings["audio"])
         clean = featurizer.resample(Audio(self.clean_clip(raw.id), SAMPLE_RATE))
         energy = frame_energies(clean, config)
         if energy.shape[0] < n_frames:
@@ -548,7 +550,7 @@ class VoiceActivityTargets:
                 f"vad: sample {raw.id!r} has {n_frames} audio frames but its clean clip only {energy.shape[0]} "
                 f"(was the audio replaced by a longer one?)"
             )
-        energy = energy[:n_frames]  # audio_max_frames may have cut the featurized frames
+        energy = energy[:n_frames]  # the audio max_frames setting may have cut the featurized frames
         voiced = energy > self.threshold * energy.max()
         return {"audio": {"vad": torch.from_numpy(voiced).long()}}
 
@@ -612,7 +614,7 @@ def load_avmnist_dataset(
             "speaker": Task("speaker", "classification", "speaker", num_classes=len(banks.speakers)),
             "vad": Task("vad", "node_classification", "vad", num_classes=2, node_type="audio"),
         },
-        graph_config=GraphConfig(modalities=("audio", "image"), image_patch_size=4),
+        graph_config=GraphConfig(modalities=("audio", "image"), image={"patch_size": 4}),
         node_targets=VoiceActivityTargets(splits),
         info={
             "source": "MNIST (PCA-degraded) + Free Spoken Digit Dataset mixed with ESC-50 noise "

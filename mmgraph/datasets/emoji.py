@@ -144,7 +144,7 @@ def load_emoji_dataset(
             "subcategory": Task("subcategory", "classification", "subcategory", num_classes=len(subcategories)),
         },
         graph_config=GraphConfig(
-            modalities=("image", "text"), image_channels=3, image_patch_size=16, text_max_tokens=32
+            modalities=("image", "text"), image={"channels": 3, "patch_size": 16}, text={"max_tokens": 32}
         ),
         info={
             "source": "Twemoji 64×64 (emoji-datasource-twitter 16.0.0), base emoji only, text = name: short names",

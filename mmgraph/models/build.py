@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from mmgraph.modality import MODALITIES
 from mmgraph.models.baselines.branch import ModalityBranch
 from mmgraph.models.baselines.early_fusion import EarlyFusion
 from mmgraph.models.baselines.late_fusion import LateFusion
@@ -69,6 +70,8 @@ def build_heads(config: ModelConfig, spec: DataSpec, channels: int | None = None
 
 def build_encoder(node_type: str, config: ModelConfig, spec: DataSpec) -> nn.Module:
     name = config.encoders.get(node_type) or DEFAULT_ENCODERS.get(node_type)
+    if name is None and node_type in MODALITIES:  # a registered modality may name its default encoder
+        name = MODALITIES.get(node_type).default_encoder
     if name is None:
         raise ValueError(f"no default encoder for node type {node_type!r}; name one in ModelConfig.encoders")
     options: dict = {}

@@ -18,10 +18,10 @@ TASKS = {
 
 def make_data(sets=None, hub=False, seed=0):
     rng = np.random.default_rng(seed)
-    config = GraphConfig(tokenizer=Tokenizer.fit([" ".join(WORDS)]), hub=hub, image_patch_size=7)
+    config = GraphConfig(text={"tokenizer": Tokenizer.fit([" ".join(WORDS)])}, hub=hub, image={"patch_size": 7})
     sets = sets or [("audio", "image", "text"), ("image",), ("audio", "text"), ("audio", "image", "text")]
     samples = [make_sample(rng, m, y=i % 3, audio_len=int(rng.integers(500, 3000))) for i, m in enumerate(sets)]
-    from mmgraph.featurize import Featurizer
+    from mmgraph.graph import Featurizer
 
     feats = Featurizer(config).batch(samples)
     for i, f in enumerate(feats):
