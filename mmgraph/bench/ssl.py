@@ -44,6 +44,7 @@ from mmgraph.task import Task
 from mmgraph.train.checkpoint import load_checkpoint
 from mmgraph.train.distill import DistillationModel
 from mmgraph.train.pretrain import PretrainConfig, load_pretrain_run, pretrain
+from mmgraph.train.run_folder import RunFolder
 from mmgraph.train.runs import init_from
 from mmgraph.train.trainer import TrainConfig, Trainer, seed_everything
 
@@ -302,7 +303,7 @@ class SSLHarness:
         stage = self.suite.pretrain
         data = fixed_subset(self.train, stage.max_samples, seed)
         run = self.pretrain_dir(objective, seed)
-        resume = (run / "checkpoints" / "last.pt").exists()
+        resume = RunFolder(run).has_checkpoint()
         _, fit = pretrain(data, run, model_config=self.suite.model, pretrain_config=stage.pretrain_config(objective),
                           train_config=self.train_config(seed, stage.batch_size, stage.lr, stage.epochs),
                           resume=resume, info={"dataset": self.data["dataset"], "samples": len(data)})
@@ -366,7 +367,7 @@ class SSLHarness:
         teacher_accuracy = None
         if mode == "distilled":
             teacher = self.build(seed, tasks=[TASK], modality_dropout=stage.teacher_dropout)
-            load_checkpoint(self.transfer_dir(stage.teacher_dropout, seed) / "checkpoints" / "best.pt", teacher)
+            load_checkpoint(RunFolder(self.transfer_dir(stage.teacher_dropout, seed)).best_checkpoint, teacher)
             teacher_accuracy = self.accuracy(teacher, self.test)
             trained = DistillationModel(student, teacher, stage.temperature, stage.alpha)
         fit = Trainer(trained, self.train_config(seed, stage.batch_size, stage.lr)).fit(view, None)

@@ -40,14 +40,14 @@ from torch_geometric.data import HeteroData
 from mmgraph.config import ConfigMixin
 from mmgraph.datasets.base import GraphDataset
 from mmgraph.featurize import Tokenizer
-from mmgraph.files import write_atomic
 from mmgraph.graph.config import GraphConfig
 from mmgraph.models import DataSpec, ModelConfig, MultimodalGNN, build_model
 from mmgraph.nn.context import BatchContext
 from mmgraph.nn.encoders import TokenEncoder
 from mmgraph.task import Task
 from mmgraph.train.checkpoint import load_checkpoint
-from mmgraph.train.runs import read_run_info
+from mmgraph.train.run_folder import RunFolder, RunInfo
+from mmgraph.train.runs import model_config_from
 from mmgraph.train.trainer import FitResult, TrainConfig, Trainer, seed_everything
 from mmgraph.typing import HUB, Modality, NodeType
 
@@ -533,36 +533,36 @@ def pretrain(
 ) -> tuple[SelfSupervisedModel, FitResult]:
     """Pretrain on featurized data into a run folder (``out``; ``None``: nothing on disk).
 
-    The run folder holds ``run.json`` (``"kind": "pretrain"``, graph, model, train and pretrain
-    configs), ``checkpoints/`` and ``metrics.json``; with ``val``, the checkpoint of the lowest
-    validation loss is kept as ``best.pt`` (else the last epoch's). ``info``: extra facts for
-    ``run.json`` (dataset name, ...).
+    The run folder (``RunFolder``) holds ``run.json`` (``"kind": "pretrain"``, graph, model, train
+    and pretrain configs), ``checkpoints/``, ``metrics.json`` and ``pretrain_metrics.json``; with
+    ``val``, the checkpoint of the lowest validation loss is kept as ``best.pt`` (else the last
+    epoch's). ``info``: facts for ``run.json`` (``data``, ``root``, ``data_seed``, ``dataset``, and
+    any others, stored as they are).
     """
     model_config = model_config or ModelConfig()
     pretrain_config = pretrain_config or PretrainConfig()
     train_config = train_config or TrainConfig()
-    out = None if out is None else Path(out)
-    has_checkpoint = out is not None and (out / "checkpoints" / "last.pt").exists()
-    if out is not None and not resume and has_checkpoint:
+    folder = None if out is None else RunFolder(out)
+    has_checkpoint = folder is not None and folder.has_checkpoint()
+    if folder is not None and not resume and has_checkpoint:
         raise ValueError(f"{out} already holds a run; pass resume=True (--resume) or choose another folder")
     train_config = dataclasses.replace(train_config, monitor="loss" if val is not None else None)
-    if out is not None and not (resume and (out / "run.json").exists()):
-        run = {"kind": "pretrain", **(info or {}), "graph_config": train.config.to_dict(),
-               "model_config": model_config.to_dict(), "pretrain_config": pretrain_config.to_dict(),
-               "train_config": train_config.to_dict(), "tasks": {}}
-        out.mkdir(parents=True, exist_ok=True)
-        write_atomic(out / "run.json", json.dumps(run, indent=2).encode())
+    if folder is not None and not (resume and folder.has_info()):
+        facts = dict(info or {})
+        source = {k: facts.pop(k) for k in ("data", "root", "data_seed", "dataset") if k in facts}
+        folder.write_info(RunInfo(train.config, model_config, train_config, {}, kind="pretrain",
+                                  pretrain_config=pretrain_config.to_dict(), extra=facts, **source))
     seed_everything(train_config.seed)
     net = build_pretrain_model(model_config, train.config, pretrain_config)
     # what init_from copies from this run's checkpoints: the graph model, without its unused head
     run_info = {"kind": "pretrain", "backbone_prefix": BACKBONE_PREFIX, "backbone_exclude": ["head."]}
     trainer = Trainer(net, train_config, out_dir=out, run_info=run_info)
     result = trainer.fit(train, val, resume=resume and has_checkpoint)
-    if out is not None:
+    if folder is not None:
         summary = {"best_epoch": result.best_epoch, "best_val_loss": result.best_score,
                    "train_seconds": result.train_seconds, "final_train_loss": result.history[-1]["train_loss"]
                    if result.history else None}
-        write_atomic(out / "pretrain_metrics.json", json.dumps(summary, indent=2).encode())
+        folder.write_json(folder.pretrain_metrics, summary)
     return net, result
 
 
@@ -592,28 +592,24 @@ def pretrain_run(
     Returns the run's summary (best epoch, validation loss, seconds).
     """
     from mmgraph.datasets import load_dataset
-    from mmgraph.train.runs import model_config_from
 
-    out = Path(out)
+    folder = RunFolder(out)
     dataset = load_dataset(data, root=root, seed=data_seed)
     train_config = train_config or TrainConfig()
     if resume:
-        if not (out / "run.json").exists():
-            raise ValueError(f"--resume: {out} holds no run (no run.json)")
-        stored = json.loads((out / "run.json").read_text())
-        graph_config = GraphConfig.from_dict(stored["graph_config"])
-        model_config = ModelConfig.from_dict(stored["model_config"])
-        pretrain_config = PretrainConfig.from_dict(stored["pretrain_config"])
-        train_config = TrainConfig.from_dict({**stored["train_config"], "progress": train_config.progress})
+        stored = folder.read_info_for_resume()
+        graph_config, model_config = stored.graph_config, stored.model_config
+        pretrain_config = PretrainConfig.from_dict(stored.pretrain_config or {})
+        train_config = stored.train_config.replace(progress=train_config.progress)
     else:
         model_config = model_config_from(model)
         graph_config = dataset.fit_graph_config()
     splits = {s: dataset.featurize(s, graph_config, progress=train_config.progress)
               for s in ("train", "val") if s in dataset.splits}
     info = {"data": data, "root": root, "data_seed": data_seed, "dataset": dataset.name}
-    _, result = pretrain(splits["train"], out, model_config=model_config, pretrain_config=pretrain_config,
-                         train_config=train_config, val=splits.get("val"), resume=resume, info=info)
-    return json.loads((out / "pretrain_metrics.json").read_text())
+    pretrain(splits["train"], out, model_config=model_config, pretrain_config=pretrain_config,
+             train_config=train_config, val=splits.get("val"), resume=resume, info=info)
+    return json.loads(folder.pretrain_metrics.read_text())
 
 
 @dataclass
@@ -621,8 +617,17 @@ class LoadedPretrainRun:
     """A pretraining run: the ``SelfSupervisedModel`` (its graph model is ``.model.model``) and settings."""
 
     model: SelfSupervisedModel
-    graph_config: GraphConfig
-    info: dict[str, Any]
+    folder: RunFolder
+    record: RunInfo
+
+    @property
+    def graph_config(self) -> GraphConfig:
+        return self.record.graph_config
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """``run.json`` as a dict."""
+        return self.record.to_dict()
 
     @property
     def backbone(self) -> MultimodalGNN:
@@ -631,16 +636,15 @@ class LoadedPretrainRun:
 
 def load_pretrain_run(run_dir: str | Path, checkpoint: str = "best") -> LoadedPretrainRun:
     """Rebuild a pretraining run's model from its folder (``checkpoint``: ``best`` or ``last``)."""
-    run_dir = Path(run_dir)
-    info = read_run_info(run_dir)
-    if info.get("kind") != "pretrain":
+    folder = RunFolder(run_dir)
+    info = folder.read_info()
+    if info.kind != "pretrain":
         raise ValueError(f"{run_dir} is not a pretraining run (use mmgraph.train.runs.load_run)")
-    graph_config = GraphConfig.from_dict(info["graph_config"])
-    model = build_pretrain_model(ModelConfig.from_dict(info["model_config"]), graph_config,
-                                 PretrainConfig.from_dict(info["pretrain_config"]))
-    load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt", model)
+    model = build_pretrain_model(info.model_config, info.graph_config,
+                                 PretrainConfig.from_dict(info.pretrain_config or {}))
+    load_checkpoint(folder.checkpoint(checkpoint), model)
     model.eval()
-    return LoadedPretrainRun(model, graph_config, info)
+    return LoadedPretrainRun(model, folder, info)
 
 
 __all__ = [
