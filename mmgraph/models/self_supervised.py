@@ -22,6 +22,8 @@ from mmgraph.models.build import build_model
 from mmgraph.models.config import DataSpec, ModelConfig
 from mmgraph.models.gnn import MultimodalGNN
 from mmgraph.models.objectives import CrossModalContrastive, MaskedNodeObjective, ObjectiveOutput
+from mmgraph.nn.heads import Head
+from mmgraph.nn.prepare import Embed, TrainingData, fit_encoder_inputs
 from mmgraph.task import Task
 
 OBJECTIVES = ("masked", "contrastive", "both")
@@ -90,12 +92,6 @@ class PretrainConfig(ConfigMixin):
 # --------------------------------------------------------------------------------------- wrapper
 
 
-class _NoTaskHeads:
-    """Stands where the ``Trainer`` looks for task heads (``model.head.heads``): pretraining has none."""
-
-    heads: Mapping[str, nn.Module] = MappingProxyType({})
-
-
 @dataclass
 class PretrainOutput:
     """What ``SelfSupervisedModel`` returns: each objective's output."""
@@ -128,12 +124,16 @@ class SelfSupervisedModel(nn.Module):
         if unknown:
             raise ValueError(f"weights for unknown objectives {sorted(unknown)} (objectives: {sorted(objectives)})")
         self.weights = {k: float(weights.get(k, 1.0)) for k in self.objectives}
-        self.head = _NoTaskHeads()
 
     @property
-    def encoders(self) -> nn.ModuleDict:
-        """The graph model's encoders (the ``Trainer`` fits their input statistics)."""
-        return self.model.encoders
+    def task_heads(self) -> Mapping[str, Head]:
+        """No task heads: the ``Trainer`` evaluates only the loss (and selects on it)."""
+        return MappingProxyType({})
+
+    def prepare(self, data: TrainingData, embed: Embed, seed: int = 0) -> None:
+        """Data-dependent set-up before training: the graph model's encoder input statistics (its
+        unused task head is left as built)."""
+        fit_encoder_inputs(self.model.encoders, data)
 
     def forward(self, batch: HeteroData) -> PretrainOutput:
         return PretrainOutput({name: objective(self.model, batch) for name, objective in self.objectives.items()})

@@ -7,7 +7,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from mmgraph.datasets.base import GraphDataset
 from mmgraph.files import remove_stale_temps, write_atomic
-from mmgraph.nn.heads import ClusterHead, RegressionHead
+from mmgraph.nn.heads import Head
 from mmgraph.train.checkpoint import load_checkpoint, save_checkpoint
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.distributed import ProcessPlace
@@ -63,8 +63,13 @@ def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]
 
 
 class Trainer:
-    """Trains and evaluates a model whose ``forward(batch)`` returns a ``ModelOutput`` and whose
-    ``loss(output, batch)`` returns ``(total, parts)`` (every mmgraph model does).
+    """Trains and evaluates a model (every mmgraph model has what it reads):
+
+    - ``forward(batch)`` → an output with ``predictions`` (task → tensor) and ``graph_embedding``;
+    - ``loss(output, batch)`` → ``(total, parts)``;
+    - ``task_heads``: task name → ``Head`` (scored by ``evaluate``; empty: only the loss);
+    - optionally ``prepare(data, embed, seed)``: data-dependent set-up before training
+      (``mmgraph.nn.prepare``), called once by ``fit`` (not when resuming).
 
     Args:
         model: the model.
@@ -90,8 +95,9 @@ class Trainer:
     # ------------------------------------------------------------------------------------- helpers
 
     @property
-    def heads(self):
-        return self.model.head.heads
+    def heads(self) -> Mapping[str, Head]:
+        """The model's task heads (``model.task_heads``): what ``evaluate`` scores and ``fit`` selects on."""
+        return self.model.task_heads
 
     def default_monitor(self) -> str:
         name, head = next(iter(self.heads.items()))
@@ -121,20 +127,11 @@ class Trainer:
         return dataset.loader(batch_size, shuffle=False, sampler=sampler)
 
     def prepare(self, train: GraphDataset) -> None:
-        """Data-dependent set-up before training: input and target standardisation, cluster centroids."""
-        for node_type, encoder in getattr(_unwrap(self.model), "encoders", {}).items():
-            if hasattr(encoder, "fit_inputs") and node_type in train.columns:
-                encoder.fit_inputs(train.columns[node_type].x.to(self.device))
-        for head in self.heads.values():
-            if isinstance(head, RegressionHead):
-                values = _dataset_target(train, head)
-                if values is not None:
-                    head.fit_target(values)
-        clusters = [h for h in self.heads.values() if isinstance(h, ClusterHead)]
-        if clusters:
-            emb = self.embed(train)
-            for head in clusters:
-                head.init_centroids(emb.to(self.device), seed=self.config.seed)
+        """Data-dependent set-up before training: the model's ``prepare`` hook (``mmgraph.nn.prepare``:
+        input and target standardisation, cluster centroids), given this trainer's embeddings and seed."""
+        prepare = getattr(self.model, "prepare", None)
+        if prepare is not None:
+            prepare(train, lambda: self.embed(train), self.config.seed)
 
     @torch.no_grad()
     def embed(self, dataset: GraphDataset, transform: BatchTransform | None = None) -> Tensor:
@@ -332,17 +329,3 @@ class Trainer:
         except ImportError as exc:  # pragma: no cover - optional dependency
             raise ValueError("tensorboard logging needs the extra: pip install 'mmgraph[tensorboard]'") from exc
         return SummaryWriter(str(self.folder.tensorboard_dir))
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a ``DistributedDataParallel`` wrapper (or the model itself)."""
-    return getattr(model, "module", model)
-
-
-def _dataset_target(dataset: GraphDataset, head) -> Tensor | None:
-    """All training values of a head's target, from a dataset's columns."""
-    if head.level == "node":
-        return dataset.node_targets.get(head.node_type, {}).get(head.target_attr)
-    if head.target_attr == "y":
-        return dataset.y
-    return dataset.targets.get(head.target_attr)

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from mmgraph.nn.heads.base import Head
 from mmgraph.nn.heads.metrics import regression_metrics
+from mmgraph.nn.prepare import Embed, TrainingData
 
 
 class RegressionHead(Head):
@@ -38,6 +39,12 @@ class RegressionHead(Head):
         if values.numel():
             self.mean.fill_(values.mean().item())
             self.std.fill_(max(values.std(unbiased=False).item(), 1e-6))
+
+    def prepare(self, data: TrainingData, embed: Embed, seed: int = 0) -> None:
+        """Fit the target standardisation on the training targets (when the data has them)."""
+        values = self.target_values(data)
+        if values is not None:
+            self.fit_target(values)
 
     def forward(self, h: Tensor) -> Tensor:
         return self.net(h).squeeze(-1)
