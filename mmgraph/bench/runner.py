@@ -85,9 +85,11 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
     tasks = {k: dataset.tasks[k] for k in first + [t for t in dataset.tasks if t not in first]}
     sweeps = {k: [float(v) for v in suite.robustness.get(k, [])] for k in SWEEPS}
     sweeps = {k: v for k, v in sweeps.items() if v and SWEEP_MODALITY[k] in config.modalities}
+    # the task order is part of the key: the manifest's first task is the suite's headline
     key = {
         "dataset": suite.dataset, "root": suite.root, "data_seed": suite.data_seed, "graph": config.to_dict(),
         "max_train": suite.max_train, "max_eval": suite.max_eval, "sweeps": sweeps, "version": mmgraph.__version__,
+        "tasks": list(tasks),
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     cache = out / "cache" / digest
