@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from mmgraph.datasets.base import GraphDataset
-from mmgraph.graph.config import GraphConfig
 from mmgraph.models import ModelConfig, MultimodalGNN
 from mmgraph.models.self_supervised import (
     BACKBONE_PREFIX,
@@ -29,7 +28,7 @@ from mmgraph.models.self_supervised import (
 )
 from mmgraph.train.checkpoint import load_checkpoint
 from mmgraph.train.run_folder import RunFolder, RunInfo
-from mmgraph.train.runs import model_config_from
+from mmgraph.train.runs import LoadedRun, model_config_from
 from mmgraph.train.trainer import FitResult, TrainConfig, Trainer, seed_everything
 
 log = logging.getLogger(__name__)
@@ -128,21 +127,10 @@ def pretrain_run(
 
 
 @dataclass
-class LoadedPretrainRun:
-    """A pretraining run: the ``SelfSupervisedModel`` (its graph model is ``.model.model``) and settings."""
+class LoadedPretrainRun(LoadedRun):
+    """A pretraining run: the ``SelfSupervisedModel`` (its graph model is ``backbone``), folder and record."""
 
     model: SelfSupervisedModel
-    folder: RunFolder
-    record: RunInfo
-
-    @property
-    def graph_config(self) -> GraphConfig:
-        return self.record.graph_config
-
-    @property
-    def info(self) -> dict[str, Any]:
-        """``run.json`` as a dict."""
-        return self.record.to_dict()
 
     @property
     def backbone(self) -> MultimodalGNN:
