@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mmgraph.datasets.avmnist import read_sha256sums, resolve_data_root, verify_files
 from mmgraph.datasets.base import MultimodalDataset
+from mmgraph.datasets.raw import read_sha256sums, resolve_data_root, verify_files
 from mmgraph.graph.config import GraphConfig
 from mmgraph.sample import MultimodalSample
 from mmgraph.task import Task

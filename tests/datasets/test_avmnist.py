@@ -21,8 +21,8 @@ from mmgraph.datasets.avmnist import (
     frame_energies,
     load_avmnist_dataset,
     mix_at_snr,
-    verify_files,
 )
+from mmgraph.datasets.raw import verify_files
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_ROOT = Path(os.environ.get("MMGRAPH_DATA") or REPO.parent / "shared" / "data")

@@ -9,17 +9,11 @@ import torch
 from mmgraph.cli import main
 from mmgraph.datasets import GraphDataset, load_dataset
 from mmgraph.models import DataSpec, ModelConfig, build_model
+from mmgraph.models.objectives import CrossModalContrastive, MaskedNodeObjective
+from mmgraph.nn.losses import symmetric_info_nce
+from mmgraph.nn.masking import mask_nodes
 from mmgraph.train import TrainConfig, Trainer, read_checkpoint, seed_everything
-from mmgraph.train.pretrain import (
-    CrossModalContrastive,
-    MaskedNodeObjective,
-    PretrainConfig,
-    build_pretrain_model,
-    load_pretrain_run,
-    mask_nodes,
-    pretrain,
-    symmetric_info_nce,
-)
+from mmgraph.train.pretrain import PretrainConfig, build_pretrain_model, load_pretrain_run, pretrain
 from mmgraph.train.runs import init_from
 
 SMALL = ModelConfig(hidden=16, layers=1, heads=2)
