@@ -88,6 +88,11 @@ class TabularEncoder(nn.Module):
         self.linear = nn.Linear(in_features, channels)
         self.index = nn.Embedding(max_groups, channels)
 
+    @classmethod
+    def from_config(cls, node_type: str, config: Any, spec: Any) -> TabularEncoder:
+        """The ``ENCODERS`` builder: input width from the data spec, width ``d`` from the model config."""
+        return cls(spec.in_features[node_type], config.hidden)
+
     def forward(self, x: Tensor, pos: Tensor, layout: Any = None) -> Tensor:
         return self.linear(x) + self.index(pos[:, 0].long())
 
@@ -97,7 +102,7 @@ def tabular():
     """Register the modality, its featurizer and its encoder for this module; remove them afterwards."""
     register_modality("tabular", layout="sequence", validate=check_vector, default_encoder="tabular")
     register_featurizer(TabularFeaturizer)
-    ENCODERS.register("tabular", TabularEncoder)
+    ENCODERS.register("tabular", TabularEncoder.from_config)
     yield
     for registry in (ENCODERS, FEATURIZERS, MODALITIES):
         registry.unregister("tabular")

@@ -12,6 +12,8 @@ from mmgraph import GraphConfig, Tokenizer
 from mmgraph.convert import convert
 from mmgraph.datasets import load_dataset
 from mmgraph.featurize import AudioSettings, ImageSettings, TextSettings
+from mmgraph.models import ModelConfig
+from mmgraph.train import TrainConfig
 from mmgraph.train.runs import init_graph_config
 
 WORDS = "one two three four five six seven eight nine zero"
@@ -123,7 +125,9 @@ def test_run_json_and_meta_json_written_by_mmgraph_0_1_load(tmp_path: Path) -> N
     config = GraphConfig(modalities=("image", "text"), image={"patch_size": 2}, text={"tokenizer": tokenizer})
     run = tmp_path / "run"
     run.mkdir()
-    (run / "run.json").write_text(json.dumps({"graph_config": legacy_dict(config)}))
+    record = {"data": "m.jsonl", "graph_config": legacy_dict(config), "model_config": ModelConfig().to_dict(),
+              "train_config": TrainConfig().to_dict(), "tasks": {}}
+    (run / "run.json").write_text(json.dumps(record))
     assert init_graph_config(run) == config
     # meta.json of a converted folder
     manifest = tmp_path / "m.jsonl"
