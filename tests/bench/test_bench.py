@@ -109,6 +109,7 @@ def test_tiny_suite_end_to_end(tmp_path):
     assert (out / "runs" / "graph" / "seed0" / "result.json").stat().st_mtime == mtime
 
 
+@pytest.mark.slow  # spawns several processes; CI runs the slow tests as a step of their own
 def test_cli_bench_isolated_quick(tmp_path, capsys):
     (tmp_path / "tiny.toml").write_text(TINY.replace('[[models]]\nlabel = "image only"', '[[unused]]\nlabel = "x"')
                                         .split("[[unused]]")[0])
