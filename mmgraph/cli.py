@@ -70,8 +70,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     if args.merge:
         parts, dest = (args.paths[:-1] or args.paths), args.paths[-1]
-        print(merge(parts, dest).summary())
-        return 0
+        report = merge(parts, dest)
+        print(report.summary())
+        return 1 if report.empty else 0
     if len(args.paths) != 2:
         raise UserError("expected SOURCE OUT (or --verify OUT, or --merge PART... DEST)")
     from mmgraph.graph.config import GraphConfig
@@ -81,7 +82,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                      graph_config=graph, progress=not args.no_progress, chunk_size=args.chunk_size,
                      root=args.root, seed=args.seed, allow_outside=args.allow_outside)
     print(report.summary())
-    return 0
+    return 1 if report.empty else 0  # a complete output without a sample: the rejections say why
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -167,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
         "convert", help="convert a manifest or a built-in dataset into graph shards (parallel, resumable)",
         usage="mmgraph convert SOURCE OUT [options] | --verify OUT | --merge PART... DEST",
         description="SOURCE is a manifest (.jsonl/.csv) or a built-in dataset name. OUT gets shards/, meta.json "
-        "and rejected.jsonl; re-running on the same OUT resumes.",
+        "and rejected.jsonl; re-running on the same OUT resumes. Exit status: 0; 1 when the output holds no "
+        "sample (every record rejected, or none at all: rejected.jsonl says why) or --verify finds a problem; "
+        "2 on a usage error.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="SOURCE OUT; OUT with --verify; PART... DEST with --merge")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")

@@ -213,8 +213,9 @@ class _RecordChecker:
         self.label_kind: str | None = None
 
     def check(self, index: int, line: int, obj: dict[str, Any] | None, error: str | None) -> ManifestRecord:
-        if error is not None:
-            return ManifestRecord(index, line, None, reason=error)
+        if error is not None:  # ``obj``, when given, is what could still be read of the record (its id)
+            rid = self._id(obj.get("id"))[0] if isinstance(obj, dict) else None
+            return ManifestRecord(index, line, rid, reason=error)
         rid, reason = self._id(obj.get("id"))
         if reason is None:
             if rid in self.seen_ids:
@@ -346,13 +347,51 @@ def _utf8_error(raw: bytes, exc: UnicodeDecodeError) -> str:
     return f"{where}not valid UTF-8 ({exc.reason}: byte {raw[exc.start:exc.start + 1]!r} at position {exc.start})"
 
 
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),  # UTF-32 LE starts like UTF-16 LE
+              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+
+
+def _wide_encoding(path: Path) -> tuple[str, bytes] | None:
+    """``(encoding, byte-order mark)`` of a file that starts with a UTF-16 or UTF-32 byte-order mark."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return next(((name, bom) for bom, name in _WIDE_BOMS if head.startswith(bom)), None)
+
+
+def _wide_rows(path: Path, encoding: str, bom: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """Every non-blank line of a UTF-16/32 manifest, refused with a reason naming the encoding.
+
+    The lines are split in the file's own encoding (splitting its bytes at ``\\n`` would cut
+    characters in half), so each rejection names the right line.
+    """
+    reason = (f"not valid UTF-8: the manifest is {encoding} (it starts with the byte-order mark "
+              f"{bom.hex(' ').upper()}); manifests are UTF-8: save it as UTF-8 (e.g. iconv -f {encoding} -t UTF-8)")
+    with open(path, encoding=encoding.lower(), errors="replace", newline="") as f:
+        for line, text in enumerate(f, 1):
+            if not text.strip():
+                continue
+            try:  # the id, for the report only: the record itself is refused
+                obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            except (json.JSONDecodeError, _DuplicateKey):
+                obj = None
+            yield line, obj if isinstance(obj, dict) else None, reason
+
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """``(line, object, error)`` per non-blank line, read as bytes so that bad UTF-8 is one record's problem."""
+    wide = _wide_encoding(path)
+    if wide is not None:
+        yield from _wide_rows(path, *wide)
+        return
     with open(path, "rb") as f:
         for line, raw in enumerate(f, 1):
             if line == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8) :]
             if not raw.strip():
+                continue
+            if b"\x00" in raw:  # valid UTF-8, but no JSON text holds a NUL byte: a UTF-16 file without its mark
+                yield line, None, ("not valid UTF-8 JSON: the line holds NUL bytes (is the manifest UTF-16 "
+                                   "or binary? manifests are UTF-8 text)")
                 continue
             try:
                 text = raw.decode("utf-8").rstrip("\r\n")  # an error at the end of the line is reported there
@@ -389,7 +428,9 @@ def read_csv_header(path: Path) -> list[str]:
         raise ValueError(f"{path}: empty CSV manifest (no header row)")
     header = [h.strip() for h in header]
     if any(_BAD_UTF8.search(h) for h in header):
-        raise ValueError(f"{path}: the CSV header is not valid UTF-8")
+        wide = _wide_encoding(path)
+        encoding = f" (the file is {wide[0]}: save it as UTF-8)" if wide else ""
+        raise ValueError(f"{path}: the CSV header is not valid UTF-8{encoding}")
     keys = valid_keys()
     unknown = sorted(set(header) - set(keys))
     if unknown:
