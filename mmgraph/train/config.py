@@ -14,7 +14,9 @@ class TrainConfig(ConfigMixin):
 
     Args:
         epochs: maximum epochs.
-        batch_size: training batch size (graphs).
+        batch_size: the global training batch (graphs): under ``torchrun`` each of the N processes
+            takes ``batch_size / N`` of it (a multiple of N is required), so that N processes
+            take the same steps on the same global batches as one process.
         lr: peak learning rate of AdamW.
         weight_decay: AdamW weight decay.
         warmup: fraction of all steps spent in linear warm-up (then cosine decay to 0).

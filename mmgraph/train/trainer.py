@@ -99,6 +99,18 @@ class Trainer:
         """The model's task heads (``model.task_heads``): what ``evaluate`` scores and ``fit`` selects on."""
         return self.model.task_heads
 
+    def rank_batch_size(self) -> int:
+        """This process's share of the global batch: ``config.batch_size / world_size``.
+
+        ``batch_size`` is the global batch however many processes train (``torchrun`` or one), so
+        that N processes take the same optimisation steps on the same global batches as one.
+        """
+        batch, world = self.config.batch_size, self.world_size
+        if batch % world:
+            raise ValueError(f"batch_size (got {batch}) is the global batch, divided among the {world} processes: "
+                             f"it must be a multiple of {world}")
+        return batch // world
+
     def default_monitor(self) -> str:
         name, head = next(iter(self.heads.items()))
         return f"{name}/{head.headline}"
@@ -162,7 +174,7 @@ class Trainer:
         cfg = self.config
         monitor = cfg.monitor or (self.default_monitor() if val is not None else None)
         higher = self._higher_is_better(monitor) if monitor else True
-        steps_per_epoch = math.ceil(math.ceil(len(train) / self.world_size) / cfg.batch_size)
+        steps_per_epoch = math.ceil(math.ceil(len(train) / self.world_size) / self.rank_batch_size())
         total_steps = steps_per_epoch * cfg.epochs
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -238,7 +250,7 @@ class Trainer:
         # the RNG stream of each epoch depends on (seed, epoch, rank) only: resuming replays it exactly
         torch.manual_seed((cfg.seed * 1_000_003 + epoch) * 1009 + self.rank)
         sampler = sampler_factory(epoch) if sampler_factory else None
-        loader = self._loader(train, cfg.batch_size, shuffle=sampler is None, epoch=epoch, sampler=sampler)
+        loader = self._loader(train, self.rank_batch_size(), shuffle=sampler is None, epoch=epoch, sampler=sampler)
         total, count = 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not (cfg.progress and self.is_main),
                    leave=False)

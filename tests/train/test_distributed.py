@@ -1,4 +1,4 @@
-"""DistributedDataParallel on CPU (gloo): 2 processes equal 1 process with the same global batch."""
+"""DistributedDataParallel on CPU (gloo): 2 processes equal 1 process with the same global batch ``batch_size``."""
 
 import json
 import os
@@ -36,7 +36,7 @@ def _fit(batch_size: int):
 def _worker(rank: int, world: int, init_file: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        history = _fit(GLOBAL_BATCH // world)
+        history = _fit(GLOBAL_BATCH)  # the global batch: the trainer gives each rank its share
         if rank == 0:
             with open(out, "w") as f:
                 json.dump(history, f)
