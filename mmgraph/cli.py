@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 import mmgraph
+from mmgraph.files import DiskFullError
 
 
 class UserError(Exception):
@@ -228,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (UserError, ValueError, KeyError, FileNotFoundError, TypeError) as exc:
+    except (UserError, ValueError, KeyError, FileNotFoundError, TypeError, DiskFullError) as exc:
         if args.debug:
             raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc

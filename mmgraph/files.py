@@ -9,12 +9,20 @@ private ``0o600``.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no advisory locks
+    fcntl = None
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -28,11 +36,29 @@ def _umask() -> int:
     return mask
 
 
+class DiskFullError(OSError):
+    """A write failed for lack of space (``ENOSPC``, ``EDQUOT``); the file it was writing is unchanged."""
+
+    def __str__(self) -> str:  # the message alone, without OSError's "[Errno 28]"
+        return str(self.strerror)
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part."""
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part.
+
+    Raises:
+        DiskFullError: the disk (or quota) is full: the temp file is removed and ``path`` keeps its
+            old content, so a rerun after freeing space finds nothing half-written to trust.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _full(exc, path, len(data)) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -40,10 +66,76 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _full(exc, path, len(data)) from None
         raise
+
+
+def _full(exc: OSError, path: Path, size: int | None = None) -> OSError:
+    """``exc`` as a ``DiskFullError`` naming the file when the disk is full; otherwise ``exc`` itself."""
+    if exc.errno not in _FULL or isinstance(exc, DiskFullError):
+        return exc
+    what = f"{path} ({size:,} bytes)" if size is not None else str(path)
+    return DiskFullError(exc.errno, f"no space left on the device writing {what}; it is unchanged: free some "
+                                    f"space and run the same command again (it resumes)")
+
+
+@contextmanager
+def atomic_writer(path: str | os.PathLike) -> Iterator[Any]:
+    """A text file (UTF-8) streamed into a temp file and put in ``path``'s place when the block ends.
+
+    ``write_atomic`` for content too large to hold in memory: readers see the old file or the whole
+    new one; an error (a full disk: ``DiskFullError``) or a kill inside the block leaves ``path`` as it was.
+    """
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _full(exc, path) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _full(exc, path) from None
+        raise
+
+
+@contextmanager
+def exclusive_lock(path: str | os.PathLike, *, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock on ``path`` (created if needed) inside the block; yields whether it was taken.
+
+    ``wait=False`` yields ``False`` at once when another process holds it. The lock is the
+    operating system's (``flock``): it dies with the process that holds it, so a killed process
+    leaves no stale lock behind. Without ``fcntl`` (not POSIX) every lock is granted.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover
+        yield True
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def remove_stale_temps(folder: str | os.PathLike) -> int:

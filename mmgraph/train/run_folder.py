@@ -46,6 +46,9 @@ class RunInfo:
         dataset: the dataset's name.
         pretrain_config: a pretraining run's ``PretrainConfig.to_dict()``.
         label: the model's label in a benchmark suite.
+        environment: what the results depend on besides data, configs and seed: thread count,
+            library versions, device (``mmgraph.train.environment.environment()`` when the run
+            started); a resumed run continues with its thread count.
         extra: any other facts a caller stored (``pretrain(info=...)``), kept as they are.
     """
 
@@ -60,6 +63,7 @@ class RunInfo:
     dataset: str | None = None
     pretrain_config: dict[str, Any] | None = None
     label: str | None = None
+    environment: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -84,6 +88,8 @@ class RunInfo:
         out["tasks"] = {k: t.to_dict() for k, t in self.tasks.items()}
         if self.label is not None:
             out["label"] = self.label
+        if self.environment is not None:
+            out["environment"] = dict(self.environment)
         return out
 
     @classmethod
@@ -105,6 +111,7 @@ class RunInfo:
             dataset=d.pop("dataset", None),
             pretrain_config=d.pop("pretrain_config", None),
             label=d.pop("label", None),
+            environment=d.pop("environment", None),
             extra=d,
         )
 

@@ -19,7 +19,8 @@ from mmgraph.graph.config import GraphConfig
 from mmgraph.models import DataSpec, ModelConfig, build_model
 from mmgraph.task import Task
 from mmgraph.train.checkpoint import load_checkpoint, read_checkpoint
-from mmgraph.train.distributed import barrier, is_main_process, torchrun_process_group
+from mmgraph.train.distributed import ProcessPlace, barrier, is_main_process, torchrun_process_group
+from mmgraph.train.environment import environment, use_threads_of
 from mmgraph.train.run_folder import RunFolder, RunInfo
 from mmgraph.train.trainer import TrainConfig, Trainer, seed_everything
 
@@ -105,6 +106,9 @@ def _train_run(data, model, out, train_config, root, data_seed, resume, init) ->
         stored = folder.read_info_for_resume()
         graph_config, model_config = stored.graph_config, stored.model_config
         train_config = stored.train_config.replace(progress=train_config.progress)
+        threads = use_threads_of(stored.environment)  # the thread count is part of what the numbers depend on
+        if threads is not None:
+            log.info("resuming with the run's %d thread(s)", threads)
     else:
         if folder.has_checkpoint():
             raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
@@ -114,7 +118,8 @@ def _train_run(data, model, out, train_config, root, data_seed, resume, init) ->
         graph_config = init_graph_config(init, dataset.modalities) if init is not None else None
         graph_config = graph_config or dataset.fit_graph_config()
         info = RunInfo(graph_config, model_config, train_config, dict(dataset.tasks), data=data, root=root,
-                       data_seed=data_seed, dataset=dataset.name)
+                       data_seed=data_seed, dataset=dataset.name,
+                       environment=environment(ProcessPlace.current(train_config.device).device))
         if is_main_process():
             folder.write_info(info)
         barrier()
