@@ -51,8 +51,17 @@ def add_image_noise(sample: MultimodalSample, std: float, rng: np.random.Generat
     return out
 
 
+PERTURBATIONS = {"audio_snr_db": add_audio_noise, "image_noise_std": add_image_noise}
+"""Sweep kind → the function perturbing one sample at one level."""
+
+
 def perturbed(samples, kind: str, level: float, seed: int = 0) -> list[MultimodalSample]:
-    """All ``samples`` perturbed at one level (``kind``: ``"audio_snr_db"`` or ``"image_noise_std"``)."""
+    """All ``samples`` perturbed at one level (``kind``: ``"audio_snr_db"`` or ``"image_noise_std"``).
+
+    The noise is drawn from a generator seeded by ``(seed, level)``: the same level gives the same
+    perturbed samples in every run, and the levels of a sweep are independent draws.
+    """
+    if kind not in PERTURBATIONS:
+        raise ValueError(f"unknown perturbation {kind!r}; known: {sorted(PERTURBATIONS)}")
     rng = np.random.default_rng([seed, int(round(level * 1000)) & 0xFFFFFFFF])
-    fn = {"audio_snr_db": add_audio_noise, "image_noise_std": add_image_noise}[kind]
-    return [fn(s, level, rng) for s in samples]
+    return [PERTURBATIONS[kind](s, level, rng) for s in samples]

@@ -35,11 +35,11 @@ name = "reliable"
 dataset = "digits"
 tasks = ["digit"]
 seeds = [0, 1]
-max_train = 96
-max_eval = 40
+max_train = 64
+max_eval = 32
 
 [train]
-epochs = 3
+epochs = 2
 batch_size = 32
 lr = 5e-3
 
@@ -136,15 +136,16 @@ def _env() -> dict[str, str]:
 
 @pytest.mark.slow  # several suite runs in subprocesses
 def test_sigkill_at_random_points_then_rerun_gives_the_uninterrupted_results(suite_file, tmp_path):
+    suite_file.write_text(SUITE.replace("seeds = [0, 1]", "seeds = [0]"))
     reference = tmp_path / "reference"
     t0 = time.perf_counter()
-    subprocess.run(_bench(suite_file, reference), env=_env(), check=True, capture_output=True, timeout=900)
+    subprocess.run(_bench(suite_file, reference), env=_env(), check=True, capture_output=True, timeout=1800)
     wall = time.perf_counter() - t0
 
     killed = tmp_path / "killed"
     rng = np.random.default_rng(17)
     kills = []
-    for whole_group in (True, False, True):  # SIGKILL the process group, or the parent alone
+    for whole_group in (True, False):  # SIGKILL the process group, or the parent alone
         proc = subprocess.Popen(_bench(suite_file, killed), env=_env(), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
         delay = float(rng.uniform(0.1, 0.6)) * wall
@@ -155,7 +156,7 @@ def test_sigkill_at_random_points_then_rerun_gives_the_uninterrupted_results(sui
             proc.wait()
             kills.append(round(delay, 1))
     assert kills, "the suite finished before any kill: nothing was tested"
-    subprocess.run(_bench(suite_file, killed), env=_env(), check=True, capture_output=True, timeout=900)
+    subprocess.run(_bench(suite_file, killed), env=_env(), check=True, capture_output=True, timeout=1800)
     assert results(killed) == results(reference)
     assert not list(killed.rglob(".*.tmp"))
 
@@ -163,11 +164,11 @@ def test_sigkill_at_random_points_then_rerun_gives_the_uninterrupted_results(sui
 @pytest.mark.slow  # two suite runs at once in subprocesses
 def test_two_bench_processes_sharing_out_finish_with_the_results_of_one(suite_file, tmp_path):
     reference, shared = tmp_path / "reference", tmp_path / "shared"
-    subprocess.run(_bench(suite_file, reference), env=_env(), check=True, capture_output=True, timeout=900)
+    subprocess.run(_bench(suite_file, reference), env=_env(), check=True, capture_output=True, timeout=1800)
     procs = [subprocess.Popen(_bench(suite_file, shared), env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(2)]
     for proc in procs:
-        _, err = proc.communicate(timeout=900)
+        _, err = proc.communicate(timeout=1800)
         assert proc.returncode == 0, err.decode()[-2000:]
     assert results(shared) == results(reference)
     runs = json.loads((shared / "results.json").read_text())["runs"]
