@@ -36,6 +36,14 @@ def _default_strategy(src: Modality, dst: Modality) -> str:
 
 DEFAULT_MODALITIES: tuple[Modality, ...] = ("audio", "image", "text")
 
+DEFAULT_MAX_NODES = 1024
+"""The default node budget of one sample's graph (the default settings make at most 388: 196 image
+patches, 128 audio frames, 64 text tokens)."""
+
+DEFAULT_MAX_EDGES = 250_000
+"""The default edge budget of one sample's graph: 4 MB of ``edge_index`` (the default settings make at
+most about 96,000 edges, most of them the complete blocks between modalities)."""
+
 LEGACY_KEYS: dict[str, tuple[Modality, str]] = {
     "image_patch_size": ("image", "patch_size"),
     "image_channels": ("image", "channels"),
@@ -112,6 +120,9 @@ class GraphConfig(ConfigMixin):
         edges: strategy per modality or modality pair.
         hub: add a ``sample`` hub node linked (both ways) to every node.
         reverse: add the reverse of every cross-modal edge type so that every type receives.
+        max_nodes, max_edges: the budget of one sample's graph (``None``: unchecked). A sample whose
+            graph would be larger is featurized all the same, with a warning that names it and the
+            settings that shrink it (see ``mmgraph.graph.budget``).
         **tables: settings tables by modality name.
 
     Example::
@@ -125,6 +136,8 @@ class GraphConfig(ConfigMixin):
     edges: dict[str, str]
     hub: bool
     reverse: bool
+    max_nodes: int | None
+    max_edges: int | None
 
     toml_table: ClassVar[str] = "graph"
 
@@ -136,6 +149,8 @@ class GraphConfig(ConfigMixin):
         edges: Mapping[str, str] | None = None,
         hub: bool = False,
         reverse: bool = True,
+        max_nodes: int | None = DEFAULT_MAX_NODES,
+        max_edges: int | None = DEFAULT_MAX_EDGES,
         **tables: Any,
     ) -> None:
         given = {str(k).lower(): v for k, v in (settings or {}).items()}
@@ -155,6 +170,11 @@ class GraphConfig(ConfigMixin):
         self.edges = self._normalise_edges(dict(edges or {}))
         self.hub = hub
         self.reverse = reverse
+        for name, value in (("max_nodes", max_nodes), ("max_edges", max_edges)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"GraphConfig.{name} must be a positive int or None (got {value!r})")
+        self.max_nodes = max_nodes
+        self.max_edges = max_edges
         self._specs = self._build_specs()
 
     def _build_settings(self, given: dict[Modality, Any]) -> dict[Modality, Any]:
@@ -260,7 +280,7 @@ class GraphConfig(ConfigMixin):
         """
         modalities = _normalise_modalities(changes.pop("modalities", self.modalities))
         given = {str(k).lower(): v for k, v in (changes.pop("settings", None) or {}).items()}
-        plain = {k: changes.pop(k) for k in ("edges", "hub", "reverse") if k in changes}
+        plain = {k: changes.pop(k) for k in ("edges", "hub", "reverse", "max_nodes", "max_edges") if k in changes}
         for key in list(changes):
             if key in LEGACY_KEYS:
                 raise TypeError(_moved(key))
@@ -284,7 +304,8 @@ class GraphConfig(ConfigMixin):
         settings.update(given)  # tables of modalities not listed: refused by __init__, naming them
         return GraphConfig(
             modalities, settings=settings, edges=plain.get("edges", self.edges), hub=plain.get("hub", self.hub),
-            reverse=plain.get("reverse", self.reverse),
+            reverse=plain.get("reverse", self.reverse), max_nodes=plain.get("max_nodes", self.max_nodes),
+            max_edges=plain.get("max_edges", self.max_edges),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -295,12 +316,15 @@ class GraphConfig(ConfigMixin):
             "edges": dict(self.edges),
             "hub": self.hub,
             "reverse": self.reverse,
+            "max_nodes": self.max_nodes,
+            "max_edges": self.max_edges,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> GraphConfig:
         """Build from ``to_dict()`` output or a TOML ``[graph]`` table; also reads the flat keys of
-        mmgraph 0.1 (``image_patch_size``, ``tokenizer``, ``audio_n_mels``, ...: see ``LEGACY_KEYS``)."""
+        mmgraph 0.1 (``image_patch_size``, ``tokenizer``, ``audio_n_mels``, ...: see ``LEGACY_KEYS``),
+        with no ``max_grid`` cap on images (0.1 had none)."""
         if not isinstance(d, Mapping):
             raise TypeError(f"GraphConfig: expected a table of settings, got {type(d).__name__}")
         d = dict(d)
@@ -325,6 +349,8 @@ class GraphConfig(ConfigMixin):
             if not isinstance(table, dict) or name in table:
                 raise ValueError(f"GraphConfig: {key!r} and the {modality!r} table's {name!r} both given")
             table[name] = value
+        if legacy and isinstance(settings.get("image"), dict):
+            settings["image"].setdefault("max_grid", None)  # 0.1 had no cap: its configs featurize as they did
         return cls(modalities, settings=settings, **plain)
 
     def to_json(self) -> str:
@@ -332,4 +358,5 @@ class GraphConfig(ConfigMixin):
 
     def __repr__(self) -> str:
         tables = "".join(f"{m}={self.settings[m]!r}, " for m in self.modalities)
-        return f"GraphConfig(modalities={list(self.modalities)}, {tables}edges={self.edges}, hub={self.hub})"
+        return (f"GraphConfig(modalities={list(self.modalities)}, {tables}edges={self.edges}, hub={self.hub}, "
+                f"max_nodes={self.max_nodes}, max_edges={self.max_edges})")
