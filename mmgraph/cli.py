@@ -231,6 +231,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"mmgraph {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except ImportError as exc:
+        if args.debug or not getattr(exc, "extra", None):  # only a missing optional extra is the user's to fix
+            raise
+        print(f"mmgraph {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"mmgraph {args.command}: interrupted", file=sys.stderr)
         return 130
