@@ -4,15 +4,67 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from mmgraph.config import ConfigMixin, check_types
 from mmgraph.featurize import FEATURIZERS
+from mmgraph.files import load_toml
 from mmgraph.graph.edges import EdgeStrategy
 from mmgraph.modality import MODALITIES, layout_of
 from mmgraph.typing import CROSS, HUB, HUB_RELATION, INTRA, EdgeType, Modality, NodeType
+
+
+def edge_key(key: str) -> str:
+    """The canonical ``edges`` key: lower case, the two names of a pair sorted (``"text-audio"`` → ``"audio-text"``)."""
+    names = str(key).lower().split("-")
+    return "-".join(sorted(names)) if len(names) == 2 and names[0] != names[1] else names[0]
+
+
+def read_graph_overrides(path: str | os.PathLike) -> dict[str, Any]:
+    """A TOML file's ``[graph]`` table (or its top level when it has none), checked, for ``GraphConfig.with_overrides``.
+
+    Keys must be ``GraphConfig`` fields or registered modalities; each modality's table is checked
+    against its settings class now, so a typo is reported with the file's name before any data is read.
+    """
+    data = load_toml(path)
+    table = data.get("graph", data)
+    if not isinstance(table, dict):
+        raise TypeError(f"{path}: [graph] must be a table of settings (got {type(table).__name__})")
+    names = {f.name for f in dataclasses.fields(GraphConfig)} - {"settings"}
+    unknown = [k for k in table if k not in names and k not in MODALITIES]
+    if unknown:
+        raise ValueError(f"{path}: unknown [graph] keys {sorted(unknown)}; valid: {sorted(names)} and a table per "
+                         f"registered modality {MODALITIES.list()}")
+    for m in (k for k in table if k in MODALITIES):
+        if not isinstance(table[m], dict):
+            raise TypeError(f"{path}: [graph.{m}] must be a table of settings (got {type(table[m]).__name__})")
+        try:
+            FEATURIZERS.get(m).settings_class().replace(**table[m])  # checked against the settings class
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{path}: [graph.{m}]: {exc}") from None
+    try:
+        check_types(GraphConfig, {k: v for k, v in table.items() if k in names})
+    except TypeError as exc:
+        raise TypeError(f"{path}: {exc}") from None
+    return table
+
+
+def merge_graph_overrides(first: Mapping[str, Any], then: Mapping[str, Any]) -> dict[str, Any]:
+    """Two ``[graph]`` override tables as one: ``then``'s values win; modality tables and ``edges`` merge by key."""
+    out: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in first.items()}
+    if "edges" in out:
+        out["edges"] = {edge_key(k): v for k, v in out["edges"].items()}
+    for key, value in then.items():
+        if key == "edges" and isinstance(value, Mapping):
+            out["edges"] = {**out.get("edges", {}), **{edge_key(k): v for k, v in value.items()}}
+        elif isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
 
 
 class EdgeSpec(NamedTuple):
@@ -212,7 +264,7 @@ class GraphConfig(ConfigMixin):
                 raise ValueError(
                     f"edges key {key!r} must be 'modality' or 'modality-modality' over {list(self.modalities)}"
                 )
-            canon = "-".join(sorted(names)) if len(names) == 2 and names[0] != names[1] else names[0]
+            canon = edge_key(key)
             if canon in out:
                 raise ValueError(f"edges: {key!r} given twice")
             strategy = EdgeStrategy.parse(spec)
@@ -352,6 +404,27 @@ class GraphConfig(ConfigMixin):
         if legacy and isinstance(settings.get("image"), dict):
             settings["image"].setdefault("max_grid", None)  # 0.1 had no cap: its configs featurize as they did
         return cls(modalities, settings=settings, **plain)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> GraphConfig:
+        """This config with a ``[graph]`` table of overrides applied (``--graph FILE.toml``, a suite's ``[graph]``).
+
+        Like ``replace``, each modality's table is merged into its settings and other fields are
+        replaced; unlike ``replace``, ``edges`` is merged too: an override names only the edge types it
+        changes, the others keep this config's strategies (those of modalities ``modalities``
+        drops go with them).
+        """
+        if not isinstance(overrides, Mapping):
+            raise TypeError(f"graph overrides must be a table of settings (got {type(overrides).__name__})")
+        table = dict(overrides)
+        if "edges" in table or "modalities" in table:
+            given = table.pop("edges", {})
+            if not isinstance(given, Mapping):
+                raise TypeError(f"GraphConfig.edges must be a table of strategies (got {type(given).__name__})")
+            kept = set(_normalise_modalities(table.get("modalities", self.modalities)))
+            edges = {k: v for k, v in self.edges.items() if set(k.split("-")) <= kept}
+            edges.update({edge_key(k): v for k, v in given.items()})
+            table["edges"] = edges
+        return self.replace(**table)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)

@@ -149,3 +149,32 @@ def test_run_json_and_meta_json_written_by_mmgraph_0_1_load(tmp_path: Path) -> N
     assert old.graph_config == fresh.graph_config
     assert old.featurize("train", fresh.graph_config).columns["text"].x.tolist() == \
         fresh.splits["train"].columns["text"].x.tolist()
+
+
+def test_overrides_merge_tables_and_edges_over_a_config(tmp_path: Path) -> None:
+    from mmgraph.graph.config import merge_graph_overrides, read_graph_overrides
+
+    base = GraphConfig(image={"patch_size": 4, "channels": 1}, edges={"text": "window:1", "audio-image": "none"})
+    (tmp_path / "g.toml").write_text('[graph]\nmax_nodes = 500\n[graph.image]\nmax_grid = 7\n'
+                                     '[graph.edges]\n"text-audio" = "aligned:0.1"\n')
+    table = read_graph_overrides(tmp_path / "g.toml")
+    changed = base.with_overrides(table)
+    assert changed.settings["image"] == ImageSettings(patch_size=4, channels=1, max_grid=7)  # merged, not reset
+    assert changed.edges["text"] == "window:1" and changed.edges["audio-image"] == "none"  # kept
+    assert changed.edges["audio-text"] == "aligned:0.1" and changed.max_nodes == 500
+    fewer = base.with_overrides({"modalities": ["image", "text"]})  # the dropped modality's edges go with it
+    assert fewer.modalities == ("image", "text") and fewer.edges["text"] == "window:1"
+    merged = merge_graph_overrides({"image": {"patch_size": 7}, "edges": {"image": "full", "audio-text": "full"}},
+                                   {"image": {"max_grid": 3}, "edges": {"text-audio": "none"}, "hub": True})
+    assert merged == {"image": {"patch_size": 7, "max_grid": 3}, "edges": {"image": "full", "audio-text": "none"},
+                      "hub": True}
+    # mistakes are reported with the file's name before any data is read
+    for text, exc, message in [
+        ('[graph.image]\npatch = 3\n', ValueError, "bad.toml: [graph.image]: unknown ImageSettings fields ['patch']"),
+        ('[graph]\nmax_nodes = "many"\n', TypeError, "bad.toml: GraphConfig.max_nodes must be int | None"),
+        ('[graph]\nimage_size = 3\n', ValueError, "bad.toml: unknown [graph] keys ['image_size']"),
+    ]:
+        (tmp_path / "bad.toml").write_text(text)
+        with pytest.raises(exc) as info:
+            read_graph_overrides(tmp_path / "bad.toml")
+        assert message in str(info.value)
