@@ -87,13 +87,17 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         return 0
     graph = _graph_overrides(args.graph)
     if args.preflight:
-        from mmgraph.convert import preflight
+        from mmgraph.convert.sizing import DEFAULT_PREFLIGHT_BATCH, DEFAULT_PREFLIGHT_SAMPLES, preflight
 
         if len(args.paths) != 1:
             raise UserError("--preflight takes one SOURCE (nothing is written): mmgraph convert --preflight SOURCE")
-        print(preflight(args.paths[0], graph_config=graph, samples=args.samples, batch_size=args.batch_size,
-                        root=args.root, data_seed=args.seed, allow_outside=args.allow_outside).summary())
+        report = preflight(args.paths[0], graph_config=graph, samples=args.samples or DEFAULT_PREFLIGHT_SAMPLES,
+                           batch_size=args.batch_size or DEFAULT_PREFLIGHT_BATCH, root=args.root, data_seed=args.seed,
+                           allow_outside=args.allow_outside)
+        print(report.summary())
         return 0
+    if args.samples is not None or args.batch_size is not None:
+        raise UserError("--samples and --batch-size go with --preflight (a conversion reads every record)")
     if len(args.paths) != 2:
         raise UserError("expected SOURCE OUT (or --preflight SOURCE, --verify OUT, or --merge PART... DEST)")
     report = convert(args.paths[0], args.paths[1], workers=args.workers, shard=parse_shard(args.shard),
@@ -198,8 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preflight", action="store_true",
                    help="read a sample of SOURCE's records and print nodes, edges and memory per sample and per batch, "
                         "and suggested settings; writes nothing")
-    p.add_argument("--samples", type=int, default=64, help="with --preflight: records to read (default 64, seeded)")
-    p.add_argument("--batch-size", type=int, default=32,
+    p.add_argument("--samples", type=int, help="with --preflight: records to read (default 64, a seeded random sample)")
+    p.add_argument("--batch-size", type=int,
                    help="with --preflight: the batch size whose memory is estimated (default 32)")
     p.add_argument("--root", help="raw-data folder, for built-in datasets that need one")
     p.add_argument("--seed", type=int, default=0, help="built-in dataset seed (default 0)")

@@ -86,3 +86,5 @@ def test_cli_preflight(photos: Path, capsys) -> None:
     assert main(["convert", "--preflight", str(photos), str(photos.parent / "out")]) == 2
     assert "--preflight takes one SOURCE" in capsys.readouterr().err
     assert not (photos.parent / "out").exists()
+    assert main(["convert", str(photos), str(photos.parent / "out"), "--samples", "2"]) == 2  # not silently ignored
+    assert "--samples and --batch-size go with --preflight" in capsys.readouterr().err
