@@ -27,7 +27,7 @@ EDGE_BYTES = 16
 """Bytes per edge in an ``edge_index``: two int64 indices."""
 
 MAX_NAMED = 5
-"""Over-budget samples named one by one per featurized batch; the rest are counted in one line."""
+"""Over-budget samples a featurizer names one by one; the rest are counted (``check_budget``)."""
 
 
 @dataclass(frozen=True)
@@ -121,10 +121,12 @@ def budget_warning(sample_id: str | None, size: GraphSize, config: GraphConfig) 
     return "; ".join(parts)
 
 
-def check_budget(samples: Sequence[FeaturizedSample], config: GraphConfig) -> int:
-    """Log a warning for every sample whose graph exceeds the budget; return how many do.
+def check_budget(samples: Sequence[FeaturizedSample], config: GraphConfig, seen: int = 0) -> int:
+    """Log a warning for the samples whose graph exceeds the budget; return how many do.
 
-    The first ``MAX_NAMED`` are named one per line (``budget_warning``), the rest counted in one more.
+    ``seen``: how many samples earlier batches of the same featurizer had over budget. The first
+    ``MAX_NAMED`` of all are named one per line (``budget_warning``); after that a count is logged
+    each time the total passes a power of ten, so a large dataset gives a few lines, not one per sample.
     """
     if config.max_nodes is None and config.max_edges is None:
         return 0
@@ -134,11 +136,13 @@ def check_budget(samples: Sequence[FeaturizedSample], config: GraphConfig) -> in
         if not over_budget(size, config):
             continue
         over += 1
-        if over <= MAX_NAMED:
+        if seen + over <= MAX_NAMED:
             log.warning(budget_warning(sample.id, size, config))
-    if over > MAX_NAMED:
-        log.warning("%d more samples of this batch are over the per-sample graph budget (GraphConfig max_nodes=%s, "
-                    "max_edges=%s)", over - MAX_NAMED, config.max_nodes, config.max_edges)
+    total = seen + over
+    if total > MAX_NAMED and len(str(total)) > len(str(max(seen, MAX_NAMED))):  # passed 10, 100, 1000, ...
+        log.warning("%d samples so far are over the per-sample graph budget (GraphConfig max_nodes=%s, "
+                    "max_edges=%s); the first %d were named above", total, config.max_nodes, config.max_edges,
+                    MAX_NAMED)
     return over
 
 

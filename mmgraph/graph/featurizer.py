@@ -24,6 +24,8 @@ class Featurizer:
         self.modalities: dict[Modality, ModalityFeaturizer] = {
             m: FEATURIZERS.get(m).from_settings(config.settings[m]) for m in config.modalities
         }
+        self.over_budget = 0
+        """Samples featurized so far whose graph exceeds the budget."""
 
     def _check(self, sample: MultimodalSample) -> None:
         unknown = [m for m in sample.modalities if m not in self.modalities]
@@ -53,7 +55,7 @@ class Featurizer:
             for i, node_set in zip(idx, sets):
                 nodes[i][m] = node_set
         out = [FeaturizedSample(nodes=n, y=s.y, targets=dict(s.targets), id=s.id) for n, s in zip(nodes, samples)]
-        check_budget(out, self.config)
+        self.over_budget += check_budget(out, self.config, seen=self.over_budget)
         return out
 
     def empty(self, modality: Modality) -> NodeSet:

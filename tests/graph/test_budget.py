@@ -85,12 +85,14 @@ def test_a_sample_over_budget_is_named_with_the_setting_to_change(caplog):
 def test_budget_warnings_are_bounded_per_batch_and_settings_validated(tokenizer, caplog):
     rng = np.random.default_rng(0)
     config = GraphConfig(text={"tokenizer": tokenizer}, max_nodes=10)
-    samples = [make_sample(rng, sid=f"s{i}") for i in range(8)]
+    featurizer = Featurizer(config)
     with caplog.at_level(logging.WARNING, logger="mmgraph.graph.budget"):
-        Featurizer(config).batch(samples)
+        for batch in range(4):  # 4 batches of 8: named, then counted at 10 (and not again before 100)
+            featurizer.batch([make_sample(rng, ("audio", "text"), sid=f"s{batch * 8 + i}") for i in range(8)])
     messages = [r.getMessage() for r in caplog.records]
     assert [m.split(":")[0] for m in messages[:5]] == [f"sample 's{i}'" for i in range(5)]
-    assert messages[5].startswith("3 more samples of this batch are over the per-sample graph budget")
+    assert len(messages) == 6 and featurizer.over_budget == 32
+    assert messages[5].startswith("16 samples so far are over the per-sample graph budget")
     assert "most nodes are audio (51): change [graph.audio] max_frames" in messages[0]
     assert GraphConfig.from_dict({"max_nodes": 50, "max_edges": None}).max_nodes == 50
     with pytest.raises(ValueError, match="GraphConfig.max_edges must be a positive int or None"):
