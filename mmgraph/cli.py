@@ -15,6 +15,19 @@ class UserError(Exception):
     """A problem with the user's input: reported in one line, without a traceback."""
 
 
+GRAPH_HELP = ("TOML file of graph settings ([graph] with [graph.image], [graph.audio], [graph.text], [graph.edges], "
+              "max_nodes, max_edges) applied over the dataset's recommended config; only the keys given change")
+
+
+def _graph_overrides(path: str | None) -> dict | None:
+    """The ``--graph FILE.toml`` overrides (checked now, naming the file), or ``None``."""
+    if not path:
+        return None
+    from mmgraph.graph.config import read_graph_overrides
+
+    return read_graph_overrides(path)
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from mmgraph.info import dataset_report
 
@@ -33,7 +46,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(**overrides, progress=not args.no_progress, tensorboard=args.tensorboard,
                          device=args.device)
     metrics = train_run(args.data, args.model, args.out, train_config=config, root=args.root,
-                        resume=args.resume, init=args.init)
+                        resume=args.resume, init=args.init, graph=_graph_overrides(args.graph))
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return 0
     print(json.dumps({k: metrics[k] for k in ("best_epoch", "monitor", "best_val") if k in metrics}))
@@ -54,7 +67,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     run = run_benchmark(args.suite, args.out, quick=args.quick,
                         seeds=list(range(args.seeds)) if args.seeds is not None else None, root=args.root,
                         threads=args.threads, progress=not args.no_progress,
-                        command="mmgraph " + " ".join(sys.argv[1:]))
+                        command="mmgraph " + " ".join(sys.argv[1:]), graph=_graph_overrides(args.graph))
     print(run.summary())
     return 0
 
@@ -72,11 +85,21 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         parts, dest = (args.paths[:-1] or args.paths), args.paths[-1]
         print(merge(parts, dest).summary())
         return 0
-    if len(args.paths) != 2:
-        raise UserError("expected SOURCE OUT (or --verify OUT, or --merge PART... DEST)")
-    from mmgraph.graph.config import GraphConfig
+    graph = _graph_overrides(args.graph)
+    if args.preflight:
+        from mmgraph.convert.sizing import DEFAULT_PREFLIGHT_BATCH, DEFAULT_PREFLIGHT_SAMPLES, preflight
 
-    graph = GraphConfig.from_toml(args.graph) if args.graph else None
+        if len(args.paths) != 1:
+            raise UserError("--preflight takes one SOURCE (nothing is written): mmgraph convert --preflight SOURCE")
+        report = preflight(args.paths[0], graph_config=graph, samples=args.samples or DEFAULT_PREFLIGHT_SAMPLES,
+                           batch_size=args.batch_size or DEFAULT_PREFLIGHT_BATCH, root=args.root, data_seed=args.seed,
+                           allow_outside=args.allow_outside)
+        print(report.summary())
+        return 0
+    if args.samples is not None or args.batch_size is not None:
+        raise UserError("--samples and --batch-size go with --preflight (a conversion reads every record)")
+    if len(args.paths) != 2:
+        raise UserError("expected SOURCE OUT (or --preflight SOURCE, --verify OUT, or --merge PART... DEST)")
     report = convert(args.paths[0], args.paths[1], workers=args.workers, shard=parse_shard(args.shard),
                      graph_config=graph, progress=not args.no_progress, chunk_size=args.chunk_size,
                      root=args.root, seed=args.seed, allow_outside=args.allow_outside)
@@ -144,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, help="early stopping patience in epochs")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     p.add_argument("--init", help="run folder or checkpoint whose matching weights initialise the model")
+    p.add_argument("--graph", metavar="FILE.toml", help=GRAPH_HELP)
     p.add_argument("--root", help="raw-data folder (default $MMGRAPH_DATA)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")
     p.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard (needs the extra)")
@@ -159,21 +183,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list", action="store_true", help="list the built-in suites (each one parsed) and exit")
     p.add_argument("--seeds", type=int, help="number of seeds (0..N-1), overriding the suite")
     p.add_argument("--threads", type=int, help="torch threads per run (default: the suite's, else torch's)")
+    p.add_argument("--graph", metavar="FILE.toml", help=GRAPH_HELP + ", after the suite's own [graph]")
     p.add_argument("--root", help="raw-data folder (default $MMGRAPH_DATA)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_bench)
 
     p = sub.add_parser(
         "convert", help="convert a manifest or a built-in dataset into graph shards (parallel, resumable)",
-        usage="mmgraph convert SOURCE OUT [options] | --verify OUT | --merge PART... DEST",
+        usage="mmgraph convert SOURCE OUT [options] | --preflight SOURCE | --verify OUT | --merge PART... DEST",
         description="SOURCE is a manifest (.jsonl/.csv) or a built-in dataset name. OUT gets shards/, meta.json "
         "and rejected.jsonl; re-running on the same OUT resumes.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="SOURCE OUT; OUT with --verify; PART... DEST with --merge")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--shard", default="0/1", metavar="I/N", help="convert only part I of N (one of N machines)")
-    p.add_argument("--graph", metavar="CONFIG.toml", help="graph config (default: the dataset's, or defaults)")
+    p.add_argument("--graph", metavar="FILE.toml", help=GRAPH_HELP)
     p.add_argument("--chunk-size", type=int, default=512, help="records per shard (default 512)")
+    p.add_argument("--preflight", action="store_true",
+                   help="read a sample of SOURCE's records and print nodes, edges and memory per sample and per batch, "
+                        "and suggested settings; writes nothing")
+    p.add_argument("--samples", type=int, help="with --preflight: records to read (default 64, a seeded random sample)")
+    p.add_argument("--batch-size", type=int,
+                   help="with --preflight: the batch size whose memory is estimated (default 32)")
     p.add_argument("--root", help="raw-data folder, for built-in datasets that need one")
     p.add_argument("--seed", type=int, default=0, help="built-in dataset seed (default 0)")
     p.add_argument("--allow-outside", action="store_true", help="allow manifest paths outside its folder")
@@ -230,6 +261,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"mmgraph {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except ImportError as exc:
+        if args.debug or not getattr(exc, "extra", None):  # only a missing optional extra is the user's to fix
+            raise
+        print(f"mmgraph {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"mmgraph {args.command}: interrupted", file=sys.stderr)

@@ -33,3 +33,23 @@ def test_pretrain_rejects_bad_mask_ratio(capsys):
     assert main(["pretrain", "--data", "digits", "--out", "unused", "--mask-ratio", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "mmgraph pretrain: error: --mask-ratio must be in (0, 1] (got 0.0)"
+
+
+def test_graph_file_overrides_the_recommended_config_in_train(tmp_path, capsys):
+    import json
+
+    (tmp_path / "g.toml").write_text('[graph]\nmax_nodes = 300\n[graph.image]\npatch_size = 2\n'
+                                     '[graph.edges]\n"audio-text" = "aligned:0.2"\n')
+    (tmp_path / "small.toml").write_text('[model]\nhidden = 16\nlayers = 1\n')
+    assert main(["train", "--data", "digits", "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "256",
+                 "--model", str(tmp_path / "small.toml"), "--graph", str(tmp_path / "g.toml"), "--no-progress"]) == 0
+    graph = json.loads((tmp_path / "run" / "run.json").read_text())["graph_config"]
+    assert graph["image"] == {"patch_size": 2, "channels": 1, "size": None, "max_grid": 14}  # digits' grey kept
+    assert graph["text"]["max_tokens"] == 8 and graph["audio"]["sample_rate"] == 8000  # digits' settings kept
+    assert graph["edges"]["audio-text"] == "aligned:0.2" and graph["edges"]["text"] == "window:1"
+    assert graph["max_nodes"] == 300
+    capsys.readouterr()
+    # a resumed run keeps its stored config: --graph with --resume is refused, in one line
+    assert main(["train", "--data", "digits", "--out", str(tmp_path / "run"), "--resume",
+                 "--graph", str(tmp_path / "g.toml")]) == 2
+    assert "a resumed run keeps the graph config in its run.json; drop --graph" in capsys.readouterr().err

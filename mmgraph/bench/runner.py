@@ -78,7 +78,7 @@ def machine_info() -> dict[str, Any]:
 def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str, Any]:
     """Featurize the suite's splits and perturbed test sets once; reuse the cache when unchanged."""
     dataset: MultimodalDataset = load_dataset(suite.dataset, root=suite.root, seed=suite.data_seed)
-    config = dataset.fit_graph_config(dataset.graph_config.replace(**suite.graph) if suite.graph else None)
+    config = dataset.fit_graph_config(dataset.graph_config.with_overrides(suite.graph) if suite.graph else None)
     unknown = [t for t in (suite.tasks or []) if t not in dataset.tasks]
     if unknown:
         raise ValueError(f"suite {suite.name!r}: unknown tasks {unknown}; {dataset.name} has {list(dataset.tasks)}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmgraph.datasets.base import MultimodalDataset
+from mmgraph.featurize import AUDIO_8K
 from mmgraph.graph.config import GraphConfig
 from mmgraph.sample import MultimodalSample
 from mmgraph.task import Task
@@ -130,8 +131,9 @@ def load_digits_dataset(seed: int = 0, root: str | None = None) -> MultimodalDat
     splits = stratified_split(labels, SPLIT_FRACTIONS, seed=0)
     config = GraphConfig(
         modalities=("audio", "image", "text"),
-        image={"patch_size": 4},
+        image={"patch_size": 4, "channels": 1},
         text={"max_tokens": 8},
+        audio=AUDIO_8K,
         edges={"audio": "window:2", "image": "grid", "text": "window:1"},
     )
     return MultimodalDataset(

@@ -48,7 +48,7 @@ from typing import Any
 
 from mmgraph.datasets.base import MultimodalDataset
 from mmgraph.graph.config import GraphConfig
-from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS, PathLike, read_image, read_wav
+from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS, PathLike, read_audio, read_image
 from mmgraph.modality import MODALITIES, ModalitySpec, check_text
 from mmgraph.sample import MultimodalSample
 from mmgraph.task import Task
@@ -129,7 +129,7 @@ class ManifestRecord:
             image = _decode("image", lambda: read_image(f["image"], max_pixels=max_image_pixels), f["image"])
         audio, rate = None, None
         if "audio" in f:
-            audio, rate = _decode("audio", lambda: read_wav(f["audio"]), f["audio"])
+            audio, rate = _decode("audio", lambda: read_audio(f["audio"]), f["audio"])
         extra = {m: _from_record(MODALITIES.get(m), f[m]) for m in sorted(f)
                  if m in MODALITIES and m not in BUILTIN_MODALITIES}
         return MultimodalSample(
@@ -147,7 +147,7 @@ class ManifestRecord:
             return self.rejection(str(exc))
 
 
-# Decoder errors that read_image/read_wav might still let through (defence in depth: struct.error
+# Decoder errors that read_image/read_audio might still let through (defence in depth: struct.error
 # inside scipy): one bad file must reject its record, not stop a conversion of millions.
 _DECODER_ERRORS = (struct.error, OSError, EOFError, IndexError, KeyError)
 

@@ -8,6 +8,7 @@ training run's (plus ``test_metrics.json``), ``load_run`` rebuilds the trained m
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,7 @@ def train_run(
     data_seed: int = 0,
     resume: bool = False,
     init: str | Path | None = None,
+    graph: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train a model on a dataset into a run folder; returns the final metrics.
 
@@ -88,18 +90,23 @@ def train_run(
         init: a run folder (or checkpoint file) whose matching weights initialise the model
             (fine-tuning from pretraining); parameters of other shapes or names are left as built.
             The data is featurized with the init run's graph config (its tokenizer included).
+        graph: overrides of the graph config (a ``[graph]`` table, as ``mmgraph train --graph FILE.toml``
+            reads it): applied to the dataset's recommended config, or to the init run's, with
+            ``GraphConfig.with_overrides``. A resumed run keeps its stored config: passing both is an error.
 
     Under ``torchrun --nproc-per-node N -m mmgraph train ...`` every process runs this function:
     the process group is joined here, each rank trains on its part of every global batch
     (``DistributedDataParallel``), and rank 0 alone writes the run folder.
     """
     with torchrun_process_group():
-        return _train_run(data, model, out, train_config, root, data_seed, resume, init)
+        return _train_run(data, model, out, train_config, root, data_seed, resume, init, graph)
 
 
-def _train_run(data, model, out, train_config, root, data_seed, resume, init) -> dict[str, Any]:
+def _train_run(data, model, out, train_config, root, data_seed, resume, init, graph) -> dict[str, Any]:
     folder = RunFolder(out)
     train_config = train_config or TrainConfig()
+    if resume and graph:
+        raise ValueError("a resumed run keeps the graph config in its run.json; drop --graph (or start a new run)")
     dataset = load_dataset(data, root=root, seed=data_seed)
     if resume:
         stored = folder.read_info_for_resume()
@@ -112,7 +119,9 @@ def _train_run(data, model, out, train_config, root, data_seed, resume, init) ->
         # fine-tuning reads the data as the init run did: same tokenizer (token ids index its
         # embedding table), same patch size and audio frames
         graph_config = init_graph_config(init, dataset.modalities) if init is not None else None
-        graph_config = graph_config or dataset.fit_graph_config()
+        if graph:
+            graph_config = (graph_config or dataset.graph_config).with_overrides(graph)
+        graph_config = dataset.fit_graph_config(graph_config)
         info = RunInfo(graph_config, model_config, train_config, dict(dataset.tasks), data=data, root=root,
                        data_seed=data_seed, dataset=dataset.name)
         if is_main_process():

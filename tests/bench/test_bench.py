@@ -113,12 +113,17 @@ def test_tiny_suite_end_to_end(tmp_path):
 def test_cli_bench_isolated_quick(tmp_path, capsys):
     (tmp_path / "tiny.toml").write_text(TINY.replace('[[models]]\nlabel = "image only"', '[[unused]]\nlabel = "x"')
                                         .split("[[unused]]")[0])
+    # --graph FILE.toml: applied over the dataset's config and the suite's own [graph] (none here)
+    (tmp_path / "g.toml").write_text('[graph.image]\npatch_size = 2\n[graph.edges]\n"audio-text" = "aligned:0.2"\n')
     assert main(["bench", "--suite", str(tmp_path / "tiny.toml"), "--out", str(tmp_path / "o"), "--quick",
-                 "--no-progress"]) == 0
+                 "--graph", str(tmp_path / "g.toml"), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "| graph |" in out
     report = json.loads((tmp_path / "o" / "results.json").read_text())
     assert report["quick"] and report["runs"][0]["cost"]["epochs"] == 1
+    graph = json.loads((tmp_path / "o" / "runs" / "graph" / "seed0" / "run.json").read_text())["graph_config"]
+    assert graph["image"]["patch_size"] == 2 and graph["image"]["channels"] == 1  # digits' grey kept
+    assert graph["edges"]["audio-text"] == "aligned:0.2" and graph["edges"]["text"] == "window:1"
 
 
 def test_summary_and_directions():

@@ -89,7 +89,7 @@ def test_convert_manifest_matches_direct_featurization(manifest, reference):
     assert meta["splits"] == {"test": 5, "train": 12, "val": 5}
     assert meta["tasks"]["label"] == {"name": "label", "kind": "classification", "target": "y", "num_classes": 3}
     assert meta["tasks"]["snr_db"]["kind"] == "regression"
-    assert meta["schema"]["features"]["image"] == {"layout": "grid", "x_shape": [16], "x_dtype": "float32",
+    assert meta["schema"]["features"]["image"] == {"layout": "grid", "x_shape": [48], "x_dtype": "float32",
                                                    "pos_dim": 2}
     assert [s["records"] for s in meta["shards"]][:2] == [[0, 4], [4, 8]]
     rejected = [json.loads(line) for line in (reference / "rejected.jsonl").read_text().splitlines()]

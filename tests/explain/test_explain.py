@@ -62,7 +62,8 @@ def image_task():
 
     Trained to a wide margin, so that what it learnt does not hinge on the CPU's rounding (at 10
     epochs another CPU gave the noise audio half of the gradient importance)."""
-    config = GraphConfig(text={"tokenizer": Tokenizer.fit([" ".join(WORDS)]), "max_tokens": 8}, image={"patch_size": 4})
+    config = GraphConfig(text={"tokenizer": Tokenizer.fit([" ".join(WORDS)]), "max_tokens": 8},
+                         image={"patch_size": 4, "channels": 1})
     train = GraphDataset.from_samples(image_task_samples(240, 0), config)
     test_samples = image_task_samples(60, 1)
     test = GraphDataset.from_samples(test_samples, config)
