@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -73,3 +74,42 @@ def assert_columns_equal(a: GraphColumns, b: GraphColumns) -> None:
     for m, d in a.node_targets.items():
         for name in d:
             close(d[name], b.node_targets[m][name])
+
+
+def write_manifest(folder: Path, n: int = 40, *, label: str | None = "float", splits: bool = False,
+                   seed: int = 0) -> Path:
+    """A small JSONL manifest with files: 8×8 PNG images, 0.1 s WAVs at 8 kHz, short texts.
+
+    Every record lacks one modality in turn (image, text, audio, none missing), so batches mix
+    modality sets. ``label``: ``"float"`` (a regression value the image brightness carries),
+    ``"int"`` (3 classes), or ``None`` (unlabelled). ``splits``: records cycle train×3, val, test.
+    """
+    from PIL import Image
+    from scipy.io import wavfile
+
+    rng = np.random.default_rng(seed)
+    (folder / "imgs").mkdir(parents=True, exist_ok=True)
+    (folder / "wav").mkdir(exist_ok=True)
+    lines = []
+    for i in range(n):
+        value = float(rng.uniform(0.0, 1.0))
+        record = {"id": f"r{i:02d}"}
+        if i % 4 != 0:
+            image = np.clip(value + 0.1 * rng.standard_normal((8, 8)), 0, 1)
+            Image.fromarray((image * 255).astype(np.uint8)).save(folder / "imgs" / f"{i}.png")
+            record["image"] = f"imgs/{i}.png"
+        if i % 4 != 1:
+            record["text"] = " ".join(rng.choice(WORDS, size=3))
+        if i % 4 != 2:
+            wavfile.write(folder / "wav" / f"{i}.wav", 8000, (rng.standard_normal(800) * 3000).astype(np.int16))
+            record["audio"] = f"wav/{i}.wav"
+        if label == "float":
+            record["label"] = round(10.0 * value, 3)
+        elif label == "int":
+            record["label"] = int(value * 3)
+        if splits:
+            record["split"] = ("train", "train", "train", "val", "test")[i % 5]
+        lines.append(json.dumps(record))
+    path = folder / "manifest.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
