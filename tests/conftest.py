@@ -113,3 +113,31 @@ def write_manifest(folder: Path, n: int = 40, *, label: str | None = "float", sp
     path = folder / "manifest.jsonl"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory) -> Path:
+    """A tiny graph model trained one epoch on ``digits`` (tasks digit and snr_db): a run folder."""
+    from mmgraph.models import ModelConfig
+    from mmgraph.train import TrainConfig
+    from mmgraph.train.runs import train_run
+
+    out = tmp_path_factory.mktemp("digits-run") / "run"
+    train_run("digits", ModelConfig(hidden=8, layers=1, heads=2, tasks=["digit", "snr_db"]), out,
+              train_config=TrainConfig(epochs=1, batch_size=128, lr=5e-3, progress=False))
+    return out
+
+
+@pytest.fixture(scope="session")
+def manifest_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny graph model trained on a manifest of records that each lack a modality, with a float label
+    (regression): ``(run folder, manifest)``."""
+    from mmgraph.models import ModelConfig
+    from mmgraph.train import TrainConfig
+    from mmgraph.train.runs import train_run
+
+    folder = tmp_path_factory.mktemp("manifest-run")
+    manifest = write_manifest(folder / "data", 40, label="float", splits=True)
+    train_run(str(manifest), ModelConfig(hidden=8, layers=1, heads=2), folder / "run",
+              train_config=TrainConfig(epochs=2, batch_size=8, lr=5e-3, progress=False))
+    return folder / "run", manifest
