@@ -146,6 +146,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    """One row per sample: id, the modalities present, per task the predicted class (its id and name) and the
+    class probabilities, or the predicted value; with --explain each modality's importance."""
     from mmgraph.predict import predict_run
 
     result = predict_run(args.run, args.data, args.out, split=args.split, explain=args.explain, root=args.root,
@@ -155,10 +157,13 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    """The task metrics of a trained run on a split of any dataset or manifest; with --robustness also the
+    benchmark's robustness card: each modality removed, and the audio-SNR and image-noise sweeps."""
     from mmgraph.evaluate import evaluate_run
 
     result = evaluate_run(args.run, args.data, args.out, split=args.split, robustness=args.robustness,
-                          root=args.root, allow_outside=args.allow_outside, device=args.device)
+                          root=args.root, allow_outside=args.allow_outside, device=args.device,
+                          batch_size=args.batch_size)
     print(result.summary())
     return 0
 
@@ -166,6 +171,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------------------------------ parser
 
 _DATA_HELP = "built-in dataset name, manifest (.jsonl/.csv) or folder written by 'mmgraph convert'"
+_DEVICE_HELP = "auto (CUDA when present; the default), cpu, cuda, cuda:N, mps"
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
@@ -174,12 +180,23 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
                    help="accept manifest file paths outside the manifest's folder (refused by default)")
 
 
+def _add_run_and_data(p: argparse.ArgumentParser, split: str) -> None:
+    """RUN DATA, the split (default ``split``) and where to read and run them: what ``predict`` and
+    ``evaluate`` share."""
+    p.add_argument("run", metavar="RUN", help="run folder (from mmgraph train or mmgraph bench)")
+    p.add_argument("data", metavar="DATA", help=_DATA_HELP)
+    p.add_argument("--split", default=split, help=f"train, val, test, or all: every split in order (default: {split})")
+    p.add_argument("--device", help=_DEVICE_HELP)
+    p.add_argument("--batch-size", type=int, default=256, help="samples per forward pass (default 256)")
+    _add_data_options(p)
+
+
 def _add_train_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="maximum epochs (default 10; with --resume: more epochs extend the run)")
     p.add_argument("--seed", type=int, help="seed of initialisation, data order and dropout (default 0)")
     p.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 1e-3)")
     p.add_argument("--batch-size", type=int, help="training batch size in graphs (default 64)")
-    p.add_argument("--device", help="auto (CUDA when present; the default), cpu, cuda, cuda:N, mps")
+    p.add_argument("--device", help=_DEVICE_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bars and no per-epoch lines")
 
 
@@ -286,33 +303,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_explain)
 
     p = command("predict", "predictions of a trained run for a dataset: one row per sample (CSV or JSONL)",
-                description="One row per sample: id, the modalities present, per task the predicted class (its "
-                "id and name) and the class probabilities, or the predicted value; with --explain each "
-                "modality's importance.")
-    p.add_argument("run", metavar="RUN", help="run folder (from mmgraph train or mmgraph bench)")
-    p.add_argument("data", metavar="DATA", help=_DATA_HELP)
+                description=_cmd_predict.__doc__)
+    _add_run_and_data(p, "all")
     p.add_argument("--out", required=True, help="predictions file: .csv or .jsonl")
-    p.add_argument("--split", default="all",
-                   help="split to predict: train, val, test, or all (the default: every record, in split order)")
     p.add_argument("--explain", action="store_true",
                    help="add each modality's importance (integrated gradients; graph models only)")
-    p.add_argument("--batch-size", type=int, default=256, help="samples per forward pass (default 256)")
-    p.add_argument("--device", help="auto (CUDA when present; the default), cpu, cuda, cuda:N, mps")
-    _add_data_options(p)
     p.set_defaults(func=_cmd_predict)
 
     p = command("evaluate", "a trained run's metrics on a dataset, and its robustness card (JSON, Markdown, plots)",
-                description="The task metrics of a trained run on a split of any dataset or manifest; with "
-                "--robustness also the benchmark's robustness card: each modality removed, and the audio-SNR and "
-                "image-noise sweeps.")
-    p.add_argument("run", metavar="RUN", help="run folder (from mmgraph train or mmgraph bench)")
-    p.add_argument("data", metavar="DATA", help=_DATA_HELP)
-    p.add_argument("--split", default="test", help="split to evaluate: train, val, test or all (default: test)")
+                description=_cmd_evaluate.__doc__)
+    _add_run_and_data(p, "test")
+    p.add_argument("--out", help="folder for results.json/.csv/.md and plots (default: RUN/evaluation/DATA-SPLIT)")
     p.add_argument("--robustness", action="store_true",
                    help="also: each modality removed, audio-SNR and image-noise sweeps (as mmgraph bench)")
-    p.add_argument("--out", help="folder for results.json/.csv/.md and plots (default: RUN/evaluate-<data>)")
-    p.add_argument("--device", help="auto (CUDA when present; the default), cpu, cuda, cuda:N, mps")
-    _add_data_options(p)
     p.set_defaults(func=_cmd_evaluate)
     return parser
 

@@ -61,21 +61,19 @@ class Predictions:
         return f"{len(self.rows)} prediction(s) for tasks {self.tasks}{extra}: {self.path}"
 
 
-def _task_row(name: str, head: Head, task: Task | None, raw: Tensor, node_slice: slice | None) -> dict[str, Any]:
-    """One sample's prediction for one task, as the JSONL line nests it."""
-    if head.level == "node":
-        return {"nodes": head.decode(raw[node_slice]).tolist()}
+def _graph_task_row(head: Head, task: Task | None, raw: Tensor) -> dict[str, Any]:
+    """One sample's prediction for one graph-level task, as the JSONL line nests it (``raw``: the head's output)."""
     probs = head.probabilities(raw.unsqueeze(0))
     decoded = head.decode(raw.unsqueeze(0))[0]
     if probs is None:
         return {"value": float(decoded)}
     class_id = int(decoded)
-    names = [task.class_name(k) for k in range(probs.shape[1])] if task is not None and task.is_classification \
-        else [str(k) for k in range(probs.shape[1])]
+    named = task is not None and task.class_names is not None
+    names = list(task.class_names) if named else [str(k) for k in range(probs.shape[1])]
     out: dict[str, Any] = {"class": class_id}
-    if task is not None and task.class_names is not None:
-        out["name"] = task.class_names[class_id]
-    out["probabilities"] = {n: float(p) for n, p in zip(names, probs[0].tolist())}
+    if named:
+        out["name"] = names[class_id]
+    out["probabilities"] = dict(zip(names, probs[0].tolist()))
     return out
 
 
@@ -111,12 +109,11 @@ def prediction_rows(run: LoadedRun, graphs: GraphDataset, splits: list[str] | No
         row["modalities"] = [m for m in modalities if present[m][i]]
         row["predictions"] = {}
         for name, head in heads.items():
-            where = None
             if head.level == "node":
-                start, end = offsets[head.node_type][i], offsets[head.node_type][i + 1]
-                where = slice(start, end)
-            row["predictions"][name] = _task_row(name, head, run.tasks.get(name), raw[name] if where else raw[name][i],
-                                                 where)
+                nodes = raw[name][offsets[head.node_type][i]:offsets[head.node_type][i + 1]]
+                row["predictions"][name] = {"nodes": head.decode(nodes).tolist()}
+            else:
+                row["predictions"][name] = _graph_task_row(head, run.tasks.get(name), raw[name][i])
         if importance is not None:
             row["importance"] = importance[i]
         rows.append(row)

@@ -47,6 +47,9 @@ class Task:
             if len(names) != self.num_classes or not all(isinstance(n, str) for n in names):
                 raise ValueError(f"task {self.name!r}: class_names must be {self.num_classes} strings, one per class "
                                  f"(got {len(names)})")
+            if len(set(names)) != len(names):
+                twice = sorted({n for n in names if names.count(n) > 1})
+                raise ValueError(f"task {self.name!r}: class_names must differ (given twice: {twice[:5]})")
 
     @property
     def is_classification(self) -> bool:

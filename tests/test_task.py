@@ -19,6 +19,8 @@ def test_class_names_round_trip_through_json():
 def test_class_names_are_checked():
     with pytest.raises(ValueError, match="class_names must be 3 strings, one per class \\(got 2\\)"):
         Task("t", "classification", num_classes=3, class_names=("a", "b"))
+    with pytest.raises(ValueError, match="class_names must differ \\(given twice: \\['a'\\]\\)"):
+        Task("t", "classification", num_classes=3, class_names=("a", "b", "a"))
     with pytest.raises(ValueError, match="class_names apply to classification tasks"):
         Task("t", "regression", class_names=("a",))
 
