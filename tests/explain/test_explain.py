@@ -309,7 +309,7 @@ def test_explain_reads_the_runs_own_data_by_default_and_checks_other_data(digits
     assert main(["explain", "--run", str(digits_run), "--ids", sid, "--out", str(out)]) == 0  # no --data
     assert json.loads((out / f"{sid}.json").read_text())["id"] == sid
     # other data the run can read: explained, with a warning that it is not the run's data
-    run, manifest = manifest_run
+    _, manifest = manifest_run
     record = json.loads(manifest.read_text().splitlines()[4])  # a test record
     with caplog.at_level(logging.WARNING):
         assert main(["explain", "--run", str(digits_run), "--data", str(manifest), "--ids", record["id"],
