@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mmgraph.errors import MissingExtra
+
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 """Images with more pixels are refused before decoding (decompression-bomb guard)."""
 
@@ -33,7 +35,7 @@ SOUNDFILE_SUFFIXES = (".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
 """Audio files read through ``soundfile`` (libsndfile), the optional ``mmgraph[audio]`` extra."""
 
 
-class MissingExtraError(ImportError):
+class MissingExtraError(MissingExtra):
     """An optional dependency is missing: the message says which ``mmgraph[...]`` extra installs it.
 
     An ``ImportError``, so that it stops a conversion or a training run at once (a missing package is

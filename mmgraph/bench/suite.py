@@ -90,7 +90,7 @@ class Suite:
         try:
             return TrainConfig.from_dict(merged)
         except TypeError as exc:
-            raise TypeError(f"suite {self.name!r}, model {entry.label!r}: {exc}") from None
+            raise type(exc)(f"suite {self.name!r}, model {entry.label!r}: {exc}") from None
 
     def model_config(self, entry: ModelEntry) -> ModelConfig:
         """The entry's config with the suite's tasks (unless the entry names its own)."""

@@ -44,7 +44,6 @@ import logging
 import math
 import os
 import re
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,7 +53,7 @@ import torch
 from torch import Tensor
 
 from mmgraph.datasets.manifest import Rejection, TaskStats
-from mmgraph.files import sha256_file, write_atomic
+from mmgraph.files import atomic_file, sha256_file, write_atomic
 from mmgraph.graph.columns import GraphColumns
 from mmgraph.graph.config import GraphConfig
 from mmgraph.graph.featurizer import Featurizer
@@ -364,24 +363,15 @@ def build_meta(plan: dict[str, Any], plan_hash: str, shards: list[dict[str, Any]
 def finalize(out: Path, plan: dict[str, Any], plan_hash: str) -> dict[str, Any]:
     """Write ``rejected.jsonl`` and ``meta.json`` from the sidecars present (streamed, atomic)."""
     shards, stats = [], TaskStats()
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{REJECTED}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for chunk in range(plan["num_chunks"]):
-                sidecar = read_sidecar(out, chunk, plan_hash)
-                if sidecar is None:
-                    continue
-                for rejection in sidecar["rejected"]:
-                    f.write(json.dumps(rejection, ensure_ascii=False) + "\n")
-                stats = stats.merge(TaskStats.from_dict(sidecar["stats"]))
-                shards.append(_shard_entry(sidecar))  # without the rejections: memory stays bounded
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, out / REJECTED)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(out / REJECTED, "w", encoding="utf-8") as f:
+        for chunk in range(plan["num_chunks"]):
+            sidecar = read_sidecar(out, chunk, plan_hash)
+            if sidecar is None:
+                continue
+            for rejection in sidecar["rejected"]:
+                f.write(json.dumps(rejection, ensure_ascii=False) + "\n")
+            stats = stats.merge(TaskStats.from_dict(sidecar["stats"]))
+            shards.append(_shard_entry(sidecar))  # without the rejections: memory stays bounded
     meta = build_meta(plan, plan_hash, shards, stats)
     write_atomic(out / META, dump_json(meta))
     return meta

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from mmgraph.datasets.base import MultimodalDataset
+from mmgraph.datasets.digits import DIGIT_NAMES
 from mmgraph.datasets.raw import listed_files, read_sha256sums, resolve_data_root, verify_files
 from mmgraph.featurize import AUDIO_8K, AudioFeaturizer, FeaturizedSample
 from mmgraph.graph.config import GraphConfig
@@ -516,10 +517,12 @@ def load_avmnist_dataset(
         name="avmnist",
         splits=splits,
         tasks={
-            "digit": Task("digit", "classification", "y", num_classes=10),
+            "digit": Task("digit", "classification", "y", num_classes=10, class_names=DIGIT_NAMES),
             "snr_db": Task("snr_db", "regression", "snr_db"),
-            "speaker": Task("speaker", "classification", "speaker", num_classes=len(banks.speakers)),
-            "vad": Task("vad", "node_classification", "vad", num_classes=2, node_type="audio"),
+            "speaker": Task("speaker", "classification", "speaker", num_classes=len(banks.speakers),
+                            class_names=banks.speakers),
+            "vad": Task("vad", "node_classification", "vad", num_classes=2, node_type="audio",
+                        class_names=("silence", "voice")),
         },
         graph_config=GraphConfig(modalities=("audio", "image"), image={"patch_size": 4, "channels": 1}, audio=AUDIO_8K),
         node_targets=VoiceActivityTargets(splits),

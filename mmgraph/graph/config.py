@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from mmgraph.config import ConfigMixin, check_types
+from mmgraph.errors import InvalidType
 from mmgraph.featurize import FEATURIZERS
 from mmgraph.files import load_toml
 from mmgraph.graph.edges import EdgeStrategy
@@ -111,7 +112,7 @@ reads them, so ``run.json`` and ``meta.json`` files written by mmgraph 0.1 still
 
 def _normalise_modalities(modalities: Any) -> tuple[Modality, ...]:
     if isinstance(modalities, str):
-        raise TypeError(f"'modalities' must be a sequence of names (got the string {modalities!r})")
+        raise InvalidType(f"'modalities' must be a sequence of names (got the string {modalities!r})")
     mods = tuple(sorted(dict.fromkeys(m.lower() for m in modalities)))
     if not mods:
         raise ValueError("'modalities' must name at least one modality")
@@ -249,7 +250,7 @@ class GraphConfig(ConfigMixin):
                 except (TypeError, ValueError) as exc:
                     raise type(exc)(f"GraphConfig.{m}: {exc}") from None
             else:
-                raise TypeError(
+                raise InvalidType(
                     f"GraphConfig.{m}: expected {cls.__name__} or a table of its fields, got {type(value).__name__}"
                 )
         return out
@@ -378,7 +379,7 @@ class GraphConfig(ConfigMixin):
         mmgraph 0.1 (``image_patch_size``, ``tokenizer``, ``audio_n_mels``, ...: see ``LEGACY_KEYS``),
         with no ``max_grid`` cap on images (0.1 had none)."""
         if not isinstance(d, Mapping):
-            raise TypeError(f"GraphConfig: expected a table of settings, got {type(d).__name__}")
+            raise InvalidType(f"GraphConfig: expected a table of settings, got {type(d).__name__}")
         d = dict(d)
         names = {f.name for f in dataclasses.fields(cls)}
         legacy = {k: d.pop(k) for k in list(d) if k in LEGACY_KEYS}

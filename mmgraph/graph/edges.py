@@ -28,6 +28,8 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
+from mmgraph.errors import InvalidType
+
 KINDS = ("grid", "window", "knn", "full", "aligned", "none")
 _DEFAULT_PARAM = {"grid": 4, "window": 1, "knn": 4}
 
@@ -44,7 +46,7 @@ class EdgeStrategy:
         if isinstance(spec, EdgeStrategy):
             return spec
         if not isinstance(spec, str):
-            raise TypeError(f"edge strategy must be a string like 'window:2' (got {spec!r})")
+            raise InvalidType(f"edge strategy must be a string like 'window:2' (got {spec!r})")
         kind, _, arg = spec.strip().lower().partition(":")
         if kind not in KINDS:
             raise ValueError(

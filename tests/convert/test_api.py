@@ -304,3 +304,18 @@ def test_cli_convert_verify_merge_and_exit_codes(manifest, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith("mmgraph convert: error: ") and message in err, err
         assert len(err.splitlines()) == 1
+
+
+def test_converted_files_get_the_umask_permissions(manifest, tmp_path):
+    import stat
+
+    path, _ = manifest
+    old = os.umask(0o022)
+    try:
+        convert(path, tmp_path / "out", chunk_size=CHUNK, progress=False)
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert {"meta.json", "rejected.jsonl"} <= {p.name for p in files} and any(p.suffix == ".pt" for p in files)
+    modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in files}
+    assert set(modes.values()) == {0o644}, modes  # as open() gives under umask 022, not mkstemp's 0o600
