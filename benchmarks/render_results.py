@@ -1,4 +1,4 @@
-"""Markdown table + PNG chart beside a micro-benchmark's JSON (``model_step``, ``collate_speed``).
+"""Markdown table + PNG chart beside a micro-benchmark's JSON (``model_step``, ``collate_speed``, ``real_inputs``).
 
 The benchmark scripts call ``render`` after writing their JSON; to redraw from a committed JSON:
 
@@ -93,7 +93,76 @@ def collate_speed(result: dict) -> tuple[str, object]:
     return "\n".join(lines), fig
 
 
-RENDERERS = {"model_step": model_step, "collate_speed": collate_speed}
+def real_inputs(result: dict) -> tuple[str, object]:
+    rows, targets, met, rec = result["rows"], result["targets"], result["met"], result["record"]
+    now, old = result["sizes"]["defaults"], result["sizes"]["mmgraph_0_1_defaults"]
+    fwd = next(r for r in rows if r["stage"] == "fwd+bwd")
+
+    def verdict(key: str) -> str:
+        return "met" if met[key] else "MISSED"
+
+    lines = [
+        "# real_inputs: a 512×512 RGB photo, 5 s of 16 kHz audio and a 40-word caption, default settings", "",
+        f"Record: image {'×'.join(map(str, rec['image']))}, audio {rec['audio_samples']:,} samples at "
+        f"{rec['audio_rate']} Hz, {rec['words']} words (made from Twemoji PNGs upscaled, FSDD clips concatenated and "
+        f"resampled, emoji names: see the script's docstring). Batch {result['batch']}, default model "
+        f"({result['model']['name']}, d={result['model']['hidden']}, {result['model']['layers']} layers, "
+        f"{result['model']['heads']} heads). Time: median of {result['repeats']} runs; memory: peak RSS growth of "
+        f"one run in a fresh process (median of {result['mem_repeats']}).", "",
+        "| graph per sample | image nodes | audio nodes | text nodes | nodes | edges | graph MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for label, s in (("defaults", now), ("mmgraph 0.1 defaults (grey, no cap, 8 kHz, every frame)", old)):
+        n = s["nodes"]
+        lines.append(f"| {label} | {n.get('image', 0):,.0f} | {n.get('audio', 0):,.0f} | {n.get('text', 0):,.0f} | "
+                     f"{s['nodes_total']:,} | {s['edges']:,} | {s['graph_mb']:,} |")
+    lines += ["", "| stage | wall ms / sample (median) | wall ms / sample (min) | CPU ms / sample (median) | "
+              "wall ms / batch | peak MB / sample | peak MB / batch | load average before |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for r in rows:
+        lines.append(f"| {r['stage']} | {r['median_ms_per_sample']} | {r['min_ms_per_sample']} | "
+                     f"{r['median_cpu_ms_per_sample']} | {r['median_ms_per_batch']} | {r['peak_mb_per_sample']} | "
+                     f"{r['peak_mb_per_batch']} | "
+                     f"{', '.join(map(str, r['load_average_before']))} |")
+    lines += [
+        "", "Targets:",
+        f"- nodes per sample <= {targets['nodes_per_sample']}: {now['nodes_total']} ({verdict('nodes_per_sample')})",
+        f"- fwd+bwd <= {targets['fwd_bwd_ms_per_sample']} ms per sample at batch {result['batch']}: "
+        f"{fwd['median_ms_per_sample']} ms wall ({verdict('fwd_bwd_ms_per_sample')}); "
+        f"{fwd['median_cpu_ms_per_sample']} ms of CPU time",
+        f"- fwd+bwd <= {targets['fwd_bwd_mb_per_sample']} MB per sample at batch {result['batch']}: "
+        f"{fwd['peak_mb_per_sample']} MB ({verdict('fwd_bwd_mb_per_sample')})",
+    ]
+    if result.get("notes"):
+        lines += ["", *result["notes"]]
+    lines += ["", f"Machine: {_machine(result)}, {result['machine']['cpus']} CPUs, nice {result['machine']['nice']}.",
+              "", f"Command: `{result['command']}`", ""]
+    fig = _figure(10, 3.6)
+    ax_time, ax_mem = fig.subplots(1, 2)
+    names = [r["stage"] for r in rows][::-1]
+    y = list(range(len(names)))
+    wall, cpu = [r["median_ms_per_sample"] for r in rows][::-1], [r["median_cpu_ms_per_sample"] for r in rows][::-1]
+    bars = ax_time.barh([v + 0.2 for v in y], wall, 0.4, color="tab:blue", label="wall")
+    ax_time.bar_label(bars, fmt="%.1f", padding=3, fontsize=8)
+    bars = ax_time.barh([v - 0.2 for v in y], cpu, 0.4, color="tab:cyan", label="CPU")
+    ax_time.bar_label(bars, fmt="%.1f", padding=3, fontsize=8)
+    ax_time.set_yticks(y, names)
+    ax_time.margins(x=0.12)
+    ax_time.axvline(targets["fwd_bwd_ms_per_sample"], color="tab:red", ls="--", lw=1, label="fwd+bwd target")
+    ax_time.set_xlabel(f"ms per sample (median); load average {fwd['load_average_before'][0]}")
+    ax_time.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=3, fontsize=8)
+    bars = ax_mem.barh(names, [r["peak_mb_per_sample"] for r in rows][::-1], color="tab:orange")
+    ax_mem.bar_label(bars, fmt="%.2f", padding=3)
+    ax_mem.margins(x=0.12)
+    ax_mem.axvline(targets["fwd_bwd_mb_per_sample"], color="tab:red", ls="--", lw=1, label="fwd+bwd target")
+    ax_mem.set_xlabel("peak MB per sample")
+    ax_mem.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), fontsize=8)
+    fig.suptitle(f"real_inputs: 512×512 RGB + 5 s at 16 kHz + 40 words, batch {result['batch']}, "
+                 f"{now['nodes_total']} nodes per sample")
+    return "\n".join(lines), fig
+
+
+RENDERERS = {"model_step": model_step, "collate_speed": collate_speed, "real_inputs": real_inputs}
 
 
 def render(json_path: str | Path) -> None:

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 try:
     import fcntl
@@ -46,34 +46,6 @@ class DiskFullError(OSError):
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part.
-
-    Raises:
-        DiskFullError: the disk (or quota) is full: the temp file is removed and ``path`` keeps its
-            old content, so a rerun after freeing space finds nothing half-written to trust.
-    """
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise _full(exc, path, len(data)) from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise _full(exc, path, len(data)) from None
-        raise
-
-
 def _full(exc: OSError, path: Path, size: int | None = None) -> OSError:
     """``exc`` as a ``DiskFullError`` naming the file when the disk is full; otherwise ``exc`` itself."""
     if exc.errno not in _FULL or isinstance(exc, DiskFullError):
@@ -84,19 +56,28 @@ def _full(exc: OSError, path: Path, size: int | None = None) -> OSError:
 
 
 @contextmanager
-def atomic_writer(path: str | os.PathLike) -> Iterator[Any]:
-    """A text file (UTF-8) streamed into a temp file and put in ``path``'s place when the block ends.
+def atomic_file(path: str | os.PathLike, mode: str = "wb", encoding: str | None = None,
+                size: int | None = None) -> Iterator[IO]:
+    """A file to stream into that appears at ``path`` whole when the block ends (nothing when it raises).
 
-    ``write_atomic`` for content too large to hold in memory: readers see the old file or the whole
-    new one; an error (a full disk: ``DiskFullError``) or a kill inside the block leaves ``path`` as it was.
+    ``mode`` is ``"wb"`` or ``"w"`` (text, with ``encoding``). Like ``write_atomic``: a temp file in
+    the same folder, fsynced, given the permissions ``open()`` would give, renamed over ``path``.
+    ``size`` (bytes, when known) only makes a full-disk message more precise.
+
+    Raises:
+        DiskFullError: the disk (or quota) is full: the temp file is removed and ``path`` keeps its
+            old content, so a rerun after freeing space finds nothing half-written to trust.
     """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"atomic_file mode must be 'wb' or 'w' (got {mode!r})")
     path = Path(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as exc:
-        raise _full(exc, path) from None
+        raise _full(exc, path, size) from None
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with os.fdopen(fd, mode, encoding=encoding) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -106,8 +87,18 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[Any]:
         if os.path.exists(tmp):
             os.unlink(tmp)
         if isinstance(exc, OSError):
-            raise _full(exc, path) from None
+            raise _full(exc, path, size) from None
         raise
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see the old file or the whole new one, never a part.
+
+    Raises:
+        DiskFullError: the disk is full; ``path`` keeps its old content (see ``atomic_file``).
+    """
+    with atomic_file(path, size=len(data)) as f:
+        f.write(data)
 
 
 @contextmanager

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import mmgraph.files as files
-from mmgraph.files import atomic_writer, exclusive_lock, remove_stale_temps, sha256_file, write_atomic
+from mmgraph.files import atomic_file, exclusive_lock, remove_stale_temps, sha256_file, write_atomic
 
 
 class Crash(BaseException):
@@ -84,14 +84,14 @@ def test_a_reader_never_sees_a_partial_file(tmp_path):
     assert bad == []
 
 
-def test_atomic_writer_streams_text_and_keeps_the_old_file_on_error(tmp_path):
+def test_atomic_file_streams_text_and_keeps_the_old_file_on_error(tmp_path):
     path = tmp_path / "rejected.jsonl"
-    with atomic_writer(path) as f:
+    with atomic_file(path, "w", encoding="utf-8") as f:
         f.write("line 1\n")
         f.write("ligne 2 é\n")
     assert path.read_text(encoding="utf-8") == "line 1\nligne 2 é\n"
     with pytest.raises(Crash):
-        with atomic_writer(path) as f:
+        with atomic_file(path, "w", encoding="utf-8") as f:
             f.write("half")
             raise Crash
     assert path.read_text(encoding="utf-8") == "line 1\nligne 2 é\n" and len(list(tmp_path.iterdir())) == 1

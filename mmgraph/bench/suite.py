@@ -7,9 +7,9 @@ A suite is a TOML file::
     tasks = ["digit"]             # the first task is the headline
     seeds = [0, 1, 2]
 
-    [graph]                       # GraphConfig overrides of the dataset's recommended config
+    [graph]                       # GraphConfig overrides of the dataset's recommended config (with_overrides)
     hub = false
-    [graph.image]                 # one table per modality, merged into its settings
+    [graph.image]                 # one table per modality, merged into its settings (so is [graph.edges])
     patch_size = 4
 
     [train]                       # TrainConfig fields
@@ -90,7 +90,7 @@ class Suite:
         try:
             return TrainConfig.from_dict(merged)
         except TypeError as exc:
-            raise TypeError(f"suite {self.name!r}, model {entry.label!r}: {exc}") from None
+            raise type(exc)(f"suite {self.name!r}, model {entry.label!r}: {exc}") from None
 
     def model_config(self, entry: ModelEntry) -> ModelConfig:
         """The entry's config with the suite's tasks (unless the entry names its own)."""

@@ -9,6 +9,8 @@ The package, from the format up:
 - ``worker``: ``convert_chunk``, one chunk's records → a ``Shard`` plus rejections (a plain
   function; the local process pool calls it, and so could another engine).
 - ``api``: the public ``convert``, ``merge``, ``verify`` (re-exported here).
+- ``sizing``: ``preflight``, the cost of a source's graphs measured on a sample of its records,
+  before anything is written (``mmgraph convert --preflight SOURCE``; re-exported here).
 
 **Determinism and resume.** Chunk ``k`` always holds records ``[k * chunk_size, (k + 1) *
 chunk_size)`` of the input order (rejected ones included, as rejections), each chunk is featurized
@@ -47,11 +49,17 @@ if TYPE_CHECKING:
         parse_shard,
         verify,
     )
+    from mmgraph.convert.sizing import PreflightReport, preflight
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "ConvertReport", "VerifyReport", "convert", "merge", "parse_shard", "verify"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "ConvertReport", "PreflightReport", "VerifyReport", "convert", "merge", "parse_shard",
+           "preflight", "verify"]
+
+_PREFLIGHT = ("PreflightReport", "preflight")
 
 
 def __getattr__(name: str) -> Any:
+    if name in _PREFLIGHT:
+        return getattr(importlib.import_module("mmgraph.convert.sizing"), name)
     if name in __all__:
         return getattr(importlib.import_module("mmgraph.convert.api"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

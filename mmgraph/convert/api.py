@@ -37,7 +37,7 @@ from mmgraph.convert.layout import (
     shard_stem,
     write_shard,
 )
-from mmgraph.convert.sources import Chunk, chunks, open_source
+from mmgraph.convert.sources import Chunk, GraphChoice, chunks, open_source
 from mmgraph.convert.worker import convert_chunk
 from mmgraph.datasets.base import MultimodalDataset, NodeTargetFn
 from mmgraph.files import sha256_file, write_atomic
@@ -208,7 +208,7 @@ def convert(
     *,
     workers: int = 1,
     shard: tuple[int, int] = (0, 1),
-    graph_config: GraphConfig | None = None,
+    graph_config: GraphChoice = None,
     progress: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     root: str | None = None,
@@ -224,8 +224,10 @@ def convert(
         out: output folder (created; a folder holding this same conversion is resumed).
         workers: worker processes (1: convert in this process).
         shard: ``(i, n)``: convert only chunks ``k`` with ``k % n == i`` (one of ``n`` machines).
-        graph_config: how samples become graphs. Default: a built-in dataset's recommended config;
-            for a manifest ``GraphConfig`` defaults over the modalities its records have. A missing
+        graph_config: how samples become graphs: a ``GraphConfig``, or overrides of the default (a
+            ``[graph]`` table, as ``--graph FILE.toml`` reads it; ``GraphConfig.with_overrides``). The
+            default: a built-in dataset's recommended config; for a manifest ``GraphConfig`` defaults
+            over the modalities its records have. A missing
             tokenizer is fit on the text of the ``train`` split (for a manifest, of the train records
             that pass the checks needing no decoding).
         progress: show a tqdm bar (records/s).

@@ -53,7 +53,7 @@ import torch
 from torch import Tensor
 
 from mmgraph.datasets.manifest import Rejection, TaskStats
-from mmgraph.files import atomic_writer, sha256_file, write_atomic
+from mmgraph.files import atomic_file, sha256_file, write_atomic
 from mmgraph.graph.columns import GraphColumns
 from mmgraph.graph.config import GraphConfig
 from mmgraph.graph.featurizer import Featurizer
@@ -363,7 +363,7 @@ def build_meta(plan: dict[str, Any], plan_hash: str, shards: list[dict[str, Any]
 def finalize(out: Path, plan: dict[str, Any], plan_hash: str) -> dict[str, Any]:
     """Write ``rejected.jsonl`` and ``meta.json`` from the sidecars present (streamed, atomic)."""
     shards, stats = [], TaskStats()
-    with atomic_writer(out / REJECTED) as f:
+    with atomic_file(out / REJECTED, "w", encoding="utf-8") as f:
         for chunk in range(plan["num_chunks"]):
             sidecar = read_sidecar(out, chunk, plan_hash)
             if sidecar is None:

@@ -16,7 +16,8 @@ DATASETS.register("digits", load_digits_dataset)
 DATASETS.register("emoji", load_emoji_dataset)
 
 
-def load_dataset(name: str, *, root: str | None = None, seed: int = 0) -> MultimodalDataset:
+def load_dataset(name: str, *, root: str | None = None, seed: int = 0,
+                 allow_outside: bool = False) -> MultimodalDataset:
     """Load a dataset: a built-in name, a manifest path or a converted folder.
 
     - a path ending in ``.jsonl`` or ``.csv``: the manifest's usable samples (``load_manifest``);
@@ -24,7 +25,8 @@ def load_dataset(name: str, *, root: str | None = None, seed: int = 0) -> Multim
     - otherwise a built-in dataset by name (``mmgraph.datasets.DATASETS.list()`` names them).
 
     A converted folder wins over a built-in dataset of the same name. ``root`` and ``seed`` apply
-    to built-in datasets only.
+    to built-in datasets only; ``allow_outside`` to manifests (accept file paths outside the
+    manifest's folder).
     """
     from pathlib import Path
 
@@ -32,7 +34,7 @@ def load_dataset(name: str, *, root: str | None = None, seed: int = 0) -> Multim
     from mmgraph.datasets.on_disk import is_converted, load_converted
 
     if is_manifest_path(name):
-        return load_manifest(name)
+        return load_manifest(name, allow_outside=allow_outside)
     if is_converted(name):
         return load_converted(name)
     if name not in DATASETS and Path(name).is_dir():

@@ -6,9 +6,10 @@ import io
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
@@ -79,6 +80,38 @@ class MultimodalDataset:
             self.splits[split], config, node_targets=self.node_targets, progress=progress,
             chunk_size=chunk_size, description=f"{self.name}/{split}",
         )
+
+    def hold_out_val(self, fraction: float = 0.1, seed: int = 0) -> tuple[MultimodalDataset, dict[str, Any]]:
+        """This dataset with a ``val`` split carved from ``train`` (for data that has none), and what was done.
+
+        ``round(fraction * len(train))`` samples (at least 1; ``train`` keeps at least 1) are chosen by a
+        permutation seeded with ``seed``, so the same data and seed give the same split; both splits
+        keep the input order. Returns the new dataset and ``{"from": "train", "fraction", "seed",
+        "samples"}`` (what a run records).
+
+        Raises:
+            ValueError: the dataset already has a ``val`` split, or ``train`` has fewer than 2 samples.
+        """
+        if "val" in self.splits:
+            raise ValueError(f"{self.name} already has a val split")
+        train = self.splits.get("train")
+        n = 0 if train is None else len(train)
+        if n < 2:
+            raise ValueError(f"{self.name}: cannot hold out a val split from {n} training sample(s)")
+        count = min(n - 1, max(1, round(fraction * n)))
+        chosen = np.zeros(n, dtype=bool)
+        chosen[np.random.default_rng(seed).permutation(n)[:count]] = True
+        val_index, train_index = np.flatnonzero(chosen), np.flatnonzero(~chosen)
+
+        def take(index: np.ndarray) -> Sequence[MultimodalSample] | GraphDataset:
+            if isinstance(train, GraphDataset):
+                return train.subset(torch.as_tensor(index))
+            return [train[int(i)] for i in index]
+
+        splits = {"train": take(train_index), "val": take(val_index),
+                  **{k: v for k, v in self.splits.items() if k != "train"}}
+        held = {"from": "train", "fraction": fraction, "seed": seed, "samples": int(count)}
+        return replace(self, splits=splits), held
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())

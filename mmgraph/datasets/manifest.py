@@ -44,6 +44,7 @@ import codecs
 import csv
 import json
 import logging
+import math
 import os
 import re
 import stat
@@ -55,7 +56,7 @@ from typing import Any
 
 from mmgraph.datasets.base import MultimodalDataset
 from mmgraph.graph.config import GraphConfig
-from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS, PathLike, read_image, read_wav
+from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS, PathLike, read_audio, read_image
 from mmgraph.modality import MODALITIES, ModalitySpec, check_text
 from mmgraph.sample import MultimodalSample
 from mmgraph.task import Task
@@ -142,7 +143,7 @@ class ManifestRecord:
             image = _decode("image", lambda: read_image(f["image"], max_pixels=max_image_pixels), f["image"])
         audio, rate = None, None
         if "audio" in f:
-            audio, rate = _decode("audio", lambda: read_wav(f["audio"]), f["audio"])
+            audio, rate = _decode("audio", lambda: read_audio(f["audio"]), f["audio"])
         extra = {m: _from_record(MODALITIES.get(m), f[m]) for m in sorted(f)
                  if m in MODALITIES and m not in BUILTIN_MODALITIES}
         return MultimodalSample(
@@ -200,7 +201,7 @@ def _recheck_file(key: str, path: str, *, confined: bool) -> None:
         raise ValueError(f"{key}: {problem}: {Path(path).name} (changed since the manifest was read)")
 
 
-# Decoder errors that read_image/read_wav might still let through (defence in depth: struct.error
+# Decoder errors that read_image/read_audio might still let through (defence in depth: struct.error
 # inside scipy): one bad file must reject its record, not stop a conversion of millions.
 _DECODER_ERRORS = (struct.error, OSError, EOFError, IndexError, KeyError)
 
@@ -267,8 +268,12 @@ class _RecordChecker:
         self.label_kind: str | None = None
 
     def check(self, index: int, line: int, obj: dict[str, Any] | None, error: str | None) -> ManifestRecord:
-        if error is not None:  # ``obj``, when given, is what could still be read of the record (its id)
-            rid = self._id(obj.get("id"))[0] if isinstance(obj, dict) else None
+        if error is not None:  # obj, when given, holds what could be read of the record: its id
+            rid = None
+            if obj is not None:
+                rid, bad = self._id(obj.get("id"))
+                if bad is None and rid not in self.seen_ids:
+                    self.seen_ids.add(rid)
             return ManifestRecord(index, line, rid, reason=error)
         rid, reason = self._id(obj.get("id"))
         if reason is None:
@@ -333,7 +338,8 @@ class _RecordChecker:
         if not self.allow_outside and not is_inside(real, self.real_prefix):
             how = (f"resolves through a symbolic link to {real}, outside the manifest folder {self.root}"
                    if is_inside(full, self.root_prefix) else f"leaves the manifest folder {self.root}")
-            return None, f"{key}: path {value!r} {how} (paths must stay inside it; allow_outside=True allows others)"
+            return None, (f"{key}: path {value!r} {how} (paths must stay inside it; to allow others: "
+                          f"--allow-outside on the command line, allow_outside=True in Python)")
         problem = file_problem(real)
         if problem == "file not found":
             return None, f"{key}: file not found: {value}"
@@ -373,6 +379,9 @@ class _RecordChecker:
             return None, f"label: expected {expected}, got {_json_type(value)} {_shown(value)}"
         else:
             label = value
+        if isinstance(label, float) and not math.isfinite(label):
+            return None, (f"label: {_shown(value)} is not a label (a class is an integer >= 0, a regression value "
+                          f"a finite number; leave the label out of an unlabelled record)")
         kind = "integer" if isinstance(label, int) else "float"
         if self.label_kind is None:
             self.label_kind = kind
@@ -399,9 +408,10 @@ def _with_separator(folder: str) -> str:
     return folder if folder.endswith(os.sep) else folder + os.sep
 
 
-def _utf8_error(raw: bytes, exc: UnicodeDecodeError) -> str:
-    """The reason for a line that is not UTF-8, naming the field when the line is JSON otherwise."""
-    where = ""
+def _utf8_error(raw: bytes, exc: UnicodeDecodeError) -> tuple[dict[str, Any] | None, str]:
+    """The reason for a line that is not UTF-8, naming the field when the line is JSON otherwise, and
+    ``{"id": ...}`` when the record's id is readable (else ``None``)."""
+    where, readable = "", None
     try:  # undecodable bytes become lone surrogates, which JSON parsing keeps as they are
         obj = json.loads(raw.decode("utf-8", errors="surrogateescape"))
     except json.JSONDecodeError:
@@ -409,7 +419,11 @@ def _utf8_error(raw: bytes, exc: UnicodeDecodeError) -> str:
     if isinstance(obj, dict):
         bad = [k for k, v in obj.items() if _BAD_UTF8.search(k + json.dumps(v, ensure_ascii=False))]
         where = f"{bad[0]}: " if bad and not _BAD_UTF8.search(bad[0]) else ""
-    return f"{where}not valid UTF-8 ({exc.reason}: byte {raw[exc.start:exc.start + 1]!r} at position {exc.start})"
+        rid = obj.get("id")
+        if rid is not None and not _BAD_UTF8.search(json.dumps(rid, ensure_ascii=False)):
+            readable = {"id": rid}
+    reason = f"{where}not valid UTF-8 ({exc.reason}: byte {raw[exc.start:exc.start + 1]!r} at position {exc.start})"
+    return readable, reason
 
 
 _WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),  # UTF-32 LE starts like UTF-16 LE
@@ -461,7 +475,7 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | 
             try:
                 text = raw.decode("utf-8").rstrip("\r\n")  # an error at the end of the line is reported there
             except UnicodeDecodeError as exc:
-                yield line, None, _utf8_error(raw, exc)
+                yield line, *_utf8_error(raw, exc)
                 continue
             try:
                 obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
@@ -530,7 +544,9 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | No
                 continue
             bad = [col for col, cell in zip(header, row) if _BAD_UTF8.search(cell)]
             if bad:
-                yield line, None, f"not valid UTF-8 (in column {bad[0]!r})"
+                rid = row[header.index("id")]
+                readable = {"id": rid} if rid and not _BAD_UTF8.search(rid) else None
+                yield line, readable, f"not valid UTF-8 (in column {bad[0]!r})"
                 continue
             yield line, {col: cell for col, cell in zip(header, row) if cell != ""}, None
 

@@ -7,7 +7,7 @@ samples is the graph layer's ``mmgraph.graph.Featurizer``.
 
 from __future__ import annotations
 
-from mmgraph.featurize.audio import AudioFeaturizer, AudioSettings, mel_filterbank
+from mmgraph.featurize.audio import AUDIO_8K, AudioFeaturizer, AudioSettings, mel_filterbank
 from mmgraph.featurize.base import (
     FEATURIZERS,
     FeaturizedSample,
@@ -20,6 +20,7 @@ from mmgraph.featurize.image import ImageFeaturizer, ImageSettings
 from mmgraph.featurize.text import TextFeaturizer, TextSettings, Tokenizer
 
 __all__ = [
+    "AUDIO_8K",
     "FEATURIZERS",
     "AudioFeaturizer",
     "AudioSettings",

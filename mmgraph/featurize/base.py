@@ -83,6 +83,10 @@ class ModalityFeaturizer(ABC):
     settings_class: ClassVar[type[ConfigMixin]] = NoSettings
     """The dataclass of this featurizer's settings (its table in ``GraphConfig``)."""
 
+    size_settings: ClassVar[tuple[str, ...]] = ()
+    """The settings that bound how many nodes a value becomes (``max_frames``, ``max_tokens``): the
+    ones a warning about an over-budget graph tells the user to change."""
+
     @classmethod
     def from_settings(cls, settings: Any) -> ModalityFeaturizer:
         """Build from a ``settings_class`` instance: by default ``cls(**settings' fields)``."""

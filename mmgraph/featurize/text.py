@@ -144,7 +144,8 @@ class TextFeaturizer(ModalityFeaturizer):
 
     Args:
         tokenizer: the vocabulary (``Tokenizer.fit`` on training text).
-        max_tokens: keep the first ``max_tokens`` tokens.
+        max_tokens: keep the first ``max_tokens`` tokens (default 64: a caption or a short paragraph;
+            longer text is cut, which ``mmgraph convert --preflight`` reports).
 
     Shapes:
         output ``x``: ``(N_text,)`` int64; ``pos``: ``(N_text, 1)``.
@@ -152,6 +153,7 @@ class TextFeaturizer(ModalityFeaturizer):
 
     modality = "text"
     settings_class: ClassVar[type[TextSettings]] = TextSettings
+    size_settings: ClassVar[tuple[str, ...]] = ("max_tokens",)
 
     def __init__(self, tokenizer: Tokenizer | None, max_tokens: int = 64) -> None:
         if max_tokens < 1:

@@ -6,6 +6,7 @@ import csv
 import logging
 import math
 import random
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,10 +20,12 @@ from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from mmgraph.datasets.base import GraphDataset
+from mmgraph.errors import import_extra
 from mmgraph.files import remove_stale_temps, write_atomic
 from mmgraph.nn.heads import Head
-from mmgraph.train.checkpoint import load_checkpoint, save_checkpoint
+from mmgraph.train.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from mmgraph.train.config import TrainConfig
+from mmgraph.train.curves import epoch_line, plot_curves
 from mmgraph.train.distributed import ProcessPlace
 from mmgraph.train.run_folder import RunFolder
 
@@ -75,8 +78,11 @@ class Trainer:
         model: the model.
         config: ``TrainConfig``.
         out_dir: run folder (``RunFolder``) for checkpoints (``checkpoints/last.pt``, ``best.pt``),
-            per-epoch metrics (``metrics.json``, ``metrics.csv``) and TensorBoard logs; ``None``:
-            keep nothing on disk.
+            per-epoch metrics (``metrics.json``, ``metrics.csv``), the learning curves
+            (``curves.png``) and TensorBoard logs; ``None``: keep nothing on disk.
+
+    With ``config.progress`` the main process shows a bar per epoch and one line per finished
+    epoch (train loss, the monitored validation metric, seconds).
         run_info: extra JSON-able facts stored in checkpoints (configs, dataset name).
     """
 
@@ -218,12 +224,14 @@ class Trainer:
             if improved or (monitor is None):
                 best_score, best_epoch, since_best = score, epoch, 0
                 if writes:
-                    save_checkpoint(folder.best_checkpoint, self.model, epoch=epoch, run_info=self.run_info)
+                    save_weights(folder.best_checkpoint, self.model, epoch=epoch, run_info=self.run_info)
                 elif cfg.keep_best:
                     self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             else:
                 since_best += 1
             log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items()})
+            if cfg.progress and self.is_main:
+                tqdm.write(epoch_line(row, cfg.epochs, monitor), file=sys.stderr)
             if writer is not None:
                 for k, v in row.items():
                     writer.add_scalar(k, v, epoch)
@@ -231,7 +239,7 @@ class Trainer:
                 save_checkpoint(last_path, self.model, optimizer, scheduler, epoch=epoch, history=history,
                                 best_score=best_score, best_epoch=best_epoch, since_best=since_best,
                                 run_info=self.run_info)
-                self._write_metrics(history)
+                self._write_metrics(history, monitor)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, row)
         if writer is not None:
@@ -252,8 +260,8 @@ class Trainer:
         sampler = sampler_factory(epoch) if sampler_factory else None
         loader = self._loader(train, self.rank_batch_size(), shuffle=sampler is None, epoch=epoch, sampler=sampler)
         total, count = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not (cfg.progress and self.is_main),
-                   leave=False)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+                   disable=not (cfg.progress and self.is_main), leave=False)
         for batch in bar:
             batch = batch.to(self.device)
             output = self._train_module(batch)
@@ -320,8 +328,9 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------------- files
 
-    def _write_metrics(self, history: list[dict[str, float]]) -> None:
-        """Per-epoch metrics as JSON and CSV (evaluation is replicated on every rank: rank 0 writes)."""
+    def _write_metrics(self, history: list[dict[str, float]], monitor: str | None) -> None:
+        """Per-epoch metrics as JSON, CSV and ``curves.png`` (evaluation is replicated on every rank: rank 0
+        writes)."""
         assert self.folder is not None
         RunFolder.write_json(self.folder.metrics_json, history)
         keys = sorted({k for row in history for k in row}, key=lambda k: (k != "epoch", k))
@@ -332,12 +341,12 @@ class Trainer:
         writer.writeheader()
         writer.writerows(history)
         write_atomic(self.folder.metrics_csv, buf.getvalue().encode())
+        plot_curves(history, self.folder.curves_png, monitor, title=self.folder.path.name)
 
     def _tensorboard(self):
         if not (self.config.tensorboard and self.folder and self.is_main):
             return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as exc:  # pragma: no cover - optional dependency
-            raise ValueError("tensorboard logging needs the extra: pip install 'mmgraph[tensorboard]'") from exc
+        import_extra("tensorboard", "tensorboard", "TensorBoard logging (--tensorboard)")
+        from torch.utils.tensorboard import SummaryWriter
+
         return SummaryWriter(str(self.folder.tensorboard_dir))

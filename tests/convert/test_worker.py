@@ -51,4 +51,4 @@ def test_a_chunk_without_survivors_packs_to_an_empty_shard(config):
     done = convert_chunk(chunk, config)
     assert [r.reason for r in done.rejected] == ["bad", "worse"]
     assert len(done.shard.columns) == 0 and done.shard.record.dtype == torch.int64
-    assert done.shard.columns.nodes["image"].x.shape == (0, 16) and done.stats.label_kind is None
+    assert done.shard.columns.nodes["image"].x.shape == (0, 48) and done.stats.label_kind is None  # 4×4 RGB

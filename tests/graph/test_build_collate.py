@@ -35,7 +35,7 @@ def test_build_graph_schema(config):
     rng = np.random.default_rng(0)
     g = build_graph(make_sample(rng, y=1, sid="s0"), config)
     assert sorted(g.node_types) == ["audio", "image", "text"]
-    assert g["image"].x.shape == (49, 16) and g["image"].pos.shape == (49, 2)
+    assert g["image"].x.shape == (49, 48) and g["image"].pos.shape == (49, 2)  # RGB by default: grey repeated
     assert g["text"].x.dtype == torch.int64
     assert g["audio"].x.shape == (51, 40)
     assert ("image", "cross", "audio") in g.edge_types and ("audio", "cross", "image") in g.edge_types

@@ -102,7 +102,7 @@ def test_a_resumed_cli_run_continues_with_the_thread_count_it_started_with(tmp_p
         info = RunFolder(out).read_info()
         assert info.environment["threads"] == 2 and info.to_dict()["environment"]["threads"] == 2
         torch.set_num_threads(1)
-        train_run(str(manifest), "mmgnn", out, train_config=config, resume=True)
+        train_run(str(manifest), None, out, train_config=config, resume=True)
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)

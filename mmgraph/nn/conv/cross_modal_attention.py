@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +68,9 @@ class CrossModalAttention(nn.Module):
         - input: ``x_dict[t]``: ``(N_t, d)``; a ``BatchContext``.
         - output: ``x_dict[t]``: ``(N_t, d)``.
     """
+
+    splits_channels_across_heads: ClassVar[bool] = True
+    """``channels`` must be divisible by ``heads`` (``ModelConfig`` checks it)."""
 
     def __init__(
         self,

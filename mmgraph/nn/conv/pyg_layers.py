@@ -13,6 +13,7 @@ any batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +74,9 @@ class PyGHeteroLayer(nn.Module):
 class HGTLayer(PyGHeteroLayer):
     """PyG ``HGTConv`` (Hu et al. 2020) in the shared residual block."""
 
+    splits_channels_across_heads: ClassVar[bool] = True
+    """``channels`` must be divisible by ``heads`` (``ModelConfig`` checks it)."""
+
     def __init__(self, channels: int, node_types: Sequence[NodeType], edge_types: Sequence[EdgeType],
                  heads: int = 4, dropout: float = 0.1, ff_channels: int | None = None) -> None:
         conv = HGTConv(channels, channels, (sorted(node_types), sorted(edge_types)), heads=heads)
@@ -81,6 +85,9 @@ class HGTLayer(PyGHeteroLayer):
 
 class HeteroGATv2Layer(PyGHeteroLayer):
     """``HeteroConv`` over one PyG ``GATv2Conv`` per edge type (summed), in the shared block."""
+
+    splits_channels_across_heads: ClassVar[bool] = True
+    """``channels`` must be divisible by ``heads`` (``ModelConfig`` checks it)."""
 
     def __init__(self, channels: int, node_types: Sequence[NodeType], edge_types: Sequence[EdgeType],
                  heads: int = 4, dropout: float = 0.1, ff_channels: int | None = None) -> None:

