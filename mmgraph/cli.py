@@ -107,6 +107,15 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def recorded_command(argv: Sequence[str]) -> str:
+    """The command line as results record it: the raw-data folder written ``DATA``, not this machine's path."""
+    shown, hide = [], False
+    for arg in argv:
+        shown.append("DATA" if hide else "--root=DATA" if arg.startswith("--root=") else arg)
+        hide = arg == "--root"
+    return "mmgraph " + " ".join(shown)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from mmgraph.bench import describe_suites, run_benchmark
 
@@ -116,7 +125,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     run = run_benchmark(args.suite, args.out, quick=args.quick,
                         seeds=list(range(args.seeds)) if args.seeds is not None else None, root=args.root,
                         threads=args.threads, progress=not args.no_progress,
-                        command="mmgraph " + " ".join(sys.argv[1:]), graph=_graph_overrides(args.graph))
+                        command=recorded_command(sys.argv[1:]), graph=_graph_overrides(args.graph))
     print(run.summary())
     return 0
 

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 import mmgraph
 from mmgraph.bench.perturb import perturbed
 from mmgraph.bench.robustness import SWEEP_MODALITY, SWEEPS, robustness_card
-from mmgraph.bench.suite import ModelEntry, Suite
+from mmgraph.bench.suite import ModelEntry, Suite, recorded_source
 from mmgraph.datasets import load_dataset
 from mmgraph.datasets.base import GraphDataset, MultimodalDataset
 from mmgraph.files import exclusive_lock, write_atomic
@@ -363,7 +363,7 @@ def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list
     report = {
         "suite": suite.name,
         "description": suite.description,
-        "suite_file": suite.source,
+        "suite_file": recorded_source(suite.source),
         "dataset": data["dataset"],
         "dataset_info": data["dataset_info"],
         "sizes": data["sizes"],

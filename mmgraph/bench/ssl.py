@@ -37,7 +37,7 @@ import torch
 from tqdm.auto import tqdm
 
 from mmgraph.bench.runner import machine_info, prepare_data
-from mmgraph.bench.suite import Suite, suite_path
+from mmgraph.bench.suite import Suite, recorded_source, suite_path
 from mmgraph.config import check_fields
 from mmgraph.datasets.base import GraphDataset
 from mmgraph.files import exclusive_lock, load_toml, write_atomic
@@ -467,7 +467,7 @@ def run_ssl_suite(suite: SSLSuite, work: str | Path, out: str | Path, *, quick: 
     report = {
         "suite": suite.name,
         "description": suite.description,
-        "suite_file": suite.source,
+        "suite_file": recorded_source(suite.source),
         "settings": {k: v for k, v in suite.raw.items() if k != "quick"},
         "quick": quick,
         "dataset": harness.data["dataset"],
