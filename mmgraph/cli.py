@@ -73,7 +73,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     if args.verify:
         if len(args.paths) != 1:
             raise UserError("--verify takes one folder: mmgraph convert --verify OUT")
-        report = verify(args.paths[0])
+        report = verify(args.paths[0], content=True)
         print(report.summary())
         return 0 if report.ok else 1
     if args.merge:
@@ -87,7 +87,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     graph = GraphConfig.from_toml(args.graph) if args.graph else None
     report = convert(args.paths[0], args.paths[1], workers=args.workers, shard=parse_shard(args.shard),
                      graph_config=graph, progress=not args.no_progress, chunk_size=args.chunk_size,
-                     root=args.root, seed=args.seed, allow_outside=args.allow_outside)
+                     root=args.root, seed=args.seed, allow_outside=args.allow_outside, engine=args.engine,
+                     address=args.address)
     print(report.summary())
     return 0
 
@@ -176,14 +177,24 @@ def build_parser() -> argparse.ArgumentParser:
         "and rejected.jsonl; re-running on the same OUT resumes.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="SOURCE OUT; OUT with --verify; PART... DEST with --merge")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (default 1); with --engine ray and no --address: CPUs of the local Ray "
+                   "instance (default: all)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this machine's processes (default); ray: Ray Data tasks on a Ray cluster, same output "
+                   '(needs pip install "mmgraph[ray]")')
+    p.add_argument("--address", metavar="auto|ray://HOST:PORT",
+                   help="with --engine ray: the cluster to join (auto: the one 'ray start' runs here); default: start "
+                   "a local Ray instance")
     p.add_argument("--shard", default="0/1", metavar="I/N", help="convert only part I of N (one of N machines)")
     p.add_argument("--graph", metavar="CONFIG.toml", help="graph config (default: the dataset's, or defaults)")
     p.add_argument("--chunk-size", type=int, default=512, help="records per shard (default 512)")
     p.add_argument("--root", help="raw-data folder, for built-in datasets that need one")
     p.add_argument("--seed", type=int, default=0, help="built-in dataset seed (default 0)")
     p.add_argument("--allow-outside", action="store_true", help="allow manifest paths outside its folder")
-    p.add_argument("--verify", action="store_true", help="check OUT's shards against meta.json checksums")
+    p.add_argument("--verify", action="store_true",
+                   help="check OUT's shards against meta.json checksums and print the content hash of its (id, "
+                   "graph) pairs")
     p.add_argument("--merge", action="store_true", help="merge the --shard parts PART... into DEST")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_convert)

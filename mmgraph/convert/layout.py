@@ -146,6 +146,50 @@ class Shard:
                 for split in sorted(set(self.split), key=self.split.index)}
 
 
+CONTENT_MODULUS = 2**256
+
+
+def _tensor_bytes(t: Tensor) -> bytes:
+    """A tensor's dtype, shape and values as bytes (what makes two tensors equal)."""
+    return f"{t.dtype}{tuple(t.shape)}".encode() + t.contiguous().numpy().tobytes()
+
+
+def sample_digests(shard: Shard) -> list[bytes]:
+    """One SHA-256 per sample of ``shard`` over its id, split and graph: nodes, layouts, labels, targets.
+
+    The record number is left out: it says where a sample was in the input, not what it is. Two
+    samples get the same digest exactly when their ids, splits and every tensor are equal.
+    """
+    cols = shard.columns
+    hashes = [hashlib.sha256(f"{cols.ids[i]!r}|{shard.split[i]}".encode()) for i in range(len(cols))]
+    for m in sorted(cols.nodes):
+        nodes, starts = cols.nodes[m], cols.offsets[m].tolist()
+        named = sorted(cols.node_targets.get(m, {}).items())
+        for i, h in enumerate(hashes):
+            a, b = starts[i], starts[i + 1]
+            h.update(f"|{m}{nodes.shapes[i]}".encode())
+            h.update(_tensor_bytes(nodes.x[a:b]))
+            h.update(_tensor_bytes(nodes.pos[a:b]))
+            for name, values in named:
+                h.update(name.encode() + _tensor_bytes(values[a:b]))
+    for i, h in enumerate(hashes):
+        if cols.y is not None:
+            h.update(b"|y" + _tensor_bytes(cols.y[i]))
+        for name, values in sorted(cols.targets.items()):
+            h.update(f"|{name}".encode() + _tensor_bytes(values[i]))
+    return [h.digest() for h in hashes]
+
+
+def content_sum(shard: Shard) -> int:
+    """The shard's part of a folder's content hash: its samples' digests summed modulo 2**256.
+
+    A sum does not depend on the order of the samples nor on how they are cut into shards, so
+    conversions that hold the same (id, graph) pairs in any order or chunking have the same total.
+    It detects changes, not tampering: it is not a cryptographic hash of the set.
+    """
+    return sum(int.from_bytes(d, "big") for d in sample_digests(shard)) % CONTENT_MODULUS
+
+
 def read_shard(path: str | os.PathLike, sha256: str | None = None) -> Shard:
     """A shard, after checking its bytes against ``sha256`` (when given).
 
@@ -397,6 +441,7 @@ __all__ = [
     "CorruptShardError",
     "Shard",
     "build_meta",
+    "content_sum",
     "done_sidecar",
     "finalize",
     "is_converted",
@@ -407,5 +452,6 @@ __all__ = [
     "read_shard",
     "read_sidecar",
     "remove_stale_temps",
+    "sample_digests",
     "write_shard",
 ]
