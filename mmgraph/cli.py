@@ -33,7 +33,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(**overrides, progress=not args.no_progress, tensorboard=args.tensorboard,
                          device=args.device)
     metrics = train_run(args.data, args.model, args.out, train_config=config, root=args.root,
-                        resume=args.resume, init=args.init)
+                        resume=args.resume, init=args.init, stream=args.stream, buffer_size=args.buffer_size)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return 0
     print(json.dumps({k: metrics[k] for k in ("best_epoch", "monitor", "best_val") if k in metrics}))
@@ -155,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", help="run folder or checkpoint whose matching weights initialise the model")
     p.add_argument("--root", help="raw-data folder (default $MMGRAPH_DATA)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")
+    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                   help="read a converted folder's train split shard by shard (data larger than memory; val/test "
+                   "stay in memory); default: only when it would not fit, said in the log")
+    p.add_argument("--buffer-size", type=int, default=16_384,
+                   help="with --stream: samples per shuffle window (default 16384; memory grows with it)")
     p.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard (needs the extra)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_train)

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 from mmgraph.datasets import load_dataset
+from mmgraph.datasets.on_disk import load_converted
+from mmgraph.datasets.streaming import DEFAULT_BUFFER_SIZE, StreamingGraphDataset, choose_streaming
 from mmgraph.files import write_atomic
 from mmgraph.graph.config import GraphConfig
 from mmgraph.models import DataSpec, ModelConfig, build_model
@@ -95,6 +97,8 @@ def train_run(
     data_seed: int = 0,
     resume: bool = False,
     init: str | Path | None = None,
+    stream: bool | None = None,
+    buffer_size: int = DEFAULT_BUFFER_SIZE,
 ) -> dict[str, Any]:
     """Train a model on a dataset into a run folder; returns the final metrics.
 
@@ -109,6 +113,10 @@ def train_run(
         init: a run folder (or checkpoint file) whose matching weights initialise the model
             (fine-tuning from pretraining); parameters of other shapes or names are left as built.
             The data is featurized with the init run's graph config (its tokenizer included).
+        stream: read the training split of a converted folder shard by shard
+            (``StreamingGraphDataset``; val and test stay in memory); ``None``: only when it would
+            not fit in memory (``choose_streaming``, stated in the log).
+        buffer_size: samples per shuffle window when streaming.
 
     Under ``torchrun --nproc-per-node N -m mmgraph train ...`` every process runs this function:
     the process group is joined here, each rank trains on its part of every global batch
@@ -116,7 +124,7 @@ def train_run(
     """
     created_group = init_distributed()
     try:
-        return _train_run(data, model, out, train_config, root, data_seed, resume, init)
+        return _train_run(data, model, out, train_config, root, data_seed, resume, init, stream, buffer_size)
     finally:
         if created_group:
             import torch.distributed as dist
@@ -124,11 +132,12 @@ def train_run(
             dist.destroy_process_group()
 
 
-def _train_run(data, model, out, train_config, root, data_seed, resume, init) -> dict[str, Any]:
+def _train_run(data, model, out, train_config, root, data_seed, resume, init, stream, buffer_size) -> dict[str, Any]:
     out = Path(out)
     train_config = train_config or TrainConfig()
     run_file = out / "run.json"
-    dataset = load_dataset(data, root=root, seed=data_seed)
+    streaming = choose_streaming(data, stream)
+    dataset = load_converted(data, skip=("train",)) if streaming else load_dataset(data, root=root, seed=data_seed)
     if resume:
         if not run_file.exists():
             raise ValueError(f"--resume: {out} holds no run (no run.json)")
@@ -155,6 +164,10 @@ def _train_run(data, model, out, train_config, root, data_seed, resume, init) ->
         _barrier()
     progress = train_config.progress and _is_main()
     splits = {s: dataset.featurize(s, graph_config, progress=progress) for s in dataset.splits}
+    if streaming:
+        splits["train"] = StreamingGraphDataset(data, "train", batch_size=train_config.batch_size,
+                                                seed=train_config.seed, buffer_size=buffer_size)
+        log.info("training split streamed: %r", splits["train"])
     seed_everything(train_config.seed)
     net = build_model(model_config, DataSpec.from_graph_config(graph_config, dataset.tasks))
     if init is not None and not resume:
