@@ -73,6 +73,15 @@ def _split_evenly(n: int, parts: int, i: int) -> tuple[int, int]:
     return i * n // parts, (i + 1) * n // parts
 
 
+class _StreamLoader(torch.utils.data.DataLoader):
+    """A ``DataLoader`` that spends a stream's resume skip once: its workers got it when they started."""
+
+    def __iter__(self):
+        iterator = super().__iter__()  # workers (if any) copy the stream, skip included, here
+        self.dataset._skip = 0
+        return iterator
+
+
 class StreamingGraphDataset(torch.utils.data.IterableDataset):
     """One split of a converted folder as a stream of shuffled batches (``HeteroData``), shard by shard.
 
@@ -214,17 +223,25 @@ class StreamingGraphDataset(torch.utils.data.IterableDataset):
     # ------------------------------------------------------------------------------------ iteration
 
     def __iter__(self) -> Iterator[HeteroData]:
+        """This rank's (this loader worker's) batches of the current epoch, after those a resume skips."""
         info = torch.utils.data.get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        epoch, skip = self.epoch, self._skip_batches(workers)[worker]
+        skips, turn = self._skip_batches(workers)
+        # the DataLoader starts its turns at worker 0: after a resume, worker 0 plays the part whose turn was next
+        part = (worker + turn) % workers
+        if info is None:
+            self._skip = 0  # a resume skips once; iterating again yields the whole epoch
         counts = self.worker_batches(workers)
-        first = sum(counts[:worker]) * self.batch_size
-        end = min(self.samples_per_rank, (sum(counts[: worker + 1])) * self.batch_size)
-        order, runs = self._order(epoch), self._rank_runs()
-        step = self.window
-        for a in range(first + skip * self.batch_size // step * step, end, step):
-            b = min(a + step, end)
-            window = self._window(self._segments(order, runs, a, b))
+        first = sum(counts[:part]) * self.batch_size
+        end = min(self.samples_per_rank, sum(counts[: part + 1]) * self.batch_size)
+        skip = skips[part]
+        return self._batches(self.epoch, first + skip * self.batch_size, first, end)
+
+    def _batches(self, epoch: int, resume_at: int, first: int, end: int) -> Iterator[HeteroData]:
+        """Batches of positions ``[resume_at, end)`` of this rank's stream, in windows aligned at ``first``."""
+        order, runs, step = self._order(epoch), self._rank_runs(), self.window
+        for a in range(first + (resume_at - first) // step * step, end, step):
+            window = self._window(self._segments(order, runs, a, min(a + step, end)))
             n = len(window)
             if self.shuffle:
                 position = self.rank * self.samples_per_rank + a
@@ -232,12 +249,9 @@ class StreamingGraphDataset(torch.utils.data.IterableDataset):
                 perm = torch.randperm(n, generator=generator)
             else:
                 perm = torch.arange(n)
-            start = max(0, first + skip * self.batch_size - a)
-            for i in range(start, n, self.batch_size):
+            for i in range(max(0, resume_at - a), n, self.batch_size):
                 yield window.take(perm[i : i + self.batch_size]).to_batch(self.config, full_edges=self.full_edges)
         self._cached = None
-        if info is None:  # the resumed epoch is done: a next iteration starts an epoch from its start
-            self._skip = 0
 
     def loader(self, *, num_workers: int = 0, **kwargs: Any) -> torch.utils.data.DataLoader:
         """A ``DataLoader`` over this stream (batches are made here: ``batch_size=None``).
@@ -245,8 +259,8 @@ class StreamingGraphDataset(torch.utils.data.IterableDataset):
         Its generator is seeded, so that creating it draws nothing from torch's global RNG (which
         drives dropout): the same training as with ``GraphDataset.loader``.
         """
-        return torch.utils.data.DataLoader(self, batch_size=None, num_workers=num_workers,
-                                           generator=torch.Generator().manual_seed(self.seed), **kwargs)
+        return _StreamLoader(self, batch_size=None, num_workers=num_workers,
+                             generator=torch.Generator().manual_seed(self.seed), **kwargs)
 
     # --------------------------------------------------------------------------------------- resume
 
@@ -259,6 +273,8 @@ class StreamingGraphDataset(torch.utils.data.IterableDataset):
     def load_state_dict(self, state: dict[str, Any], *, num_workers: int = 0) -> None:
         """Continue from ``state``: the next iteration yields the rest of its epoch, as an uninterrupted run would.
 
+        Iterate (or make the loader) right after, without ``set_epoch``, which starts an epoch anew.
+
         Raises:
             ValueError: a setting the order depends on differs from the state's.
         """
@@ -269,32 +285,28 @@ class StreamingGraphDataset(torch.utils.data.IterableDataset):
             raise ValueError(f"cannot resume this stream: the sample order depends on settings that changed ({shown})")
         self.epoch, self._skip = int(state["epoch"]), int(state["samples"])
 
-    def _skip_batches(self, workers: int) -> list[int]:
-        """Per loader worker, the batches already consumed (the ``DataLoader`` takes them in turn)."""
-        skip = [0] * workers
+    def _skip_batches(self, workers: int) -> tuple[list[int], int]:
+        """Per part of the epoch (one per loader worker), the batches already consumed; and whose turn is next.
+
+        The ``DataLoader`` takes one batch from each worker in turn (skipping exhausted ones), so
+        ``samples`` consumed fix how many batches each part gave and which part comes next.
+        """
+        skip, turn = [0] * workers, 0
         if not self._skip:
-            return skip
+            return skip, turn
         counts = self.worker_batches(workers)
-        total = sum(counts) * self.batch_size
-        sizes = [[self.batch_size] * c for c in counts]  # only a worker's last batch can be short
-        for k, c in enumerate(counts):
-            if c:
-                last_end = min(self.samples_per_rank, sum(counts[: k + 1]) * self.batch_size)
-                sizes[k][-1] = last_end - (sum(counts[:k]) + c - 1) * self.batch_size
+        ends = [min(self.samples_per_rank, sum(counts[: k + 1]) * self.batch_size) for k in range(workers)]
         left = self._skip
-        while left > 0:
-            progressed = False
-            for k in range(workers):
-                if skip[k] < counts[k] and left > 0:
-                    left -= sizes[k][skip[k]]
-                    skip[k] += 1
-                    progressed = True
-            if not progressed:
-                break
+        while left > 0 and any(skip[k] < counts[k] for k in range(workers)):
+            if skip[turn] < counts[turn]:
+                start = (sum(counts[:turn]) + skip[turn]) * self.batch_size
+                left -= min(self.batch_size, ends[turn] - start)
+                skip[turn] += 1
+            turn = (turn + 1) % workers
         if left != 0:
             raise ValueError(f"{self._skip} samples is not a batch boundary of this rank's epoch "
-                             f"({total} samples in batches of {self.batch_size})")
-        return skip
+                             f"({self.samples_per_rank} samples in batches of {self.batch_size})")
+        return skip, turn
 
     # ----------------------------------------------------------------------------------- statistics
 
