@@ -24,7 +24,7 @@ from torch_geometric.data import Batch
 import mmgraph
 from mmgraph import GraphConfig, MultimodalSample, Tokenizer, build_graph, collate
 from mmgraph.datasets import GraphDataset
-from mmgraph.featurize import Featurizer
+from mmgraph.graph import Featurizer
 
 B = 64
 WORDS = [f"w{i}" for i in range(500)]
@@ -58,7 +58,7 @@ def main() -> None:
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     samples = make_samples(rng)
-    config = GraphConfig(tokenizer=Tokenizer.fit(WORDS), modalities=("audio", "image", "text"))
+    config = GraphConfig(modalities=("audio", "image", "text"), text={"tokenizer": Tokenizer.fit(WORDS)})
     feats = Featurizer(config).batch(samples)
     store = GraphDataset.from_featurized(feats, config)
     index = list(range(B))

@@ -194,7 +194,7 @@ def available_avmnist(root: str | None) -> str | None:
     """``None`` when AV-MNIST can be loaded, else why not."""
     try:
         from mmgraph.datasets import DATASETS
-        from mmgraph.datasets.avmnist import resolve_data_root
+        from mmgraph.datasets.raw import resolve_data_root
     except ImportError as exc:
         return f"mmgraph.datasets.avmnist not importable ({exc})"
     if "avmnist" not in DATASETS:

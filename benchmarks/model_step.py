@@ -32,7 +32,7 @@ from render_results import render  # benchmarks/render_results.py (the script fo
 
 import mmgraph
 from mmgraph import GraphConfig, MultimodalSample, Tokenizer, collate
-from mmgraph.featurize import Featurizer
+from mmgraph.graph import Featurizer
 from mmgraph.models import MODELS, DataSpec, ModelConfig, build_model
 from mmgraph.task import Task
 
@@ -53,7 +53,7 @@ def make_batch():
         )
         for _ in range(B)
     ]
-    config = GraphConfig(tokenizer=Tokenizer.fit(WORDS), edges={"audio": "window:2", "text": "window:2"})
+    config = GraphConfig(text={"tokenizer": Tokenizer.fit(WORDS)}, edges={"audio": "window:2", "text": "window:2"})
     feats = Featurizer(config).batch(samples)
     spec = DataSpec.from_graph_config(config, {"digit": Task("digit", "classification", "y", num_classes=10)})
     return collate(feats, config, full_edges="dense"), spec

@@ -6,10 +6,11 @@ Samples (any subset of image, text, audio) → heterogeneous graphs → batches 
 __version__ = "0.1.0"
 
 from mmgraph.explain import explain
-from mmgraph.featurize import FeaturizedSample, Featurizer, NodeSet, Tokenizer
-from mmgraph.graph import GraphConfig, build_graph, collate, to_networkx
+from mmgraph.featurize import FeaturizedSample, NodeSet, Tokenizer
+from mmgraph.graph import Featurizer, GraphConfig, build_graph, collate, to_networkx
+from mmgraph.media import Audio
 from mmgraph.registry import Registry
-from mmgraph.sample import Audio, MultimodalSample
+from mmgraph.sample import MultimodalSample
 
 __all__ = [
     "Audio",

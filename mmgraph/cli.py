@@ -46,24 +46,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from mmgraph.bench import load_suite, run_suite
-    from mmgraph.bench.report import print_table
+    from mmgraph.bench import describe_suites, run_benchmark
 
     if args.list:
-        from mmgraph.bench import describe_suites
-
         print(describe_suites())
         return 0
-    suite = load_suite(args.suite)
-    if args.root:
-        suite.root = args.root
-    seeds = list(range(args.seeds)) if args.seeds is not None else None
-    out = args.out or f"bench-out/{suite.name}"
-    report = run_suite(suite, out, quick=args.quick, seeds=seeds, progress=not args.no_progress,
-                       command="mmgraph " + " ".join(sys.argv[1:]), threads=args.threads)
-    print(f"{suite.name} on {report['dataset']} ({len(report['seeds'])} seed(s), {report['wall_seconds']:.0f} s)")
-    print(print_table(report))
-    print(f"results: {out}/results.md (+ results.json, results.csv, plots)")
+    run = run_benchmark(args.suite, args.out, quick=args.quick,
+                        seeds=list(range(args.seeds)) if args.seeds is not None else None, root=args.root,
+                        threads=args.threads, progress=not args.no_progress,
+                        command="mmgraph " + " ".join(sys.argv[1:]))
+    print(run.summary())
     return 0
 
 
@@ -164,13 +156,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("bench", help="run a benchmark suite (default: quick, on the embedded dataset)")
-    p.add_argument("--suite", default="quick", help="suite name or TOML file (default: quick)")
+    p = sub.add_parser("bench", help="run a benchmark suite (default: quick, on the embedded dataset)",
+                       description="Runs a suite of models x seeds (kind 'models') or the self-supervised stages "
+                       "(kind 'ssl'); the suite's kind picks the runner.")
+    p.add_argument("--suite", default="quick", help="suite name (see --list) or TOML file (default: quick)")
     p.add_argument("--out", help="output folder (default: bench-out/SUITE); reruns resume")
     p.add_argument("--quick", action="store_true", help="apply the suite's [quick] settings")
     p.add_argument("--list", action="store_true", help="list the built-in suites (each one parsed) and exit")
     p.add_argument("--seeds", type=int, help="number of seeds (0..N-1), overriding the suite")
-    p.add_argument("--threads", type=int, help="torch threads per run (default: torch's default)")
+    p.add_argument("--threads", type=int, help="torch threads per run (default: the suite's, else torch's)")
     p.add_argument("--root", help="raw-data folder (default $MMGRAPH_DATA)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_cmd_bench)

@@ -48,7 +48,8 @@ def dataset_report(name: str, *, root: str | None = None, seed: int = 0, progres
     lines.append("node features:")
     for m, cols in train.columns.items():
         shape = tuple(cols.x.shape[1:])
-        extra = f", vocabulary {len(config.tokenizer)}" if m == "text" and config.tokenizer else ""
+        tokenizer = config.settings["text"].tokenizer if m == "text" else None
+        extra = f", vocabulary {len(tokenizer)}" if tokenizer else ""
         lines.append(f"  {m}: x per node {shape or '(token id)'} {str(cols.x.dtype).replace('torch.', '')}{extra}")
 
     batch = train.collate_indices(range(len(train)), full_edges="list")

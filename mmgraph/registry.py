@@ -47,6 +47,12 @@ class Registry(Generic[T]):
             return add
         return add(obj)
 
+    def unregister(self, name: str) -> T:
+        """Remove the object registered under ``name`` and return it (e.g. a test's temporary registration)."""
+        obj = self.get(name)
+        del self._items[name.strip().lower()]
+        return obj
+
     def get(self, name: str) -> T:
         """The object registered under ``name``; the error lists the valid names."""
         key = name.strip().lower() if isinstance(name, str) else name

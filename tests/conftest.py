@@ -27,7 +27,7 @@ def tokenizer() -> Tokenizer:
 
 @pytest.fixture
 def config(tokenizer: Tokenizer) -> GraphConfig:
-    return GraphConfig(tokenizer=tokenizer)
+    return GraphConfig(text={"tokenizer": tokenizer})
 
 
 def make_sample(

@@ -62,7 +62,7 @@ def image_task():
 
     Trained to a wide margin, so that what it learnt does not hinge on the CPU's rounding (at 10
     epochs another CPU gave the noise audio half of the gradient importance)."""
-    config = GraphConfig(tokenizer=Tokenizer.fit([" ".join(WORDS)]), image_patch_size=4, text_max_tokens=8)
+    config = GraphConfig(text={"tokenizer": Tokenizer.fit([" ".join(WORDS)]), "max_tokens": 8}, image={"patch_size": 4})
     train = GraphDataset.from_samples(image_task_samples(240, 0), config)
     test_samples = image_task_samples(60, 1)
     test = GraphDataset.from_samples(test_samples, config)
@@ -245,7 +245,7 @@ def test_pictures_and_json(image_task, mixed, tmp_path):
 
 @pytest.mark.parametrize("readout", ["gate", "hub"])
 def test_hub_graphs_explain_modality_nodes_only(readout):
-    config = GraphConfig(tokenizer=Tokenizer.fit([" ".join(WORDS)]), image_patch_size=4, hub=True)
+    config = GraphConfig(text={"tokenizer": Tokenizer.fit([" ".join(WORDS)])}, image={"patch_size": 4}, hub=True)
     spec = DataSpec.from_graph_config(config, {"y": Task("y", "classification", "y", num_classes=NUM_CLASSES)})
     seed_everything(0)
     model = build_model(ModelConfig(hidden=16, layers=1, heads=2, readout=readout), spec).train()

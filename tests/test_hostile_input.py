@@ -19,8 +19,8 @@ from mmgraph.convert import convert
 from mmgraph.convert.layout import read_meta
 from mmgraph.datasets.manifest import ManifestDataset, Rejection
 from mmgraph.datasets.on_disk import load_converted
-from mmgraph.featurize import Featurizer
-from mmgraph.sample import read_image, read_wav
+from mmgraph.graph import Featurizer
+from mmgraph.media import read_image, read_wav
 from tests.data.make_bad import (
     CASES,
     DUPLICATE_OF,
@@ -46,7 +46,9 @@ def corpus(tmp_path_factory) -> Corpus:
 def config(corpus) -> GraphConfig:
     """One config for both conversions (fit on the records that convert), so that they can be compared."""
     texts = [json.loads(line)["text"] for line in corpus.alone.read_text().splitlines()]
-    return GraphConfig(modalities=("audio", "image", "text"), image_channels=3, tokenizer=Tokenizer.fit(texts))
+    return GraphConfig(
+        modalities=("audio", "image", "text"), image={"channels": 3}, text={"tokenizer": Tokenizer.fit(texts)}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +135,9 @@ def test_unusual_valid_wavs_convert_to_their_waveform(name, corpus, config, conv
     stored = graphs[graphs.ids.index(name)].nodes["audio"]
     direct = Featurizer(config)(MultimodalSample(text=f"case {name}", audio=wave, sample_rate=rate, id=name))
     torch.testing.assert_close(stored.x, direct.nodes["audio"].x, rtol=1e-5, atol=1e-5)
-    resampled = round(len(wave) * config.audio_sample_rate / rate)  # 4410 at 44.1 kHz → 800 at 8 kHz
-    assert stored.x.shape == (1 + resampled // config.audio_hop_length, config.audio_n_mels)
+    audio = config.settings["audio"]
+    resampled = round(len(wave) * audio.sample_rate / rate)  # 4410 at 44.1 kHz → 800 at 8 kHz
+    assert stored.x.shape == (1 + resampled // audio.hop_length, audio.n_mels)
     if name == "wav-44100-hz":
         assert stored.x.shape[0] == 11
 

@@ -29,3 +29,13 @@ def test_duplicates_refused_and_unknown_names_listed():
         reg.get("zz")
     with pytest.raises(ValueError, match="non-empty"):
         reg.register("  ", 3)
+
+
+def test_unregister_returns_the_object_and_frees_the_name():
+    reg = Registry("thing")
+    reg.register("a", 1)
+    assert reg.unregister("A") == 1
+    assert "a" not in reg and len(reg) == 0
+    reg.register("a", 2)  # the name is free again
+    with pytest.raises(KeyError, match="unknown thing 'b'"):
+        reg.unregister("b")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmgraph.sample import Audio, MultimodalSample
+from mmgraph.media import Audio
+from mmgraph.sample import MultimodalSample
 
 
 def _copy(sample: MultimodalSample) -> MultimodalSample:

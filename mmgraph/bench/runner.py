@@ -32,7 +32,11 @@ from mmgraph.bench.suite import ModelEntry, Suite
 from mmgraph.datasets import load_dataset
 from mmgraph.datasets.base import GraphDataset, MultimodalDataset
 from mmgraph.files import write_atomic
+from mmgraph.graph.config import GraphConfig
+from mmgraph.models.config import ModelConfig
 from mmgraph.task import Task
+from mmgraph.train.config import TrainConfig
+from mmgraph.train.run_folder import RunFolder, RunInfo
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +85,11 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
     tasks = {k: dataset.tasks[k] for k in first + [t for t in dataset.tasks if t not in first]}
     sweeps = {k: [float(v) for v in suite.robustness.get(k, [])] for k in SWEEPS}
     sweeps = {k: v for k, v in sweeps.items() if v and SWEEP_MODALITY[k] in config.modalities}
+    # the task order is part of the key: the manifest's first task is the suite's headline
     key = {
         "dataset": suite.dataset, "root": suite.root, "data_seed": suite.data_seed, "graph": config.to_dict(),
         "max_train": suite.max_train, "max_eval": suite.max_eval, "sweeps": sweeps, "version": mmgraph.__version__,
+        "tasks": list(tasks),
     }
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     cache = out / "cache" / digest
@@ -134,24 +140,20 @@ def _auc(levels: list[float], values: list[float]) -> float:
     return float(trapezoid(y, x) / (x[-1] - x[0]))
 
 
-def write_run_info(run_dir: Path, job: dict[str, Any], graph_config, model_config, train_config) -> None:
-    """``run.json`` as ``mmgraph train`` writes it, so that a benchmark run loads like any other
-    (``load_run``, ``mmgraph explain --run``, ``mmgraph train --init``)."""
+def job_run_info(job: dict[str, Any], tasks: dict[str, Task], graph_config: GraphConfig, model_config: ModelConfig,
+                 train_config: TrainConfig) -> RunInfo:
+    """A job's ``run.json`` as ``mmgraph train`` writes it (plus the model's label), so that a benchmark
+    run loads like any other (``load_run``, ``mmgraph explain --run``, ``mmgraph train --init``)."""
     source = job.get("source", {})
-    info = {
-        "data": source.get("data", job["data"]["dataset"]), "root": source.get("root"),
-        "data_seed": source.get("data_seed", 0), "dataset": job["data"]["dataset"],
-        "graph_config": graph_config.to_dict(), "model_config": model_config.to_dict(),
-        "train_config": train_config.to_dict(), "tasks": job["data"]["tasks"], "label": job["label"],
-    }
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(run_dir / "run.json", json.dumps(info, indent=2).encode())
+    return RunInfo(graph_config, model_config, train_config, tasks, data=source.get("data", job["data"]["dataset"]),
+                   root=source.get("root"), data_seed=source.get("data_seed", 0), dataset=job["data"]["dataset"],
+                   label=job["label"])
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Train and measure one (model, seed); returns the result record (also written to disk)."""
-    from mmgraph.models import DataSpec, ModelConfig, build_model
-    from mmgraph.train import TrainConfig, Trainer, seed_everything
+    from mmgraph.models import DataSpec, build_model
+    from mmgraph.train import Trainer, seed_everything
 
     if job.get("threads"):
         torch.set_num_threads(int(job["threads"]))
@@ -163,10 +165,10 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     rss_data = _peak_rss_mb()
     seed_everything(train_config.seed)
     model = build_model(model_config, DataSpec.from_graph_config(train.config, tasks))
-    run_dir = Path(job["run_dir"])
-    write_run_info(run_dir, job, train.config, model_config, train_config)
-    trainer = Trainer(model, train_config, out_dir=run_dir, run_info={"label": job["label"]})
-    resume = (run_dir / "checkpoints" / "last.pt").exists()
+    folder = RunFolder(job["run_dir"])
+    folder.write_info(job_run_info(job, tasks, train.config, model_config, train_config))
+    trainer = Trainer(model, train_config, out_dir=folder.path, run_info={"label": job["label"]})
+    resume = folder.has_checkpoint()
     fit = trainer.fit(train, val, resume=resume)
     t0 = time.perf_counter()
     test_metrics = trainer.evaluate(test)

@@ -1,6 +1,8 @@
 """``run_ssl_suite``: self-supervised pretraining, label efficiency, clustering and knowledge transfer.
 
-An SSL suite (``kind = "ssl"``, e.g. ``suites/avmnist_ssl.toml``) runs, per seed:
+An SSL suite (``kind = "ssl"``, e.g. ``suites/avmnist_ssl.toml``; ``mmgraph bench --suite NAME``
+runs it) names one supervised task (``task``, a graph-level classification task; default: the
+dataset's first) and runs, per seed:
 
 1. **pretrain**: the graph model pretrained with each objective (``masked``, ``contrastive``,
    ``both``) on unlabelled training samples (``mmgraph.train.pretrain``);
@@ -32,26 +34,25 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from mmgraph.bench.runner import machine_info, prepare_data
-from mmgraph.bench.suite import SUITES_DIR, Suite
+from mmgraph.bench.suite import Suite, suite_path
 from mmgraph.config import check_fields
 from mmgraph.datasets.base import GraphDataset
 from mmgraph.files import load_toml, write_atomic
 from mmgraph.models import DataSpec, ModelConfig, build_model
+from mmgraph.nn.heads import ClassificationHead
 from mmgraph.nn.heads.metrics import clustering_metrics
 from mmgraph.task import Task
 from mmgraph.train.checkpoint import load_checkpoint
 from mmgraph.train.distill import DistillationModel
 from mmgraph.train.pretrain import PretrainConfig, load_pretrain_run, pretrain
+from mmgraph.train.run_folder import RunFolder
 from mmgraph.train.runs import init_from
 from mmgraph.train.trainer import TrainConfig, Trainer, seed_everything
 
 log = logging.getLogger(__name__)
-
-TASK = "digit"
-"""The supervised task of every fine-tuning, transfer and distillation run (and the cluster labels)."""
-
 
 # ----------------------------------------------------------------------------------------- suite
 
@@ -141,6 +142,7 @@ class SSLSuite:
     clustering: ClusteringStage
     transfer: TransferStage
     seeds: list[int] = field(default_factory=lambda: [0])
+    task: str | None = None
     description: str = ""
     root: str | None = None
     data_seed: int = 0
@@ -167,8 +169,8 @@ class SSLSuite:
 
     def data_suite(self) -> Suite:
         """The model-benchmark ``Suite`` whose ``prepare_data`` featurizes this suite's data."""
-        return Suite(name=self.name, dataset=self.dataset, models=[], tasks=[TASK], root=self.root,
-                     data_seed=self.data_seed, max_train=self.max_train, max_eval=self.max_eval,
+        return Suite(name=self.name, dataset=self.dataset, models=[], tasks=None if self.task is None else [self.task],
+                     root=self.root, data_seed=self.data_seed, max_train=self.max_train, max_eval=self.max_eval,
                      graph=dict(self.graph))
 
 
@@ -190,7 +192,7 @@ def parse_ssl_suite(data: dict[str, Any], source: str | None = None) -> SSLSuite
     seeds = data.pop("seeds", [0])
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     allowed = {"description", "root", "data_seed", "threads", "max_train", "max_eval", "graph", "quick",
-               "dataset"}
+               "dataset", "task"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ValueError(f"suite {name!r}: unknown keys {unknown}; valid: {sorted(allowed | set(STAGES))}")
@@ -199,11 +201,7 @@ def parse_ssl_suite(data: dict[str, Any], source: str | None = None) -> SSLSuite
 
 def load_ssl_suite(name_or_path: str) -> SSLSuite:
     """An SSL suite by name (``mmgraph/bench/suites/NAME.toml``) or by TOML path."""
-    path = Path(name_or_path)
-    if not (path.suffix == ".toml" or path.exists()):
-        path = SUITES_DIR / f"{name_or_path}.toml"
-    if not path.exists():
-        raise ValueError(f"suite file not found: {path}")
+    path = suite_path(name_or_path)
     return parse_ssl_suite(load_toml(path), str(path))
 
 
@@ -262,11 +260,25 @@ class SSLHarness:
         files = self.data["files"]
         self.train, self.test = GraphDataset.load(files["train"]), GraphDataset.load(files["test"])
         self.tasks = {k: Task(**v) for k, v in self.data["tasks"].items()}
+        # the suite's task comes first in the prepared data; without one, the dataset's first task
+        self.task = self.tasks[suite.task or next(iter(self.tasks))]
+        if self.task.kind != "classification":
+            raise ValueError(f"suite {suite.name!r}: the supervised task must be a graph-level classification "
+                             f"task (label subsets, accuracy, cluster labels); {self.task.name!r} is "
+                             f"{self.task.kind!r}: set 'task' to one of {self.classification_tasks()}")
         self.spec = DataSpec.from_graph_config(self.train.config, self.tasks)
         self.modalities = list(self.train.config.modalities)
         self._subsets: dict[int, dict[float, np.ndarray]] = {}
 
     # ---------------------------------------------------------------------------------- helpers
+
+    def classification_tasks(self) -> list[str]:
+        return [k for k, t in self.tasks.items() if t.kind == "classification"]
+
+    def labels(self, dataset: GraphDataset) -> torch.Tensor:
+        """The supervised task's class of every sample of ``dataset`` (int64; -1: unlabelled)."""
+        values = dataset.y if self.task.target == "y" else dataset.targets[self.task.target]
+        return ClassificationHead.class_ids(values)
 
     def run_dir(self, job: str) -> Path:
         return self.work / "runs" / job
@@ -285,7 +297,7 @@ class SSLHarness:
         return build_model(self.suite.model.replace(**changes), self.spec)
 
     def accuracy(self, model: torch.nn.Module, dataset: GraphDataset) -> float:
-        return Trainer(model, TrainConfig(progress=False)).evaluate(dataset)[f"{TASK}/accuracy"]
+        return Trainer(model, TrainConfig(progress=False)).evaluate(dataset)[f"{self.task.name}/accuracy"]
 
     def embeddings(self, model: torch.nn.Module, dataset: GraphDataset) -> np.ndarray:
         return Trainer(model, TrainConfig(progress=False)).embed(dataset).double().numpy()
@@ -294,7 +306,7 @@ class SSLHarness:
         from sklearn.cluster import KMeans
 
         assigned = KMeans(self.suite.clustering.num_clusters, n_init=10, random_state=seed).fit_predict(features)
-        return clustering_metrics(assigned, self.test.y.numpy())
+        return clustering_metrics(assigned, self.labels(self.test).numpy())
 
     # ------------------------------------------------------------------------------------- jobs
 
@@ -302,7 +314,7 @@ class SSLHarness:
         stage = self.suite.pretrain
         data = fixed_subset(self.train, stage.max_samples, seed)
         run = self.pretrain_dir(objective, seed)
-        resume = (run / "checkpoints" / "last.pt").exists()
+        resume = RunFolder(run).has_checkpoint()
         _, fit = pretrain(data, run, model_config=self.suite.model, pretrain_config=stage.pretrain_config(objective),
                           train_config=self.train_config(seed, stage.batch_size, stage.lr, stage.epochs),
                           resume=resume, info={"dataset": self.data["dataset"], "samples": len(data)})
@@ -314,9 +326,9 @@ class SSLHarness:
     def finetune_job(self, init: str, fraction: float, steps: int, seed: int) -> dict[str, Any]:
         stage = self.suite.finetune
         if seed not in self._subsets:
-            self._subsets[seed] = label_subsets(self.train.y, stage.fractions, seed)
+            self._subsets[seed] = label_subsets(self.labels(self.train), stage.fractions, seed)
         labelled = self._subsets[seed][fraction]
-        model = self.build(seed, tasks=[TASK])
+        model = self.build(seed, tasks=[self.task.name])
         if init != "none":
             init_from(model, self.pretrain_dir(init, seed))
         view = budget_view(self.train, labelled, steps, stage.batch_size, seed)
@@ -348,7 +360,7 @@ class SSLHarness:
 
     def transfer_job(self, dropout: float, seed: int) -> dict[str, Any]:
         stage = self.suite.transfer
-        model = self.build(seed, tasks=[TASK], modality_dropout=dropout)
+        model = self.build(seed, tasks=[self.task.name], modality_dropout=dropout)
         view = budget_view(self.train, None, stage.steps, stage.batch_size, seed)
         trainer = Trainer(model, self.train_config(seed, stage.batch_size, stage.lr),
                           out_dir=self.transfer_dir(dropout, seed))
@@ -360,13 +372,13 @@ class SSLHarness:
 
     def distill_job(self, mode: str, seed: int) -> dict[str, Any]:
         stage = self.suite.transfer
-        student = self.build(seed, tasks=[TASK], modalities=list(stage.student_modalities))
+        student = self.build(seed, tasks=[self.task.name], modalities=list(stage.student_modalities))
         view = budget_view(self.train, None, stage.steps, stage.batch_size, seed)
         trained: torch.nn.Module = student
         teacher_accuracy = None
         if mode == "distilled":
-            teacher = self.build(seed, tasks=[TASK], modality_dropout=stage.teacher_dropout)
-            load_checkpoint(self.transfer_dir(stage.teacher_dropout, seed) / "checkpoints" / "best.pt", teacher)
+            teacher = self.build(seed, tasks=[self.task.name], modality_dropout=stage.teacher_dropout)
+            load_checkpoint(RunFolder(self.transfer_dir(stage.teacher_dropout, seed)).best_checkpoint, teacher)
             teacher_accuracy = self.accuracy(teacher, self.test)
             trained = DistillationModel(student, teacher, stage.temperature, stage.alpha)
         fit = Trainer(trained, self.train_config(seed, stage.batch_size, stage.lr)).fit(view, None)
@@ -402,10 +414,10 @@ def run_ssl_suite(suite: SSLSuite, work: str | Path, out: str | Path, *, quick: 
     Args:
         suite: the suite.
         work: folder for the data cache, run folders and job records (rerunning resumes).
-        out: folder for ``results.json``/``.csv``/``.md`` and the plots.
+        out: folder for ``results.json``/``.csv``/``.md`` and the plots (``mmgraph bench``: ``work``).
         quick: apply the suite's ``[quick]`` overrides.
         seeds: override the suite's seeds.
-        progress: progress bars.
+        progress: progress bars (jobs, featurization, training epochs).
         command: the command line to record.
     """
     from mmgraph.bench.ssl_report import write_ssl_report
@@ -420,7 +432,9 @@ def run_ssl_suite(suite: SSLSuite, work: str | Path, out: str | Path, *, quick: 
     (work / "jobs").mkdir(parents=True, exist_ok=True)
     harness = SSLHarness(suite, work, progress)
     records = []
-    for job_id, method, kwargs in plan_jobs(suite):
+    bar = tqdm(plan_jobs(suite), desc=f"bench {suite.name}", unit="job", disable=not progress)
+    for job_id, method, kwargs in bar:
+        bar.set_postfix_str(job_id)
         path = work / "jobs" / f"{job_id}.json"
         if not path.exists():
             log.info("job %s: starting", job_id)

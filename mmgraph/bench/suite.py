@@ -8,7 +8,9 @@ A suite is a TOML file::
     seeds = [0, 1, 2]
 
     [graph]                       # GraphConfig overrides of the dataset's recommended config
-    image_patch_size = 4
+    hub = false
+    [graph.image]                 # one table per modality, merged into its settings
+    patch_size = 4
 
     [train]                       # TrainConfig fields
     epochs = 10
@@ -29,6 +31,9 @@ A suite is a TOML file::
     name = "mmgnn"                # any ModelConfig field may follow
     [models.train]                # optional per-model TrainConfig overrides
     lr = 1e-3
+
+A suite with ``kind = "ssl"`` is a self-supervised suite (``mmgraph.bench.ssl``); ``mmgraph bench``
+runs either kind (``mmgraph.bench.run``).
 """
 
 from __future__ import annotations
@@ -45,6 +50,9 @@ from mmgraph.train.trainer import TrainConfig
 
 SUITES_DIR = Path(__file__).parent / "suites"
 """Suites shipped with mmgraph (``benchmarks/suites`` in the repository points here)."""
+
+SUITE_KINDS = ("models", "ssl")
+"""Values of a suite's ``kind``: ``models`` (the default: ``run_suite``) or ``ssl`` (``run_ssl_suite``)."""
 
 
 @dataclass
@@ -132,10 +140,10 @@ def parse_suite(data: dict[str, Any], source: str | None = None) -> Suite:
     name = data.pop("name", None) or (Path(source).stem if source else "suite")
     kind = data.pop("kind", "models")
     if kind == "ssl":
-        raise ValueError(f"suite {name!r} is a self-supervised suite (kind = 'ssl'): run it with "
-                         f"'python benchmarks/ssl_suite.py --suite {name}' (mmgraph.bench.ssl)")
+        raise ValueError(f"suite {name!r} is a self-supervised suite (kind = 'ssl'): load it with "
+                         f"mmgraph.bench.load_ssl_suite; 'mmgraph bench --suite {name}' runs it")
     if kind != "models":
-        raise ValueError(f"suite {name!r}: unknown kind {kind!r} (valid: 'models', 'ssl')")
+        raise ValueError(f"suite {name!r}: unknown kind {kind!r} (valid: {', '.join(SUITE_KINDS)})")
     if "dataset" not in data:
         raise ValueError(f"suite {name!r}: missing 'dataset'")
     if not data.get("models"):
@@ -151,17 +159,32 @@ def parse_suite(data: dict[str, Any], source: str | None = None) -> Suite:
     return Suite(name=name, models=models, seeds=list(seeds), source=source, **data)
 
 
-def load_suite(name_or_path: str) -> Suite:
-    """A suite by name (``mmgraph/bench/suites/NAME.toml``) or by TOML path."""
+def suite_path(name_or_path: str) -> Path:
+    """The TOML file of a suite given by name (``mmgraph/bench/suites/NAME.toml``) or by path."""
     path = Path(name_or_path)
     if path.suffix == ".toml" or path.exists():
         if not path.exists():
             raise ValueError(f"suite file not found: {path}")
-        return parse_suite(load_toml(path), str(path))
+        return path
     candidate = SUITES_DIR / f"{name_or_path}.toml"
     if not candidate.exists():
         raise ValueError(f"unknown suite {name_or_path!r}; built-in suites: {', '.join(list_suites())}")
-    return parse_suite(load_toml(candidate), str(candidate))
+    return candidate
+
+
+def suite_kind(name_or_path: str) -> str:
+    """A suite's ``kind`` (``SUITE_KINDS``): which runner runs it."""
+    path = suite_path(name_or_path)
+    kind = load_toml(path).get("kind", "models")
+    if kind not in SUITE_KINDS:
+        raise ValueError(f"suite {str(path)!r}: unknown kind {kind!r} (valid: {', '.join(SUITE_KINDS)})")
+    return kind
+
+
+def load_suite(name_or_path: str) -> Suite:
+    """A suite by name (``mmgraph/bench/suites/NAME.toml``) or by TOML path."""
+    path = suite_path(name_or_path)
+    return parse_suite(load_toml(path), str(path))
 
 
 def list_suites() -> list[str]:
@@ -182,8 +205,7 @@ def describe_suites() -> str:
         raise RuntimeError(f"no built-in suites found in {SUITES_DIR} (a broken install?)")
     lines = []
     for name in names:
-        kind = load_toml(SUITES_DIR / f"{name}.toml").get("kind", "models")
-        if kind == "ssl":
+        if suite_kind(name) == "ssl":
             suite = load_ssl_suite(name)
             what = f"{suite.dataset}, self-supervised, {len(suite.seeds)} seed(s)"
         else:

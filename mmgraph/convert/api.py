@@ -41,7 +41,7 @@ from mmgraph.convert.worker import ChunkJob
 from mmgraph.datasets.base import MultimodalDataset
 from mmgraph.files import sha256_file, write_atomic
 from mmgraph.graph.config import GraphConfig
-from mmgraph.sample import DEFAULT_MAX_IMAGE_PIXELS
+from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS
 
 log = logging.getLogger(__name__)
 

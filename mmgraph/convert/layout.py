@@ -54,10 +54,10 @@ import torch
 from torch import Tensor
 
 from mmgraph.datasets.manifest import Rejection, TaskStats
-from mmgraph.featurize import Featurizer
 from mmgraph.files import sha256_file, write_atomic
 from mmgraph.graph.columns import GraphColumns
 from mmgraph.graph.config import GraphConfig
+from mmgraph.graph.featurizer import Featurizer
 
 log = logging.getLogger(__name__)
 

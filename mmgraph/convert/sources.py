@@ -15,6 +15,7 @@ from mmgraph.datasets.manifest import ManifestDataset, ManifestRecord, is_manife
 from mmgraph.featurize import Tokenizer
 from mmgraph.files import sha256_file
 from mmgraph.graph.config import GraphConfig
+from mmgraph.modality import MODALITIES
 from mmgraph.sample import MultimodalSample
 
 
@@ -69,7 +70,7 @@ def manifest_source(
         for record in manifest.records():
             num_records += 1
             if record.ok:
-                present.update(m for m in ("audio", "image", "text") if m in record.fields)
+                present.update(m for m in record.fields if m in MODALITIES)
                 if record.split == "train" and "text" in record.fields:
                     yield record.fields["text"]
 
@@ -79,8 +80,8 @@ def manifest_source(
         config = GraphConfig(modalities=tuple(sorted(present))) if present else GraphConfig()
     else:
         config = graph_config
-    if "text" in config.modalities and config.tokenizer is None:
-        config = config.replace(tokenizer=tokenizer)
+    if "text" in config.modalities and config.settings["text"].tokenizer is None:
+        config = config.replace(text={"tokenizer": tokenizer})
     return Source(
         name=manifest.name,
         description={"kind": "manifest", "file": path.name, "format": manifest.format, "sha256": digest,

@@ -18,10 +18,12 @@ from mmgraph.convert.layout import Shard, write_shard
 from mmgraph.convert.sources import Chunk
 from mmgraph.datasets.base import NodeTargetFn
 from mmgraph.datasets.manifest import ManifestRecord, Rejection, TaskStats
-from mmgraph.featurize import FeaturizedSample, Featurizer
+from mmgraph.featurize import FeaturizedSample
 from mmgraph.graph.columns import GraphColumns
 from mmgraph.graph.config import GraphConfig
-from mmgraph.sample import DEFAULT_MAX_IMAGE_PIXELS, MultimodalSample
+from mmgraph.graph.featurizer import Featurizer
+from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS
+from mmgraph.sample import MultimodalSample
 
 
 @dataclass

@@ -11,17 +11,15 @@ index, noise index, offset, SNR) and the clip and noise banks (int16, about 30 M
 
 The raw files live under a data root (``root=`` or ``$MMGRAPH_DATA``) holding ``mnist/``,
 ``fsdd/`` and ``esc50_8k/``; they are checked against the ``SHA256SUMS`` of each folder on first
-use in a process. ``resolve_data_root`` and ``verify_files`` are shared with the other file-backed
-datasets.
+use in a process (``mmgraph.datasets.raw``, shared with the other file-backed datasets).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -31,16 +29,15 @@ import numpy as np
 import torch
 
 from mmgraph.datasets.base import MultimodalDataset
+from mmgraph.datasets.raw import listed_files, read_sha256sums, resolve_data_root, verify_files
 from mmgraph.featurize import AudioFeaturizer, FeaturizedSample
 from mmgraph.graph.config import GraphConfig
-from mmgraph.sample import Audio, MultimodalSample
+from mmgraph.media import Audio
+from mmgraph.sample import MultimodalSample
 from mmgraph.task import Task
 from mmgraph.typing import Modality
 
 log = logging.getLogger(__name__)
-
-DATA_ENV = "MMGRAPH_DATA"
-"""Environment variable naming the data root when no ``root`` is given."""
 
 SAMPLE_RATE = 8000
 SPLITS = ("train", "val", "test")
@@ -61,99 +58,6 @@ _ID = re.compile(r"^avmnist-(train|val|test)-(\d+)$")
 
 
 # ------------------------------------------------------------------------------------- raw files
-
-
-def resolve_data_root(root: str | os.PathLike | None, dataset: str, folders: Sequence[str]) -> Path:
-    """The folder holding the raw data: ``root``, else ``$MMGRAPH_DATA``; checks that ``folders`` exist in it.
-
-    Raises:
-        ValueError: neither is set, or the folder lacks one of ``folders``.
-    """
-    if root is None:
-        root = os.environ.get(DATA_ENV) or None
-        if root is None:
-            raise ValueError(
-                f"{dataset}: no data folder given; pass root=... (CLI: --root) or set ${DATA_ENV} to the folder "
-                f"that contains {', '.join(f + '/' for f in folders)} (see datasets/{dataset}.md)"
-            )
-    path = Path(root).expanduser()
-    missing = [f for f in folders if not (path / f).is_dir()]
-    if missing:
-        raise ValueError(
-            f"{dataset}: data folder {str(path)!r} lacks {', '.join(m + '/' for m in missing)}; root (or "
-            f"${DATA_ENV}) must be the folder that contains {', '.join(f + '/' for f in folders)}"
-        )
-    return path
-
-
-def read_sha256sums(folder: Path) -> dict[str, str]:
-    """The ``SHA256SUMS`` of ``folder`` as relative path -> hex digest."""
-    sums_path = folder / "SHA256SUMS"
-    if not sums_path.is_file():
-        raise ValueError(f"checksums: {sums_path} not found (every data folder ships one)")
-    sums: dict[str, str] = {}
-    for number, line in enumerate(sums_path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        digest, _, name = line.partition("  ")
-        if len(digest) != 64 or not name:
-            raise ValueError(f"checksums: {sums_path} line {number} is not '<sha256>  <path>' (got {line[:80]!r})")
-        sums[name.lstrip("*")] = digest.lower()
-    return sums
-
-
-# (resolved path, size, mtime_ns, expected digest) of files already verified in this process
-_VERIFIED: set[tuple[str, int, int, str]] = set()
-
-
-def verify_files(folder: Path, names: Iterable[str], sums: Mapping[str, str] | None = None) -> None:
-    """Check files of ``folder`` against its ``SHA256SUMS``; files verified before in this process are skipped.
-
-    A file that changes (size or modification time) is hashed again.
-
-    Raises:
-        ValueError: a file is not listed, missing, or its digest differs (all such files are named).
-    """
-    sums = read_sha256sums(folder) if sums is None else sums
-    problems: list[str] = []
-    hashed = 0
-    for name in names:
-        expected = sums.get(name)
-        path = folder / name
-        if expected is None:
-            problems.append(f"{name} (not listed in SHA256SUMS)")
-            continue
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            problems.append(f"{name} (missing)")
-            continue
-        key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns, expected)
-        if key in _VERIFIED:
-            continue
-        hashed += 1
-        if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
-            problems.append(f"{name} (sha256 differs)")
-            continue
-        _VERIFIED.add(key)
-    if problems:
-        shown = "; ".join(problems[:5]) + (f"; ... {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise ValueError(f"checksums: {len(problems)} file(s) in {folder} fail verification: {shown}")
-    log.debug("verified %d file(s) in %s", hashed, folder)
-
-
-def _listed_files(folder: Path, sums: Mapping[str, str], pattern: str, dataset: str) -> list[str]:
-    """Files matching ``pattern`` in ``folder``, which must be exactly those ``SHA256SUMS`` lists."""
-    found = sorted(str(p.relative_to(folder)) for p in folder.glob(pattern))
-    listed = sorted(n for n in sums if Path(n).match(pattern))
-    if found != listed:
-        missing, extra = sorted(set(listed) - set(found)), sorted(set(found) - set(listed))
-        raise ValueError(
-            f"{dataset}: {folder} does not hold exactly the files SHA256SUMS lists "
-            f"(missing: {missing[:5]}{' ...' if len(missing) > 5 else ''}, "
-            f"not listed: {extra[:5]}{' ...' if len(extra) > 5 else ''})"
-        )
-    return found
 
 
 def _read_int16_wav(path: Path) -> np.ndarray:
@@ -294,8 +198,8 @@ def load_sound_banks(fsdd: Path, esc50: Path, *, verify: bool = True) -> SoundBa
     """Read every FSDD recording and every ESC-50 noise clip (checked against ``SHA256SUMS`` if ``verify``)."""
     fsdd_sums = read_sha256sums(fsdd)
     esc_sums = read_sha256sums(esc50)
-    clip_names = _listed_files(fsdd, fsdd_sums, "recordings/*.wav", "avmnist")
-    noise_names = _listed_files(esc50, esc_sums, "*.wav", "avmnist")
+    clip_names = listed_files(fsdd, fsdd_sums, "recordings/*.wav", "avmnist")
+    noise_names = listed_files(esc50, esc_sums, "*.wav", "avmnist")
     if verify:
         verify_files(fsdd, clip_names, fsdd_sums)
         verify_files(esc50, noise_names, esc_sums)
@@ -485,7 +389,7 @@ class AVMNISTSplit(Sequence[MultimodalSample]):
 
 
 def frame_energies(waveform: np.ndarray, config: GraphConfig) -> np.ndarray:
-    """Energy of each STFT frame of ``waveform`` (already at ``config.audio_sample_rate``), ``(1 + L // hop,)``.
+    """Energy of each STFT frame of ``waveform`` (already at the audio sample rate of ``config``), ``(1 + L // hop,)``.
 
     The framing is the audio featurizer's: centred frames (``n_fft // 2`` zeros each side), a
     periodic Hann window of ``win_length`` centred in ``n_fft``, one frame every ``hop_length``
@@ -493,7 +397,8 @@ def frame_energies(waveform: np.ndarray, config: GraphConfig) -> np.ndarray:
     """
     from numpy.lib.stride_tricks import sliding_window_view
 
-    n_fft, win, hop = config.audio_n_fft, config.audio_win_length, config.audio_hop_length
+    audio = config.settings["audio"]
+    n_fft, win, hop = audio.n_fft, audio.win_length, audio.hop_length
     length = waveform.shape[0]
     padded = np.pad(waveform.astype(np.float64), n_fft // 2)
     left = (n_fft - win) // 2  # torch.stft centres a shorter window inside n_fft
@@ -540,7 +445,7 @@ class VoiceActivityTargets:
         n_frames = featurized.num_nodes("audio")
         if n_frames == 0:  # audio removed: no frames, no targets
             return {}
-        featurizer = AudioFeaturizer.from_config(config)
+        featurizer = AudioFeaturizer.from_settings(config.settings["audio"])
         clean = featurizer.resample(Audio(self.clean_clip(raw.id), SAMPLE_RATE))
         energy = frame_energies(clean, config)
         if energy.shape[0] < n_frames:
@@ -548,7 +453,7 @@ class VoiceActivityTargets:
                 f"vad: sample {raw.id!r} has {n_frames} audio frames but its clean clip only {energy.shape[0]} "
                 f"(was the audio replaced by a longer one?)"
             )
-        energy = energy[:n_frames]  # audio_max_frames may have cut the featurized frames
+        energy = energy[:n_frames]  # the audio max_frames setting may have cut the featurized frames
         voiced = energy > self.threshold * energy.max()
         return {"audio": {"vad": torch.from_numpy(voiced).long()}}
 
@@ -612,7 +517,7 @@ def load_avmnist_dataset(
             "speaker": Task("speaker", "classification", "speaker", num_classes=len(banks.speakers)),
             "vad": Task("vad", "node_classification", "vad", num_classes=2, node_type="audio"),
         },
-        graph_config=GraphConfig(modalities=("audio", "image"), image_patch_size=4),
+        graph_config=GraphConfig(modalities=("audio", "image"), image={"patch_size": 4}),
         node_targets=VoiceActivityTargets(splits),
         info={
             "source": "MNIST (PCA-degraded) + Free Spoken Digit Dataset mixed with ESC-50 noise "

@@ -14,11 +14,12 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
-from mmgraph.featurize import FeaturizedSample, Featurizer
+from mmgraph.featurize import FeaturizedSample
 from mmgraph.files import write_atomic
 from mmgraph.graph.collate import FullEdges, NodeColumns
 from mmgraph.graph.columns import GraphColumns
 from mmgraph.graph.config import GraphConfig
+from mmgraph.graph.featurizer import Featurizer
 from mmgraph.sample import MultimodalSample
 from mmgraph.task import Task
 from mmgraph.typing import Modality
@@ -65,9 +66,9 @@ class MultimodalDataset:
         from mmgraph.featurize import Tokenizer
 
         config = config or self.graph_config
-        if "text" in config.modalities and config.tokenizer is None:
+        if "text" in config.modalities and config.settings["text"].tokenizer is None:
             texts = [s.text for s in self.splits["train"] if s.text is not None]
-            config = config.replace(tokenizer=Tokenizer.fit(texts, **(tokenizer_kwargs or {})))
+            config = config.replace(text={"tokenizer": Tokenizer.fit(texts, **(tokenizer_kwargs or {}))})
         return config
 
     def featurize(

@@ -130,8 +130,8 @@ def load_digits_dataset(seed: int = 0, root: str | None = None) -> MultimodalDat
     splits = stratified_split(labels, SPLIT_FRACTIONS, seed=0)
     config = GraphConfig(
         modalities=("audio", "image", "text"),
-        image_patch_size=4,
-        text_max_tokens=8,
+        image={"patch_size": 4},
+        text={"max_tokens": 8},
         edges={"audio": "window:2", "image": "grid", "text": "window:1"},
     )
     return MultimodalDataset(

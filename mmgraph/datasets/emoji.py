@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mmgraph.datasets.avmnist import read_sha256sums, resolve_data_root, verify_files
 from mmgraph.datasets.base import MultimodalDataset
+from mmgraph.datasets.raw import read_sha256sums, resolve_data_root, verify_files
 from mmgraph.graph.config import GraphConfig
 from mmgraph.sample import MultimodalSample
 from mmgraph.task import Task
@@ -144,7 +144,7 @@ def load_emoji_dataset(
             "subcategory": Task("subcategory", "classification", "subcategory", num_classes=len(subcategories)),
         },
         graph_config=GraphConfig(
-            modalities=("image", "text"), image_channels=3, image_patch_size=16, text_max_tokens=32
+            modalities=("image", "text"), image={"channels": 3, "patch_size": 16}, text={"max_tokens": 32}
         ),
         info={
             "source": "Twemoji 64×64 (emoji-datasource-twitter 16.0.0), base emoji only, text = name: short names",

@@ -14,6 +14,10 @@ One record per JSONL line (or CSV row, same column names)::
   refused unless ``allow_outside=True``. The check is on the path as written (after resolving
   ``..``), not on symlink targets: a symlink inside the folder is a deliberate way to point at data
   stored elsewhere.
+- A column named after a modality registered with ``mmgraph.modality.register_modality`` holds
+  that modality's value, read as its ``record`` kind says (a file path checked like ``image``, a
+  string, or a JSON value; a CSV cell of a JSON kind is parsed as JSON) and turned into what its
+  ``validate`` takes by its ``from_record`` hook.
 - Any modality may be absent (at least one must be given); ``label`` (an int: class, or a float:
   regression value; all labels of a manifest are of one kind, set by the first one), ``targets``
   (name → number) and ``split`` (``train``/``val``/``test``) are optional. A record without
@@ -44,19 +48,22 @@ from typing import Any
 
 from mmgraph.datasets.base import MultimodalDataset
 from mmgraph.graph.config import GraphConfig
-from mmgraph.sample import DEFAULT_MAX_IMAGE_PIXELS, MultimodalSample, PathLike, check_text, read_image, read_wav
+from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS, PathLike, read_image, read_wav
+from mmgraph.modality import MODALITIES, ModalitySpec, check_text
+from mmgraph.sample import MultimodalSample
 from mmgraph.task import Task
+from mmgraph.typing import BUILTIN_MODALITIES
 
 log = logging.getLogger(__name__)
 
 VALID_KEYS = ("audio", "id", "image", "label", "split", "targets", "text")
+"""The columns of every manifest; a registered modality's name is a column too (``valid_keys()``)."""
 SPLITS = ("train", "val", "test")
 DEFAULT_SPLIT = "train"
 MANIFEST_SUFFIXES = (".jsonl", ".csv")
 LABEL_TASK = "label"
 """Name of the task inferred from the ``label`` column."""
 
-_PATH_KEYS = ("audio", "image")
 _BAD_UTF8 = re.compile("[\udc80-\udcff]")  # what surrogateescape makes of undecodable bytes
 
 
@@ -93,8 +100,8 @@ class ManifestRecord:
         line: 1-based line where the record starts.
         id: the record's id (``None`` when it is missing or unusable).
         split: ``train``, ``val`` or ``test``.
-        fields: the present values: ``image``/``audio`` as absolute paths, ``text``, ``label``,
-            ``targets``.
+        fields: the present values: ``image``/``audio`` (and other file modalities) as absolute
+            paths, ``text``, registered modalities' values as read, ``label``, ``targets``.
         reason: why the record is refused, or ``None`` when it passed.
     """
 
@@ -123,8 +130,10 @@ class ManifestRecord:
         audio, rate = None, None
         if "audio" in f:
             audio, rate = _decode("audio", lambda: read_wav(f["audio"]), f["audio"])
+        extra = {m: _from_record(MODALITIES.get(m), f[m]) for m in sorted(f)
+                 if m in MODALITIES and m not in BUILTIN_MODALITIES}
         return MultimodalSample(
-            image=image, text=f.get("text"), audio=audio, sample_rate=rate, y=f.get("label"),
+            image=image, text=f.get("text"), audio=audio, sample_rate=rate, extra=extra or None, y=f.get("label"),
             targets=f.get("targets"), id=self.id, max_image_pixels=max_image_pixels,
         )
 
@@ -148,6 +157,23 @@ def _decode(key: str, read: Callable[[], Any], path: str) -> Any:
         return read()
     except _DECODER_ERRORS as exc:
         raise ValueError(f"{key}: cannot decode {Path(path).name}: malformed file ({exc})") from None
+
+
+def _from_record(spec: ModalitySpec, value: Any) -> Any:
+    """A registered modality's manifest value turned into what its ``validate`` takes.
+
+    The hook is user code: whatever it raises rejects the record, with a reason that names the field.
+    """
+    if spec.from_record is None:
+        return value
+    try:
+        return spec.from_record(value)
+    except (ValueError, TypeError, *_DECODER_ERRORS) as exc:
+        reason = str(exc)
+        if reason.startswith(f"{spec.name}:"):
+            raise
+        what = Path(value).name if spec.record == "file" else _shown(value)
+        raise ValueError(f"{spec.name}: cannot read {what}: {reason or type(exc).__name__}") from None
 
 
 class _DuplicateKey(ValueError):
@@ -194,9 +220,10 @@ class _RecordChecker:
             if rid in self.seen_ids:
                 return ManifestRecord(index, line, rid, reason=f"duplicate id {rid!r} (an earlier record has it)")
             self.seen_ids.add(rid)
-        unknown = sorted(set(obj) - set(VALID_KEYS))
+        keys = valid_keys()
+        unknown = sorted(set(obj) - set(keys))
         if unknown:
-            return ManifestRecord(index, line, rid, reason=f"unknown keys {unknown}; valid keys: {list(VALID_KEYS)}")
+            return ManifestRecord(index, line, rid, reason=f"unknown keys {unknown}; valid keys: {keys}")
         if reason is not None:
             return ManifestRecord(index, line, rid, reason=reason)
         split = obj.get("split")
@@ -206,19 +233,16 @@ class _RecordChecker:
             reason = f"split: expected one of {list(SPLITS)}, got {_shown(split)}"
             return ManifestRecord(index, line, rid, reason=reason)
         fields: dict[str, Any] = {}
-        for key in _PATH_KEYS:
-            if obj.get(key) is not None:
-                fields[key], reason = self._path(key, obj[key])
-                if reason is not None:
-                    return ManifestRecord(index, line, rid, split, reason=reason)
-        if obj.get("text") is not None:
-            try:
-                fields["text"] = check_text(obj["text"])
-            except (TypeError, ValueError) as exc:
-                return ManifestRecord(index, line, rid, split, reason=str(exc))
+        for key in sorted(set(obj) & set(MODALITIES.list())):
+            if obj[key] is None:
+                continue
+            fields[key], reason = self._modality(key, obj[key])
+            if reason is not None:
+                return ManifestRecord(index, line, rid, split, reason=reason)
         if not fields:
+            names = ["image", "text", "audio"] + [m for m in MODALITIES.list() if m not in BUILTIN_MODALITIES]
             return ManifestRecord(
-                index, line, rid, split, reason="no modality: give at least one of 'image', 'text', 'audio'"
+                index, line, rid, split, reason=f"no modality: give at least one of {', '.join(map(repr, names))}"
             )
         if obj.get("label") is not None:
             fields["label"], reason = self._label(obj["label"])
@@ -255,6 +279,23 @@ class _RecordChecker:
         if not os.path.isfile(full):
             return None, f"{key}: {'not a regular file' if os.path.exists(full) else 'file not found'}: {value}"
         return full, None
+
+    def _modality(self, key: str, value: Any) -> tuple[Any, str | None]:
+        """A modality's value as its ``record`` kind reads it (text is validated now: tokenizers are fit on it)."""
+        record = MODALITIES.get(key).record
+        if record == "file":
+            return self._path(key, value)
+        if key == "text":
+            try:
+                return check_text(value), None
+            except (TypeError, ValueError) as exc:
+                return None, str(exc)
+        if record == "json" and self.from_csv:
+            try:
+                return json.loads(value, object_pairs_hook=_no_duplicate_keys), None
+            except (json.JSONDecodeError, _DuplicateKey):
+                return None, f"{key}: expected a JSON value in the CSV cell, got {_shown(value)}"
+        return value, None
 
     def _label(self, value: Any) -> tuple[int | float | None, str | None]:
         expected = "an integer (class) or a number (regression value)"
@@ -349,9 +390,10 @@ def read_csv_header(path: Path) -> list[str]:
     header = [h.strip() for h in header]
     if any(_BAD_UTF8.search(h) for h in header):
         raise ValueError(f"{path}: the CSV header is not valid UTF-8")
-    unknown = sorted(set(header) - set(VALID_KEYS))
+    keys = valid_keys()
+    unknown = sorted(set(header) - set(keys))
     if unknown:
-        raise ValueError(f"{path}: unknown CSV columns {unknown}; valid columns: {list(VALID_KEYS)}")
+        raise ValueError(f"{path}: unknown CSV columns {unknown}; valid columns: {keys}")
     repeated = sorted({h for h in header if header.count(h) > 1})
     if repeated:
         raise ValueError(f"{path}: CSV columns {repeated} appear more than once")
@@ -385,6 +427,11 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | No
                 yield line, None, f"not valid UTF-8 (in column {bad[0]!r})"
                 continue
             yield line, {col: cell for col, cell in zip(header, row) if cell != ""}, None
+
+
+def valid_keys() -> list[str]:
+    """The keys (JSONL) or columns (CSV) a manifest may have: ``VALID_KEYS`` and every registered modality."""
+    return sorted(set(VALID_KEYS) | set(MODALITIES.list()))
 
 
 def is_manifest_path(path: PathLike) -> bool:
@@ -573,4 +620,5 @@ __all__ = [
     "VALID_KEYS",
     "is_manifest_path",
     "load_manifest",
+    "valid_keys",
 ]

@@ -102,9 +102,9 @@ def plot_explanation(explanation: Explanation, graph: HeteroData, config: GraphC
 
 
 def _draw_image(ax: Axes, explanation: Explanation, graph: HeteroData, config: GraphConfig) -> None:
-    store = graph["image"]
-    image = image_from_patches(store.x, store.pos, config.image_patch_size, config.image_channels)
-    heat = patch_heatmap(explanation.node_importance["image"], store.pos, config.image_patch_size)
+    store, settings = graph["image"], config.settings["image"]
+    image = image_from_patches(store.x, store.pos, settings.patch_size, settings.channels)
+    heat = patch_heatmap(explanation.node_importance["image"], store.pos, settings.patch_size)
     ax.imshow(image[:, :, 0] if image.shape[2] == 1 else image.clip(0, 1), cmap="gray", vmin=0, vmax=1,
               interpolation="nearest")
     top = heat.max()
@@ -128,7 +128,8 @@ def _draw_tokens(ax: Axes, explanation: Explanation, graph: HeteroData, config: 
     from matplotlib import colormaps
 
     ids = graph["text"].x.tolist()
-    tokens = config.tokenizer.decode(ids) if config.tokenizer is not None else [str(i) for i in ids]
+    tokenizer = config.settings["text"].tokenizer
+    tokens = tokenizer.decode(ids) if tokenizer is not None else [str(i) for i in ids]
     weights = _relative(explanation.node_importance["text"])
     cmap = colormaps[HIGHLIGHT_CMAP]
     renderer = fig.canvas.get_renderer()

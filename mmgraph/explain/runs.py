@@ -49,7 +49,7 @@ def explain_run(run_dir: str | Path, data: str, ids: Sequence[str], out: str | P
     if not ids:
         raise ValueError("no sample ids given")
     run = load_run(run_dir)
-    dataset = load_dataset(data, root=root or run.info.get("root"), seed=int(run.info.get("data_seed", 0)))
+    dataset = load_dataset(data, root=root or run.record.root, seed=run.record.data_seed or 0)
     if split not in dataset.splits:
         raise ValueError(f"dataset {dataset.name!r} has no split {split!r} (splits: {list(dataset.splits)})")
     graphs = dataset.featurize(split, run.graph_config)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import ClassVar
 
 import numpy as np
 import torch
 from scipy.signal import resample_poly
 
-from mmgraph.featurize.base import FEATURIZERS, ModalityFeaturizer, NodeSet
-from mmgraph.sample import Audio
+from mmgraph.config import ConfigMixin
+from mmgraph.featurize.base import ModalityFeaturizer, NodeSet, register_featurizer
+from mmgraph.media import Audio
 
 LOG_FLOOR = 1e-6
 """Added to mel power before the log, so silence maps to log(1e-6) ≈ -13.8 instead of -inf."""
@@ -41,7 +43,21 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_ma
     return torch.from_numpy(fb.astype(np.float32))
 
 
-@FEATURIZERS.register("audio")
+@dataclass(frozen=True)
+class AudioSettings(ConfigMixin):
+    """The ``audio`` table of a ``GraphConfig`` (``[graph.audio]`` in TOML); see ``AudioFeaturizer``."""
+
+    sample_rate: int = 8000
+    n_fft: int = 256
+    win_length: int = 200
+    hop_length: int = 80
+    n_mels: int = 40
+    f_min: float = 0.0
+    f_max: float | None = None
+    max_frames: int | None = None
+
+
+@register_featurizer
 class AudioFeaturizer(ModalityFeaturizer):
     """One node per STFT frame: ``x`` = log-mel energies, ``pos`` = frame centre time (s).
 
@@ -62,7 +78,8 @@ class AudioFeaturizer(ModalityFeaturizer):
         output ``x``: ``(N_audio, n_mels)``; ``pos``: ``(N_audio, 1)``.
     """
 
-    layout = "sequence"
+    modality = "audio"
+    settings_class: ClassVar[type[AudioSettings]] = AudioSettings
 
     def __init__(
         self,
@@ -92,19 +109,6 @@ class AudioFeaturizer(ModalityFeaturizer):
         self.max_frames = max_frames
         self._window = torch.hann_window(win_length)
         self._fb = mel_filterbank(sample_rate, n_fft, n_mels, self.f_min, self.f_max)
-
-    @classmethod
-    def from_config(cls, config: Any) -> AudioFeaturizer:
-        return cls(
-            config.audio_sample_rate,
-            config.audio_n_fft,
-            config.audio_win_length,
-            config.audio_hop_length,
-            config.audio_n_mels,
-            config.audio_f_min,
-            config.audio_f_max,
-            config.audio_max_frames,
-        )
 
     @property
     def feature_shape(self) -> tuple[int, ...]:

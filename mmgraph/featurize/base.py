@@ -1,14 +1,17 @@
-"""The featurized form of a sample: per modality, its nodes' raw unit features and positions."""
+"""The featurized form of a sample (``NodeSet``, ``FeaturizedSample``) and the featurizer base class and registry."""
 
 from __future__ import annotations
 
+import dataclasses
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import torch
 from torch import Tensor
 
+from mmgraph.config import ConfigMixin
+from mmgraph.modality import MODALITIES, layout_of
 from mmgraph.registry import Registry
 from mmgraph.typing import Modality
 
@@ -59,26 +62,31 @@ class FeaturizedSample:
         return 0 if node_set is None else len(node_set)
 
 
+@dataclass(frozen=True)
+class NoSettings(ConfigMixin):
+    """The settings table of a featurizer that has no settings."""
+
+
 class ModalityFeaturizer(ABC):
     """Turns one modality's validated value into a ``NodeSet``.
 
-    Subclasses are registered in ``FEATURIZERS`` under their modality name; registering a new one
-    (say ``"tabular"``) makes that modality usable in ``MultimodalSample(extra=...)``, graph configs
-    and models.
+    A subclass names its ``modality`` (registered with ``mmgraph.modality.register_modality``,
+    which also fixes the node layout) and its ``settings_class``: a dataclass with ``ConfigMixin``
+    holding the modality's settings, which ``GraphConfig`` keeps as that modality's table
+    (``GraphConfig(image={"patch_size": 4})``, ``[graph.image]`` in TOML). Registered with
+    ``register_featurizer``, the modality is then usable in graph configs, conversion and models.
     """
 
-    layout: ClassVar[str] = "sequence"
-    """``"grid"`` (nodes on rows × cols, ``pos`` = (row, col)) or ``"sequence"`` (``pos`` = (t,))."""
+    modality: ClassVar[Modality]
+    """The registered modality this featurizer is for."""
 
-    @staticmethod
-    def validate(value: Any) -> Any:
-        """Check a raw value at sample construction (raise ``TypeError``/``ValueError``)."""
-        return value
+    settings_class: ClassVar[type[ConfigMixin]] = NoSettings
+    """The dataclass of this featurizer's settings (its table in ``GraphConfig``)."""
 
     @classmethod
-    @abstractmethod
-    def from_config(cls, config: Any) -> ModalityFeaturizer:
-        """Build from a ``GraphConfig``."""
+    def from_settings(cls, settings: Any) -> ModalityFeaturizer:
+        """Build from a ``settings_class`` instance: by default ``cls(**settings' fields)``."""
+        return cls(**{f.name: getattr(settings, f.name) for f in dataclasses.fields(settings)})
 
     @abstractmethod
     def __call__(self, value: Any) -> NodeSet:
@@ -92,6 +100,20 @@ class ModalityFeaturizer(ABC):
     @property
     def feature_dtype(self) -> torch.dtype:
         return torch.float32
+
+    @property
+    def in_features(self) -> int:
+        """An encoder's input width per node: ``feature_shape[0]`` (1 for scalar features).
+
+        Featurizers whose ``x`` holds ids into a vocabulary return the vocabulary's size.
+        """
+        shape = self.feature_shape
+        return int(shape[0]) if shape else 1
+
+    @property
+    def layout(self) -> str:
+        """``"grid"`` (``pos`` = (row, col), ``shape`` = (rows, cols)) or ``"sequence"`` (``pos`` = (t,))."""
+        return layout_of(self.modality)
 
     @property
     def pos_dim(self) -> int:
@@ -108,4 +130,31 @@ class ModalityFeaturizer(ABC):
 
 
 FEATURIZERS: Registry[type[ModalityFeaturizer]] = Registry("featurizer")
-"""Modality name -> featurizer class."""
+"""Modality name -> featurizer class (filled by ``register_featurizer``)."""
+
+F = TypeVar("F", bound=type[ModalityFeaturizer])
+
+
+def register_featurizer(cls: F, *, overwrite: bool = False) -> F:
+    """Register a featurizer class under its ``modality`` (usable as a class decorator).
+
+    Raises:
+        ValueError: the modality is not registered (``register_modality`` comes first) or already
+            has a featurizer (unless ``overwrite``).
+        TypeError: ``modality`` is missing or ``settings_class`` is not a ``ConfigMixin`` dataclass.
+    """
+    modality = getattr(cls, "modality", None)
+    if not isinstance(modality, str):
+        raise TypeError(f"{cls.__name__}: set the class attribute 'modality' to the modality it featurizes")
+    if modality not in MODALITIES:
+        raise ValueError(
+            f"{cls.__name__} featurizes {modality!r}, which is not a registered modality; call "
+            f"mmgraph.modality.register_modality({modality!r}, ...) first (registered: {MODALITIES.list()})"
+        )
+    settings = cls.settings_class
+    if not (isinstance(settings, type) and dataclasses.is_dataclass(settings) and issubclass(settings, ConfigMixin)):
+        raise TypeError(
+            f"{cls.__name__}.settings_class must be a dataclass with mmgraph.config.ConfigMixin (got {settings!r})"
+        )
+    FEATURIZERS.register(modality, cls, overwrite=overwrite)
+    return cls

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mmgraph.featurize.base import FEATURIZERS, ModalityFeaturizer, NodeSet
+from mmgraph.config import ConfigMixin
+from mmgraph.featurize.base import ModalityFeaturizer, NodeSet, register_featurizer
 
 # ITU-R BT.601 luma weights: the same grey conversion as Pillow's "L" mode.
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
@@ -36,7 +38,20 @@ def to_float_channels(image: np.ndarray, channels: int) -> np.ndarray:
     return img
 
 
-@FEATURIZERS.register("image")
+@dataclass(frozen=True)
+class ImageSettings(ConfigMixin):
+    """The ``image`` table of a ``GraphConfig`` (``[graph.image]`` in TOML); see ``ImageFeaturizer``."""
+
+    patch_size: int = 4
+    channels: int = 1
+    size: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.size is not None:
+            object.__setattr__(self, "size", (int(self.size[0]), int(self.size[1])))
+
+
+@register_featurizer
 class ImageFeaturizer(ModalityFeaturizer):
     """Cuts an image into non-overlapping ``patch_size × patch_size`` patches, one node each.
 
@@ -53,7 +68,8 @@ class ImageFeaturizer(ModalityFeaturizer):
         output ``x``: ``(rows * cols, P * P * channels)``; ``pos``: ``(rows * cols, 2)``.
     """
 
-    layout = "grid"
+    modality = "image"
+    settings_class: ClassVar[type[ImageSettings]] = ImageSettings
 
     def __init__(self, patch_size: int = 4, channels: int = 1, size: tuple[int, int] | None = None) -> None:
         if not isinstance(patch_size, int) or patch_size < 1:
@@ -65,10 +81,6 @@ class ImageFeaturizer(ModalityFeaturizer):
         self.patch_size = patch_size
         self.channels = channels
         self.size = None if size is None else (int(size[0]), int(size[1]))
-
-    @classmethod
-    def from_config(cls, config: Any) -> ImageFeaturizer:
-        return cls(config.image_patch_size, config.image_channels, config.image_size)
 
     @property
     def feature_shape(self) -> tuple[int, ...]:

@@ -7,13 +7,14 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
-from mmgraph.featurize.base import FEATURIZERS, ModalityFeaturizer, NodeSet
-from mmgraph.sample import check_text
+from mmgraph.config import ConfigMixin
+from mmgraph.featurize.base import ModalityFeaturizer, NodeSet, register_featurizer
 
 _WORD = re.compile(r"\w+|[^\w\s]", re.UNICODE)
 
@@ -113,7 +114,31 @@ class Tokenizer:
         return f"Tokenizer(size={len(self)}, level={self.level!r}, lowercase={self.lowercase})"
 
 
-@FEATURIZERS.register("text")
+@dataclass(frozen=True)
+class TextSettings(ConfigMixin):
+    """The ``text`` table of a ``GraphConfig`` (``[graph.text]`` in TOML); see ``TextFeaturizer``.
+
+    ``tokenizer`` may be given as a ``Tokenizer`` or as its ``to_dict()`` (as stored in run files).
+    """
+
+    tokenizer: Tokenizer | None = None
+    max_tokens: int = 64
+
+    def __post_init__(self) -> None:
+        if isinstance(self.tokenizer, dict):
+            object.__setattr__(self, "tokenizer", Tokenizer.from_dict(self.tokenizer))
+        elif self.tokenizer is not None and not isinstance(self.tokenizer, Tokenizer):
+            raise TypeError(
+                f"TextSettings.tokenizer must be a Tokenizer, its to_dict() or None "
+                f"(got {type(self.tokenizer).__name__})"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        tokenizer = None if self.tokenizer is None else self.tokenizer.to_dict()
+        return {"tokenizer": tokenizer, "max_tokens": self.max_tokens}
+
+
+@register_featurizer
 class TextFeaturizer(ModalityFeaturizer):
     """One node per token: ``x`` = token id, ``pos`` = token index.
 
@@ -125,19 +150,14 @@ class TextFeaturizer(ModalityFeaturizer):
         output ``x``: ``(N_text,)`` int64; ``pos``: ``(N_text, 1)``.
     """
 
-    layout = "sequence"
+    modality = "text"
+    settings_class: ClassVar[type[TextSettings]] = TextSettings
 
     def __init__(self, tokenizer: Tokenizer | None, max_tokens: int = 64) -> None:
         if max_tokens < 1:
             raise ValueError(f"'max_tokens' must be >= 1 (got {max_tokens})")
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
-
-    @classmethod
-    def from_config(cls, config: Any) -> TextFeaturizer:
-        return cls(config.tokenizer, config.text_max_tokens)
-
-    validate = staticmethod(check_text)
 
     @property
     def feature_shape(self) -> tuple[int, ...]:
@@ -147,11 +167,18 @@ class TextFeaturizer(ModalityFeaturizer):
     def feature_dtype(self) -> torch.dtype:
         return torch.int64
 
+    @property
+    def in_features(self) -> int:
+        """The vocabulary size (``x`` holds token ids)."""
+        if self.tokenizer is None:
+            raise ValueError("the graph config has text but no tokenizer (fit one on the training text)")
+        return len(self.tokenizer)
+
     def __call__(self, text: str) -> NodeSet:
         if self.tokenizer is None:
             raise ValueError(
                 "text: featurizing text needs a tokenizer; build one from training text with "
-                "mmgraph.Tokenizer.fit(texts) and pass GraphConfig(tokenizer=...)"
+                "mmgraph.Tokenizer.fit(texts) and pass GraphConfig(text={'tokenizer': ...})"
             )
         ids = self.tokenizer.encode(text)[: self.max_tokens]
         if not ids:  # visible characters that form no token (cannot happen with the word regex)

@@ -1,5 +1,5 @@
-"""Graph building: sample → ``HeteroData`` (``build_graph``), batches (``collate``), columns of many graphs
-(``GraphColumns``), export."""
+"""Graph building: ``GraphConfig``, whole-sample ``Featurizer``, sample → ``HeteroData`` (``build_graph``),
+batches (``collate``), columns of many graphs (``GraphColumns``), export."""
 
 from mmgraph.graph.build import build_graph
 from mmgraph.graph.collate import (
@@ -13,10 +13,12 @@ from mmgraph.graph.columns import GraphColumns
 from mmgraph.graph.config import EdgeSpec, GraphConfig
 from mmgraph.graph.edges import EdgeStrategy
 from mmgraph.graph.export import counts_by_type, to_networkx, write_graphml
+from mmgraph.graph.featurizer import Featurizer
 
 __all__ = [
     "EdgeSpec",
     "EdgeStrategy",
+    "Featurizer",
     "GraphColumns",
     "GraphConfig",
     "NodeColumns",

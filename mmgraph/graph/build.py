@@ -9,8 +9,9 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from mmgraph.featurize import FeaturizedSample, Featurizer, NodeSet
+from mmgraph.featurize import FeaturizedSample, NodeSet
 from mmgraph.graph.config import GraphConfig
+from mmgraph.graph.featurizer import Featurizer
 from mmgraph.sample import MultimodalSample
 from mmgraph.typing import HUB, EdgeType
 

@@ -17,10 +17,11 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from mmgraph.featurize import FeaturizedSample, Featurizer
+from mmgraph.featurize import FeaturizedSample
 from mmgraph.graph.build import featurize_all, hub_nodes, set_graph_attributes, set_node_targets
 from mmgraph.graph.config import EdgeSpec, GraphConfig
 from mmgraph.graph.edges import EdgeStrategy, prefix_template
+from mmgraph.graph.featurizer import Featurizer
 from mmgraph.sample import MultimodalSample
 from mmgraph.typing import HUB, EdgeType, NodeType
 

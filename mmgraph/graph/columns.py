@@ -19,10 +19,11 @@ import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
-from mmgraph.featurize import FeaturizedSample, Featurizer, NodeSet
+from mmgraph.featurize import FeaturizedSample, NodeSet
 from mmgraph.graph.build import concat_node_target, hub_nodes, label_tensor
 from mmgraph.graph.collate import FullEdges, NodeColumns, assemble_batch
 from mmgraph.graph.config import GraphConfig
+from mmgraph.graph.featurizer import Featurizer
 from mmgraph.typing import HUB, Modality
 
 COLUMNS_FORMAT = "mmgraph-columns-v1"

@@ -1,16 +1,17 @@
-"""``GraphConfig``: how samples become graphs (featurizer settings + edge strategies)."""
+"""``GraphConfig``: how samples become graphs (each modality's featurizer settings + edge strategies)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
 
-from mmgraph.config import check_fields
-from mmgraph.featurize import FEATURIZERS, Tokenizer
+from mmgraph.config import ConfigMixin, check_types
+from mmgraph.featurize import FEATURIZERS
 from mmgraph.graph.edges import EdgeStrategy
+from mmgraph.modality import MODALITIES, layout_of
 from mmgraph.typing import CROSS, HUB, HUB_RELATION, INTRA, EdgeType, Modality, NodeType
 
 
@@ -25,65 +26,161 @@ class EdgeSpec(NamedTuple):
 
 
 def _default_strategy(src: Modality, dst: Modality) -> str:
+    """``grid`` within a grid modality, ``window:2`` within a sequence, ``full`` between two (canonical names)."""
     if src == dst:
-        return "grid" if FEATURIZERS.get(src).layout == "grid" else "window:2"
-    return "full"
+        name = "grid" if layout_of(src) == "grid" else "window:2"
+    else:
+        name = "full"
+    return str(EdgeStrategy.parse(name))  # "grid:4": the name a given "grid" normalises to, so configs round-trip
 
 
-@dataclass
-class GraphConfig:
-    """Featurizer settings and edge strategies: everything that turns a sample into a graph.
+DEFAULT_MODALITIES: tuple[Modality, ...] = ("audio", "image", "text")
+
+LEGACY_KEYS: dict[str, tuple[Modality, str]] = {
+    "image_patch_size": ("image", "patch_size"),
+    "image_channels": ("image", "channels"),
+    "image_size": ("image", "size"),
+    "tokenizer": ("text", "tokenizer"),
+    "text_max_tokens": ("text", "max_tokens"),
+    **{f"audio_{name}": ("audio", name) for name in (
+        "sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "f_min", "f_max", "max_frames")},
+}
+"""The flat fields of ``GraphConfig`` before per-modality tables, as ``(modality, setting)``: ``from_dict``
+reads them, so ``run.json`` and ``meta.json`` files written by mmgraph 0.1 still load."""
+
+
+def _normalise_modalities(modalities: Any) -> tuple[Modality, ...]:
+    if isinstance(modalities, str):
+        raise TypeError(f"'modalities' must be a sequence of names (got the string {modalities!r})")
+    mods = tuple(sorted(dict.fromkeys(m.lower() for m in modalities)))
+    if not mods:
+        raise ValueError("'modalities' must name at least one modality")
+    for m in mods:
+        if m == HUB:
+            raise ValueError(f"{HUB!r} is the hub node type, not a modality")
+        if m not in MODALITIES:
+            raise ValueError(
+                f"modality {m!r} is not registered (registered: {MODALITIES.list()}); register it with "
+                f"mmgraph.modality.register_modality"
+            )
+        if m not in FEATURIZERS:
+            raise ValueError(f"modality {m!r} has no registered featurizer (registered: {FEATURIZERS.list()})")
+    return mods
+
+
+def _unknown_fields(keys: Iterable[str]) -> ValueError:
+    names = sorted(f.name for f in dataclasses.fields(GraphConfig))
+    return ValueError(
+        f"unknown GraphConfig fields {sorted(keys)}; valid: {names} and a table per registered modality "
+        f"{MODALITIES.list()}"
+    )
+
+
+def _moved(key: str) -> str:
+    modality, name = LEGACY_KEYS[key]
+    return (f"GraphConfig: {key!r} is now the {modality!r} setting {name!r}: "
+            f"GraphConfig({modality}={{{name!r}: ...}}), or [graph.{modality}] {name} = ... in TOML")
+
+
+@dataclass(init=False, repr=False)
+class GraphConfig(ConfigMixin):
+    """Each modality's featurizer settings and the edge strategies: everything that turns a sample into a graph.
+
+    Every modality has a settings table, the settings dataclass its featurizer declares
+    (``ImageSettings``, ``TextSettings``, ``AudioSettings``, or a registered modality's own), given
+    as an object or as a dict of its fields; modalities left out get the defaults.
+    ``config.settings["image"].patch_size`` reads one. In TOML each is a table::
+
+        [graph]
+        modalities = ["audio", "image", "text"]
+        [graph.image]
+        patch_size = 7
+        [graph.audio]
+        hop_length = 160
+        [graph.edges]
+        "audio-text" = "aligned:0.1"
 
     Edge strategies are keyed ``"image"`` (within a modality) or ``"audio-image"`` (between two,
     either order); keys left out take the defaults: ``grid`` within grid modalities, ``window:2``
-    within sequences, ``full`` between modalities. See ``mmgraph.graph.edges`` for the strategies.
+    within sequences, ``full`` between modalities (layouts come from ``mmgraph.modality``). See
+    ``mmgraph.graph.edges`` for the strategies.
 
     Args:
         modalities: the node types every graph has (a missing modality is zero nodes).
-        image_patch_size, image_channels, image_size: see ``ImageFeaturizer``.
-        tokenizer, text_max_tokens: see ``TextFeaturizer``.
-        audio_*: see ``AudioFeaturizer``.
+        settings: modality → its settings (object or dict of fields); the same as passing each
+            table by keyword: ``GraphConfig(image={"patch_size": 7}, text=TextSettings(tokenizer=tok))``.
         edges: strategy per modality or modality pair.
         hub: add a ``sample`` hub node linked (both ways) to every node.
         reverse: add the reverse of every cross-modal edge type so that every type receives.
+        **tables: settings tables by modality name.
+
+    Example::
+
+        config = GraphConfig(text={"tokenizer": Tokenizer.fit(texts)}, image={"patch_size": 7})
+        config.replace(audio={"n_mels": 64})   # merges into the audio table, keeps the others
     """
 
-    modalities: tuple[Modality, ...] = ("audio", "image", "text")
-    image_patch_size: int = 4
-    image_channels: int = 1
-    image_size: tuple[int, int] | None = None
-    tokenizer: Tokenizer | None = None
-    text_max_tokens: int = 64
-    audio_sample_rate: int = 8000
-    audio_n_fft: int = 256
-    audio_win_length: int = 200
-    audio_hop_length: int = 80
-    audio_n_mels: int = 40
-    audio_f_min: float = 0.0
-    audio_f_max: float | None = None
-    audio_max_frames: int | None = None
-    edges: dict[str, str] = field(default_factory=dict)
-    hub: bool = False
-    reverse: bool = True
+    modalities: tuple[Modality, ...]
+    settings: dict[Modality, Any]
+    edges: dict[str, str]
+    hub: bool
+    reverse: bool
 
-    def __post_init__(self) -> None:
-        if isinstance(self.modalities, str):
-            raise TypeError(f"'modalities' must be a sequence of names (got the string {self.modalities!r})")
-        mods = tuple(sorted(dict.fromkeys(m.lower() for m in self.modalities)))
-        if not mods:
-            raise ValueError("'modalities' must name at least one modality")
-        for m in mods:
-            if m not in FEATURIZERS:
-                raise ValueError(f"modality {m!r} has no registered featurizer (registered: {FEATURIZERS.list()})")
-            if m == HUB:
-                raise ValueError(f"{HUB!r} is the hub node type, not a modality")
-        self.modalities = mods
-        if self.image_size is not None:
-            self.image_size = (int(self.image_size[0]), int(self.image_size[1]))
-        if isinstance(self.tokenizer, dict):
-            self.tokenizer = Tokenizer.from_dict(self.tokenizer)
-        self.edges = self._normalise_edges(self.edges)
+    toml_table: ClassVar[str] = "graph"
+
+    def __init__(
+        self,
+        modalities: Sequence[Modality] = DEFAULT_MODALITIES,
+        *,
+        settings: Mapping[Modality, Any] | None = None,
+        edges: Mapping[str, str] | None = None,
+        hub: bool = False,
+        reverse: bool = True,
+        **tables: Any,
+    ) -> None:
+        given = {str(k).lower(): v for k, v in (settings or {}).items()}
+        for key, value in tables.items():
+            if key in LEGACY_KEYS:
+                raise TypeError(_moved(key))
+            if key not in MODALITIES:
+                raise TypeError(
+                    f"GraphConfig got an unexpected argument {key!r}; it takes modalities, settings, edges, hub, "
+                    f"reverse and a settings table per registered modality ({MODALITIES.list()})"
+                )
+            if key.lower() in given:
+                raise ValueError(f"GraphConfig: settings of {key!r} given twice (as settings= and as {key}=)")
+            given[key.lower()] = value
+        self.modalities = _normalise_modalities(modalities)
+        self.settings = self._build_settings(given)
+        self.edges = self._normalise_edges(dict(edges or {}))
+        self.hub = hub
+        self.reverse = reverse
         self._specs = self._build_specs()
+
+    def _build_settings(self, given: dict[Modality, Any]) -> dict[Modality, Any]:
+        unlisted = sorted(set(given) - set(self.modalities))
+        if unlisted:
+            raise ValueError(
+                f"GraphConfig: settings for {unlisted}, which 'modalities' does not list ({list(self.modalities)})"
+            )
+        out: dict[Modality, Any] = {}
+        for m in self.modalities:
+            cls = FEATURIZERS.get(m).settings_class
+            value = given.get(m)
+            if value is None:
+                out[m] = cls()
+            elif isinstance(value, cls):
+                out[m] = value
+            elif isinstance(value, Mapping):
+                try:
+                    out[m] = cls.from_dict(dict(value))
+                except (TypeError, ValueError) as exc:
+                    raise type(exc)(f"GraphConfig.{m}: {exc}") from None
+            else:
+                raise TypeError(
+                    f"GraphConfig.{m}: expected {cls.__name__} or a table of its fields, got {type(value).__name__}"
+                )
+        return out
 
     # ------------------------------------------------------------------------------------ edges
 
@@ -100,7 +197,7 @@ class GraphConfig:
                 raise ValueError(f"edges: {key!r} given twice")
             strategy = EdgeStrategy.parse(spec)
             src, dst = canon.split("-")[0], canon.split("-")[-1]
-            strategy.check(FEATURIZERS.get(src).layout, FEATURIZERS.get(dst).layout, src == dst)
+            strategy.check(layout_of(src), layout_of(dst), src == dst)
             out[canon] = str(strategy)
         for i, a in enumerate(self.modalities):
             out.setdefault(a, _default_strategy(a, a))
@@ -155,43 +252,84 @@ class GraphConfig:
     # ------------------------------------------------------------------------------ (de)serialise
 
     def replace(self, **changes: Any) -> GraphConfig:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed; a settings table given as a dict is merged into the current one.
+
+        ``config.replace(text={"tokenizer": tok})`` changes the text tokenizer and keeps every other
+        setting; a settings object replaces its table whole. Modalities added by ``modalities=`` get
+        default settings.
+        """
+        modalities = _normalise_modalities(changes.pop("modalities", self.modalities))
+        given = {str(k).lower(): v for k, v in (changes.pop("settings", None) or {}).items()}
+        plain = {k: changes.pop(k) for k in ("edges", "hub", "reverse") if k in changes}
+        for key in list(changes):
+            if key in LEGACY_KEYS:
+                raise TypeError(_moved(key))
+            if key in MODALITIES:
+                if key.lower() in given:
+                    raise ValueError(f"GraphConfig: settings of {key!r} given twice (as settings= and as {key}=)")
+                given[key.lower()] = changes.pop(key)
+        if changes:
+            raise _unknown_fields(changes)
+        check_types(type(self), plain)
+        settings: dict[Modality, Any] = {}
+        for m in modalities:
+            base, change = self.settings.get(m), given.pop(m, None)
+            if isinstance(change, Mapping) and base is not None:
+                try:
+                    settings[m] = base.replace(**change)
+                except (TypeError, ValueError) as exc:
+                    raise type(exc)(f"GraphConfig.{m}: {exc}") from None
+            elif change is not None or base is not None:
+                settings[m] = change if change is not None else base
+        settings.update(given)  # tables of modalities not listed: refused by __init__, naming them
+        return GraphConfig(
+            modalities, settings=settings, edges=plain.get("edges", self.edges), hub=plain.get("hub", self.hub),
+            reverse=plain.get("reverse", self.reverse),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        d["modalities"] = list(self.modalities)
-        d["image_size"] = None if self.image_size is None else list(self.image_size)
-        d["tokenizer"] = None if self.tokenizer is None else self.tokenizer.to_dict()
-        d["edges"] = dict(self.edges)
-        return d
+        """Plain JSON-able values, one table per modality (the layout of a TOML ``[graph]`` table)."""
+        return {
+            "modalities": list(self.modalities),
+            **{m: self.settings[m].to_dict() for m in self.modalities},
+            "edges": dict(self.edges),
+            "hub": self.hub,
+            "reverse": self.reverse,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GraphConfig:
-        check_fields(cls, d)
+    def from_dict(cls, d: Mapping[str, Any]) -> GraphConfig:
+        """Build from ``to_dict()`` output or a TOML ``[graph]`` table; also reads the flat keys of
+        mmgraph 0.1 (``image_patch_size``, ``tokenizer``, ``audio_n_mels``, ...: see ``LEGACY_KEYS``)."""
+        if not isinstance(d, Mapping):
+            raise TypeError(f"GraphConfig: expected a table of settings, got {type(d).__name__}")
         d = dict(d)
-        if "modalities" in d:
-            d["modalities"] = tuple(d["modalities"])
-        if d.get("image_size") is not None:
-            d["image_size"] = tuple(d["image_size"])
-        if isinstance(d.get("tokenizer"), dict):
-            d["tokenizer"] = Tokenizer.from_dict(d["tokenizer"])
-        return cls(**d)
-
-    @classmethod
-    def from_toml(cls, path: str | Path) -> GraphConfig:
-        """Read a TOML file: top-level fields, or a ``[graph]`` table (and ``[graph.edges]``)."""
-        from mmgraph.files import load_toml
-
-        data = load_toml(path)
-        return cls.from_dict(data.get("graph", data))
+        names = {f.name for f in dataclasses.fields(cls)}
+        legacy = {k: d.pop(k) for k in list(d) if k in LEGACY_KEYS}
+        unknown = [k for k in d if k not in names and k not in MODALITIES]
+        if unknown:
+            raise _unknown_fields(unknown)
+        plain = {k: d.pop(k) for k in list(d) if k in names}
+        check_types(cls, plain)
+        settings = {str(k).lower(): v for k, v in (plain.pop("settings", None) or {}).items()}
+        for key, value in d.items():
+            if key.lower() in settings:
+                raise ValueError(f"GraphConfig: settings of {key!r} given twice (as settings and as a table)")
+            settings[key.lower()] = value
+        modalities = _normalise_modalities(plain.pop("modalities", DEFAULT_MODALITIES))
+        for key, value in legacy.items():
+            modality, name = LEGACY_KEYS[key]
+            if modality not in modalities:
+                continue  # mmgraph 0.1 wrote every field, also those of modalities the config did not list
+            table = settings.setdefault(modality, {})
+            if not isinstance(table, dict) or name in table:
+                raise ValueError(f"GraphConfig: {key!r} and the {modality!r} table's {name!r} both given")
+            table[name] = value
+        return cls(modalities, settings=settings, **plain)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
 
     def __repr__(self) -> str:
-        tok = "None" if self.tokenizer is None else f"Tokenizer(size={len(self.tokenizer)})"
-        return (
-            f"GraphConfig(modalities={list(self.modalities)}, image_patch_size={self.image_patch_size}, "
-            f"tokenizer={tok}, audio_n_mels={self.audio_n_mels}, edges={self.edges}, hub={self.hub})"
-        )
+        tables = "".join(f"{m}={self.settings[m]!r}, " for m in self.modalities)
+        return f"GraphConfig(modalities={list(self.modalities)}, {tables}edges={self.edges}, hub={self.hub})"

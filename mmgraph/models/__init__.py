@@ -4,6 +4,7 @@ from mmgraph.models.build import MODELS, build_heads, build_model, selected_task
 from mmgraph.models.config import DataSpec, ModelConfig
 from mmgraph.models.gnn import MultimodalGNN
 from mmgraph.models.outputs import ModelOutput
+from mmgraph.models.self_supervised import PretrainConfig, SelfSupervisedModel, build_pretrain_model
 
 __all__ = [
     "MODELS",
@@ -11,7 +12,10 @@ __all__ = [
     "ModelConfig",
     "ModelOutput",
     "MultimodalGNN",
+    "PretrainConfig",
+    "SelfSupervisedModel",
     "build_heads",
     "build_model",
+    "build_pretrain_model",
     "selected_tasks",
 ]

@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from mmgraph.modality import MODALITIES
 from mmgraph.models.baselines.branch import ModalityBranch
 from mmgraph.models.baselines.early_fusion import EarlyFusion
 from mmgraph.models.baselines.late_fusion import LateFusion
@@ -18,15 +19,7 @@ from mmgraph.models.config import DataSpec, ModelConfig
 from mmgraph.models.gnn import MultimodalGNN
 from mmgraph.nn.conv import CONVS
 from mmgraph.nn.encoders import DEFAULT_ENCODERS, ENCODERS
-from mmgraph.nn.heads import (
-    ClassificationHead,
-    ClusterHead,
-    Head,
-    MultiTaskHead,
-    NodeClassificationHead,
-    NodeRegressionHead,
-    RegressionHead,
-)
+from mmgraph.nn.heads import HEADS, ClusterHead, Head, MultiTaskHead
 from mmgraph.nn.readout import READOUTS
 from mmgraph.registry import Registry
 from mmgraph.task import Task
@@ -45,15 +38,10 @@ def selected_tasks(config: ModelConfig, spec: DataSpec) -> dict[str, Task]:
 
 
 def build_head_for_task(task: Task, channels: int, dropout: float) -> Head:
-    if task.kind == "classification":
-        return ClassificationHead(task.name, channels, task.num_classes, task.target, dropout)
-    if task.kind == "regression":
-        return RegressionHead(task.name, channels, task.target, dropout)
-    if task.kind == "node_classification":
-        return NodeClassificationHead(task.name, channels, task.num_classes, task.node_type, task.target, dropout)
-    if task.kind == "node_regression":
-        return NodeRegressionHead(task.name, channels, task.node_type, task.target, dropout)
-    raise ValueError(f"no head for task kind {task.kind!r}")
+    """The head ``HEADS`` registers for the task's kind."""
+    if task.kind not in HEADS:
+        raise ValueError(f"no head for task kind {task.kind!r} of task {task.name!r}; registered: {HEADS.list()}")
+    return HEADS.create(task.kind, task, channels, dropout)
 
 
 def build_heads(config: ModelConfig, spec: DataSpec, channels: int | None = None) -> MultiTaskHead:
@@ -68,22 +56,16 @@ def build_heads(config: ModelConfig, spec: DataSpec, channels: int | None = None
 
 
 def build_encoder(node_type: str, config: ModelConfig, spec: DataSpec) -> nn.Module:
+    """The encoder ``config.encoders`` names for ``node_type`` (else its default), built by ``ENCODERS``."""
     name = config.encoders.get(node_type) or DEFAULT_ENCODERS.get(node_type)
+    if name is None and node_type in MODALITIES:  # a registered modality may name its default encoder
+        name = MODALITIES.get(node_type).default_encoder
     if name is None:
         raise ValueError(f"no default encoder for node type {node_type!r}; name one in ModelConfig.encoders")
-    options: dict = {}
-    if name.startswith("minilm"):  # "minilm" (frozen) or "minilm:finetune"
-        if name not in ("minilm", "minilm:finetune"):
-            raise ValueError(f"text encoder {name!r}: use 'minilm' (frozen) or 'minilm:finetune'")
-        options = {"vocab": spec.vocab, "trainable": name == "minilm:finetune"}
-        name = "minilm"
-    elif name == "patch":
-        options = {"patch_size": spec.patch_size, "stem": config.image_stem}
-    elif name == "token":
-        options = {"context": config.text_context}
-    elif name == "frame":
-        options = {"kernel_size": config.audio_kernel}
-    return ENCODERS.create(name, spec.in_features[node_type], config.hidden, **options)
+    if name not in ENCODERS:
+        raise ValueError(f"ModelConfig.encoders[{node_type!r}]: unknown encoder {name!r}; "
+                         f"registered: {', '.join(ENCODERS.list())}")
+    return ENCODERS.create(name, node_type, config, spec)
 
 
 @MODELS.register("mmgnn")

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from mmgraph.config import ConfigMixin
+from mmgraph.featurize import ImageSettings
 from mmgraph.graph.build import HUB_FEATURE_DIM
 from mmgraph.graph.config import GraphConfig
+from mmgraph.graph.featurizer import Featurizer
 from mmgraph.task import Task
 from mmgraph.typing import HUB, EdgeType, Modality, NodeType
 
@@ -36,21 +38,15 @@ class DataSpec:
 
     @classmethod
     def from_graph_config(cls, config: GraphConfig, tasks: dict[str, Task]) -> DataSpec:
-        from mmgraph.featurize import FEATURIZERS
-
-        in_features: dict[NodeType, int] = {}
-        for m in config.modalities:
-            if m == "text":
-                if config.tokenizer is None:
-                    raise ValueError("the graph config has text but no tokenizer (fit one on the training text)")
-                in_features[m] = len(config.tokenizer)
-            else:
-                shape = FEATURIZERS.get(m).from_config(config).feature_shape
-                in_features[m] = int(shape[0]) if shape else 1
+        """The spec of data featurized with ``config``: input widths from each modality's featurizer."""
+        featurizer = Featurizer(config)
+        in_features: dict[NodeType, int] = {m: f.in_features for m, f in featurizer.modalities.items()}
         if config.hub:
             in_features[HUB] = HUB_FEATURE_DIM
-        vocab = list(config.tokenizer.vocab) if "text" in config.modalities and config.tokenizer else None
-        return cls(config.modalities, config.node_types, config.edge_types, in_features, config.image_patch_size,
+        image = config.settings.get("image", ImageSettings())
+        text = config.settings.get("text")
+        vocab = list(text.tokenizer.vocab) if text is not None and text.tokenizer is not None else None
+        return cls(config.modalities, config.node_types, config.edge_types, in_features, image.patch_size,
                    dict(tasks), vocab)
 
     def restrict(self, modalities: list[Modality] | tuple[Modality, ...]) -> DataSpec:

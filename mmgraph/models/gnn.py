@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -10,7 +10,8 @@ from torch_geometric.data import HeteroData
 
 from mmgraph.models.outputs import ModelOutput
 from mmgraph.nn.context import BatchContext
-from mmgraph.nn.heads import MultiTaskHead
+from mmgraph.nn.heads import Head, MultiTaskHead
+from mmgraph.nn.prepare import Embed, TrainingData, fit_encoder_inputs
 from mmgraph.typing import HUB, EdgeType, NodeType
 
 
@@ -64,6 +65,17 @@ class MultimodalGNN(nn.Module):
         self.unimodal_weight = unimodal_weight
         self.dense_path = dense_path
         self.dense_block_limit = dense_block_limit
+
+    @property
+    def task_heads(self) -> Mapping[str, Head]:
+        """Task name → head: what the ``Trainer`` evaluates and selects on."""
+        return self.head.heads
+
+    def prepare(self, data: TrainingData, embed: Embed, seed: int = 0) -> None:
+        """Data-dependent set-up before training (``mmgraph.nn.prepare``): the encoders' input
+        statistics, then the heads (target standardisation, cluster centroids)."""
+        fit_encoder_inputs(self.encoders, data)
+        self.head.prepare(data, embed, seed)
 
     def context(self, batch: HeteroData) -> BatchContext:
         return BatchContext.from_batch(batch, self.node_types, self.edge_types, use_dense=self.dense_path,

@@ -5,6 +5,7 @@ from mmgraph.nn.conv import CONVS, CrossModalAttention, HeteroGATv2Layer, Hetero
 from mmgraph.nn.dense import DenseLayout
 from mmgraph.nn.encoders import ENCODERS, FrameEncoder, HubEncoder, PatchEncoder, TokenEncoder
 from mmgraph.nn.heads import (
+    HEADS,
     ClassificationHead,
     ClusterHead,
     Head,
@@ -18,6 +19,7 @@ from mmgraph.nn.readout import READOUTS, GatedReadout, HubReadout, MeanReadout, 
 __all__ = [
     "CONVS",
     "ENCODERS",
+    "HEADS",
     "READOUTS",
     "BatchContext",
     "ClassificationHead",

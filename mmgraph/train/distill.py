@@ -9,7 +9,7 @@ that never sees that modality.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from mmgraph.models.outputs import ModelOutput
-from mmgraph.nn.heads import ClassificationHead
+from mmgraph.nn.heads import ClassificationHead, Head
+from mmgraph.nn.prepare import Embed, TrainingData
 
 
 @dataclass
@@ -48,7 +49,7 @@ class DistillationModel(nn.Module):
         \operatorname{KL}\bigl(\operatorname{softmax}(t / \tau) \,\Vert\, \operatorname{softmax}(s / \tau)\bigr)
 
     summed over the graph-level classification tasks that student and teacher share (``tasks``).
-    The teacher is frozen and always in eval mode. ``head`` and ``encoders`` are the student's, so
+    The teacher is frozen and always in eval mode. ``head``, ``task_heads`` and ``prepare`` are the student's, so
     the ``Trainer`` trains, evaluates and selects on the student alone; afterwards ``.student`` is a
     plain model.
 
@@ -75,9 +76,9 @@ class DistillationModel(nn.Module):
         self.teacher.requires_grad_(False)
         self.teacher.eval()
         self.temperature, self.alpha = temperature, alpha
-        shared = [name for name, head in student.head
+        shared = [name for name, head in student.task_heads.items()
                   if isinstance(head, ClassificationHead) and head.level == "graph"
-                  and name in teacher.head.heads and isinstance(teacher.head[name], ClassificationHead)]
+                  and name in teacher.task_heads and isinstance(teacher.task_heads[name], ClassificationHead)]
         if tasks is not None:
             unknown = sorted(set(tasks) - set(shared))
             if unknown:
@@ -93,9 +94,13 @@ class DistillationModel(nn.Module):
         return self.student.head
 
     @property
-    def encoders(self) -> nn.ModuleDict:
-        """The student's encoders (the ``Trainer`` fits their input statistics; the teacher's are kept)."""
-        return self.student.encoders
+    def task_heads(self) -> Mapping[str, Head]:
+        """The student's task heads (what the ``Trainer`` evaluates and selects on)."""
+        return self.student.task_heads
+
+    def prepare(self, data: TrainingData, embed: Embed, seed: int = 0) -> None:
+        """The student's set-up before training (the trained teacher is kept as it is)."""
+        self.student.prepare(data, embed, seed)
 
     def train(self, mode: bool = True) -> DistillationModel:
         super().train(mode)

@@ -1,64 +1,31 @@
 """Training runs on disk: dataset + model config + trainer → a run folder, and loading it back.
 
-A run folder holds ``run.json`` (dataset, graph config with its tokenizer, model and train
-configs), ``checkpoints/`` (``last.pt``, ``best.pt``), ``metrics.json``/``metrics.csv`` per epoch
-and ``test_metrics.json``. ``load_run`` rebuilds the trained model from it.
+The folder's layout and ``run.json`` are ``mmgraph.train.run_folder``'s; ``train_run`` writes a
+training run's (plus ``test_metrics.json``), ``load_run`` rebuilds the trained model from it and
+``init_from`` copies a run's weights into another model (fine-tuning).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from mmgraph.datasets import load_dataset
 from mmgraph.datasets.on_disk import load_converted
 from mmgraph.datasets.streaming import DEFAULT_BUFFER_SIZE, StreamingGraphDataset, choose_streaming
-from mmgraph.files import write_atomic
 from mmgraph.graph.config import GraphConfig
 from mmgraph.models import DataSpec, ModelConfig, build_model
 from mmgraph.task import Task
-from mmgraph.train.checkpoint import load_checkpoint
+from mmgraph.train.checkpoint import load_checkpoint, read_checkpoint
+from mmgraph.train.distributed import barrier, is_main_process, torchrun_process_group
+from mmgraph.train.run_folder import RunFolder, RunInfo
 from mmgraph.train.trainer import TrainConfig, Trainer, seed_everything
 
 log = logging.getLogger(__name__)
-
-
-def init_distributed() -> bool:
-    """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1); ``True`` if this call created it.
-
-    The backend is nccl when CUDA is available, gloo otherwise.
-    """
-    import os
-
-    import torch.distributed as dist
-
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return False
-    backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if backend == "nccl":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-    dist.init_process_group(backend)
-    log.info("rank %d of %d joined (%s)", dist.get_rank(), dist.get_world_size(), backend)
-    return True
-
-
-def _is_main() -> bool:
-    import torch.distributed as dist
-
-    return not dist.is_initialized() or dist.get_rank() == 0
-
-
-def _barrier() -> None:
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        dist.barrier()
 
 
 def model_config_from(spec: str | ModelConfig) -> ModelConfig:
@@ -79,12 +46,24 @@ def model_config_from(spec: str | ModelConfig) -> ModelConfig:
 
 @dataclass
 class LoadedRun:
-    """A trained run: its model (best checkpoint), graph config, tasks and stored settings."""
+    """A trained run: its model (best checkpoint), folder and ``run.json`` record."""
 
     model: nn.Module
-    graph_config: GraphConfig
-    tasks: dict[str, Task]
-    info: dict[str, Any]
+    folder: RunFolder
+    record: RunInfo
+
+    @property
+    def graph_config(self) -> GraphConfig:
+        return self.record.graph_config
+
+    @property
+    def tasks(self) -> dict[str, Task]:
+        return self.record.tasks
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """``run.json`` as a dict."""
+        return self.record.to_dict()
 
 
 def train_run(
@@ -122,47 +101,33 @@ def train_run(
     the process group is joined here, each rank trains on its part of every global batch
     (``DistributedDataParallel``), and rank 0 alone writes the run folder.
     """
-    created_group = init_distributed()
-    try:
+    with torchrun_process_group():
         return _train_run(data, model, out, train_config, root, data_seed, resume, init, stream, buffer_size)
-    finally:
-        if created_group:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
 
 
 def _train_run(data, model, out, train_config, root, data_seed, resume, init, stream, buffer_size) -> dict[str, Any]:
-    out = Path(out)
+    folder = RunFolder(out)
     train_config = train_config or TrainConfig()
-    run_file = out / "run.json"
     streaming = choose_streaming(data, stream)
     dataset = load_converted(data, skip=("train",)) if streaming else load_dataset(data, root=root, seed=data_seed)
     if resume:
-        if not run_file.exists():
-            raise ValueError(f"--resume: {out} holds no run (no run.json)")
-        info = json.loads(run_file.read_text())
-        graph_config = GraphConfig.from_dict(info["graph_config"])
-        model_config = ModelConfig.from_dict(info["model_config"])
-        train_config = TrainConfig.from_dict({**info["train_config"], "progress": train_config.progress})
+        stored = folder.read_info_for_resume()
+        graph_config, model_config = stored.graph_config, stored.model_config
+        train_config = stored.train_config.replace(progress=train_config.progress)
     else:
-        if (out / "checkpoints" / "last.pt").exists():
+        if folder.has_checkpoint():
             raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
         model_config = model_config_from(model)
         # fine-tuning reads the data as the init run did: same tokenizer (token ids index its
         # embedding table), same patch size and audio frames
         graph_config = init_graph_config(init, dataset.modalities) if init is not None else None
         graph_config = graph_config or dataset.fit_graph_config()
-        info = {
-            "data": data, "root": root, "data_seed": data_seed, "dataset": dataset.name,
-            "graph_config": graph_config.to_dict(), "model_config": model_config.to_dict(),
-            "train_config": train_config.to_dict(), "tasks": {k: t.to_dict() for k, t in dataset.tasks.items()},
-        }
-        if _is_main():
-            out.mkdir(parents=True, exist_ok=True)
-            write_atomic(run_file, json.dumps(info, indent=2).encode())
-        _barrier()
-    progress = train_config.progress and _is_main()
+        info = RunInfo(graph_config, model_config, train_config, dict(dataset.tasks), data=data, root=root,
+                       data_seed=data_seed, dataset=dataset.name)
+        if is_main_process():
+            folder.write_info(info)
+        barrier()
+    progress = train_config.progress and is_main_process()
     splits = {s: dataset.featurize(s, graph_config, progress=progress) for s in dataset.splits}
     if streaming:
         splits["train"] = StreamingGraphDataset(data, "train", batch_size=train_config.batch_size,
@@ -173,9 +138,9 @@ def _train_run(data, model, out, train_config, root, data_seed, resume, init, st
     if init is not None and not resume:
         loaded = init_from(net, init)
         log.info("initialised %d tensors from %s", loaded, init)
-    trainer = Trainer(net, train_config, out_dir=out, run_info={"data": data})
+    trainer = Trainer(net, train_config, out_dir=folder.path, run_info={"data": data})
     # a run killed before its first checkpoint resumes from the start, with its stored settings
-    has_checkpoint = (out / "checkpoints" / "last.pt").exists()
+    has_checkpoint = folder.has_checkpoint()
     if resume and not has_checkpoint:
         log.info("%s has no checkpoint yet: starting the run from epoch 0", out)
     result = trainer.fit(splits["train"], splits.get("val"), resume=resume and has_checkpoint)
@@ -184,18 +149,9 @@ def _train_run(data, model, out, train_config, root, data_seed, resume, init, st
     for split in ("val", "test"):
         if split in splits:
             metrics[split] = trainer.evaluate(splits[split])
-    if _is_main():
-        write_atomic(out / "test_metrics.json", json.dumps(metrics, indent=2).encode())
+    if is_main_process():
+        folder.write_json(folder.test_metrics, metrics)
     return metrics
-
-
-def init_run_folder(source: str | Path) -> Path | None:
-    """The run folder of an ``init`` source (a run folder, or a checkpoint inside one's ``checkpoints/``)."""
-    path = Path(source)
-    for folder in (path, path.parent.parent):
-        if (folder / "run.json").is_file():
-            return folder
-    return None
 
 
 def init_graph_config(source: str | Path, modalities: tuple[str, ...] | None = None) -> GraphConfig | None:
@@ -204,16 +160,16 @@ def init_graph_config(source: str | Path, modalities: tuple[str, ...] | None = N
     Raises:
         ValueError: the data has ``modalities`` the init run's graphs do not.
     """
-    folder = init_run_folder(source)
+    folder = RunFolder.containing(source)
     if folder is None:
         log.warning("%s: no run.json beside the checkpoint; the graph config is refit on the data", source)
         return None
-    config = GraphConfig.from_dict(json.loads((folder / "run.json").read_text())["graph_config"])
+    config = folder.read_info().graph_config
     missing = sorted(set(modalities or ()) - set(config.modalities))
     if missing:
         raise ValueError(f"--init {source}: the data has modalities {missing} that the init run's graphs lack "
                          f"(it has {list(config.modalities)})")
-    log.info("using the graph config (and tokenizer) of the init run %s", folder)
+    log.info("using the graph config (and tokenizer) of the init run %s", folder.path)
     return config
 
 
@@ -224,12 +180,7 @@ def init_from(model: nn.Module, source: str | Path) -> int:
     sits (``backbone_prefix``) and what of it not to transfer (``backbone_exclude``: the unused
     task head); only those graph-model tensors are copied, never the decoders or projections.
     """
-    from mmgraph.train.checkpoint import read_checkpoint
-
-    path = Path(source)
-    if path.is_dir():
-        path = path / "checkpoints" / "best.pt"
-    payload = read_checkpoint(path)
+    payload = read_checkpoint(RunFolder.checkpoint_of(source))
     state = payload["model"]
     run_info = payload.get("run_info") or {}
     prefix = run_info.get("backbone_prefix")
@@ -245,21 +196,11 @@ def init_from(model: nn.Module, source: str | Path) -> int:
     return len(matched)
 
 
-def read_run_info(run_dir: str | Path) -> dict[str, Any]:
-    """A run folder's ``run.json`` (``ValueError`` when the folder has none)."""
-    run_file = Path(run_dir) / "run.json"
-    if not run_file.exists():
-        raise ValueError(f"{run_dir} is not a run folder (no run.json)")
-    return json.loads(run_file.read_text())
-
-
 def load_run(run_dir: str | Path, checkpoint: str = "best") -> LoadedRun:
     """Rebuild a trained model from a run folder (``checkpoint``: ``best`` or ``last``)."""
-    run_dir = Path(run_dir)
-    info = read_run_info(run_dir)
-    graph_config = GraphConfig.from_dict(info["graph_config"])
-    tasks = {k: Task(**v) for k, v in info["tasks"].items()}
-    model = build_model(ModelConfig.from_dict(info["model_config"]), DataSpec.from_graph_config(graph_config, tasks))
-    load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt", model)
+    folder = RunFolder(run_dir)
+    info = folder.read_info()
+    model = build_model(info.model_config, DataSpec.from_graph_config(info.graph_config, info.tasks))
+    load_checkpoint(folder.checkpoint(checkpoint), model)
     model.eval()
-    return LoadedRun(model, graph_config, tasks, info)
+    return LoadedRun(model, folder, info)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,57 +18,18 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
-from mmgraph.config import ConfigMixin
 from mmgraph.datasets.base import GraphDataset
 from mmgraph.datasets.streaming import StreamingGraphDataset
 from mmgraph.files import remove_stale_temps, write_atomic
-from mmgraph.nn.heads import ClusterHead, RegressionHead
+from mmgraph.nn.heads import Head
 from mmgraph.train.checkpoint import load_checkpoint, save_checkpoint
+from mmgraph.train.config import TrainConfig
+from mmgraph.train.distributed import ProcessPlace
+from mmgraph.train.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
 BatchTransform = Callable[[HeteroData], HeteroData]
-
-
-@dataclass
-class TrainConfig(ConfigMixin):
-    """Optimisation settings.
-
-    Args:
-        epochs: maximum epochs.
-        batch_size: training batch size (graphs).
-        lr: peak learning rate of AdamW.
-        weight_decay: AdamW weight decay.
-        warmup: fraction of all steps spent in linear warm-up (then cosine decay to 0).
-        patience: stop after this many epochs without a better validation score (``None``: never).
-        monitor: ``"task/metric"`` to select on (default: the first task's headline metric), or
-            ``"loss"``: the validation loss (lower is better).
-        seed: seeds parameter init (when the model is built under ``seed_everything``), data
-            order and dropout; same seed → same metrics on CPU.
-        grad_clip: clip the gradient norm (``None``: no clipping).
-        eval_batch_size: batch size for evaluation.
-        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
-        progress: tqdm progress bars.
-        tensorboard: also log to TensorBoard (needs the ``tensorboard`` extra).
-        keep_best: reload the best validation checkpoint's weights at the end.
-    """
-
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    warmup: float = 0.05
-    patience: int | None = None
-    monitor: str | None = None
-    seed: int = 0
-    grad_clip: float | None = 1.0
-    eval_batch_size: int = 256
-    device: str = "auto"
-    progress: bool = True
-    tensorboard: bool = False
-    keep_best: bool = True
-
-    toml_table: ClassVar[str] = "train"
 
 
 @dataclass
@@ -92,12 +52,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
     """Multiplier of the peak learning rate at each step: linear warm-up, then cosine to 0."""
     def factor(step: int) -> float:
@@ -110,15 +64,20 @@ def warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]
 
 
 class Trainer:
-    """Trains and evaluates a model whose ``forward(batch)`` returns a ``ModelOutput`` and whose
-    ``loss(output, batch)`` returns ``(total, parts)`` (every mmgraph model does).
+    """Trains and evaluates a model (every mmgraph model has what it reads):
+
+    - ``forward(batch)`` → an output with ``predictions`` (task → tensor) and ``graph_embedding``;
+    - ``loss(output, batch)`` → ``(total, parts)``;
+    - ``task_heads``: task name → ``Head`` (scored by ``evaluate``; empty: only the loss);
+    - optionally ``prepare(data, embed, seed)``: data-dependent set-up before training
+      (``mmgraph.nn.prepare``), called once by ``fit`` (not when resuming).
 
     Args:
         model: the model.
         config: ``TrainConfig``.
-        out_dir: run folder for checkpoints (``checkpoints/last.pt``, ``best.pt``), per-epoch
-            metrics (``metrics.json``, ``metrics.csv``) and TensorBoard logs; ``None``: keep
-            nothing on disk.
+        out_dir: run folder (``RunFolder``) for checkpoints (``checkpoints/last.pt``, ``best.pt``),
+            per-epoch metrics (``metrics.json``, ``metrics.csv``) and TensorBoard logs; ``None``:
+            keep nothing on disk.
         run_info: extra JSON-able facts stored in checkpoints (configs, dataset name).
     """
 
@@ -126,32 +85,20 @@ class Trainer:
                  run_info: dict[str, Any] | None = None) -> None:
         self.model = model
         self.config = config or TrainConfig()
-        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.folder = None if out_dir is None else RunFolder(out_dir)
         self.run_info = dict(run_info or {})
-        self.distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-        self.rank = torch.distributed.get_rank() if self.distributed else 0
-        self.world_size = torch.distributed.get_world_size() if self.distributed else 1
-        self.is_main = self.rank == 0
-        if self.distributed and self.config.device == "auto" and torch.cuda.is_available():
-            self.device = torch.device("cuda", torch.cuda.current_device())
-        else:
-            self.device = resolve_device(self.config.device)
+        place = ProcessPlace.current(self.config.device)
+        self.distributed, self.rank, self.world_size = place.distributed, place.rank, place.world_size
+        self.is_main, self.device = place.is_main, place.device
         self.model.to(self.device)
-        self._train_module: nn.Module = self.model
-        if self.distributed:
-            from torch.nn.parallel import DistributedDataParallel
-
-            # modality dropout and missing modalities leave some parameters without gradient in a step
-            self._train_module = DistributedDataParallel(
-                self.model, device_ids=[self.device] if self.device.type == "cuda" else None,
-                find_unused_parameters=True,
-            )
+        self._train_module: nn.Module = place.wrap(self.model)
 
     # ------------------------------------------------------------------------------------- helpers
 
     @property
-    def heads(self):
-        return self.model.head.heads
+    def heads(self) -> Mapping[str, Head]:
+        """The model's task heads (``model.task_heads``): what ``evaluate`` scores and ``fit`` selects on."""
+        return self.model.task_heads
 
     def default_monitor(self) -> str:
         name, head = next(iter(self.heads.items()))
@@ -181,20 +128,11 @@ class Trainer:
         return dataset.loader(batch_size, shuffle=False, sampler=sampler)
 
     def prepare(self, train: GraphDataset) -> None:
-        """Data-dependent set-up before training: input and target standardisation, cluster centroids."""
-        for node_type, encoder in getattr(_unwrap(self.model), "encoders", {}).items():
-            if hasattr(encoder, "fit_inputs") and node_type in train.columns:
-                encoder.fit_inputs(train.columns[node_type].x.to(self.device))
-        for head in self.heads.values():
-            if isinstance(head, RegressionHead):
-                values = _dataset_target(train, head)
-                if values is not None:
-                    head.fit_target(values)
-        clusters = [h for h in self.heads.values() if isinstance(h, ClusterHead)]
-        if clusters:
-            emb = self.embed(train)
-            for head in clusters:
-                head.init_centroids(emb.to(self.device), seed=self.config.seed)
+        """Data-dependent set-up before training: the model's ``prepare`` hook (``mmgraph.nn.prepare``:
+        input and target standardisation, cluster centroids), given this trainer's embeddings and seed."""
+        prepare = getattr(self.model, "prepare", None)
+        if prepare is not None:
+            prepare(train, lambda: self.embed(train), self.config.seed)
 
     @torch.no_grad()
     def embed(self, dataset: GraphDataset, transform: BatchTransform | None = None) -> Tensor:
@@ -213,14 +151,14 @@ class Trainer:
             on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> FitResult:
         """Train for ``config.epochs`` (or until early stopping), validating each epoch.
 
-        With ``resume=True`` and a ``checkpoints/last.pt`` in ``out_dir``, training continues from
+        With ``resume=True`` and a ``checkpoints/last.pt`` in the run folder, training continues from
         it and ends with the same weights and metrics as an uninterrupted run.
 
         Args:
             train, val: datasets (``val`` drives model selection and early stopping); ``train`` may be a
                 ``StreamingGraphDataset`` (data larger than memory: read shard by shard; its batch
                 size and seed must be the config's).
-            resume: continue from ``out_dir/checkpoints/last.pt``.
+            resume: continue from the run folder's ``checkpoints/last.pt``.
             sampler_factory: ``epoch → Sampler`` (e.g. a ``DistributedSampler``).
             on_epoch_end: called with ``(epoch, metrics row)`` after each epoch's checkpoint.
         """
@@ -240,8 +178,9 @@ class Trainer:
         )
         history: list[dict[str, float]] = []
         best_score, best_epoch, start_epoch, since_best = None, -1, 0, 0
-        last_path = self.out_dir / "checkpoints" / "last.pt" if self.out_dir else None
-        writes = self.out_dir is not None and self.is_main
+        folder = self.folder
+        last_path = folder.last_checkpoint if folder else None
+        writes = folder is not None and self.is_main
         if resume:
             if last_path is None or not last_path.exists():
                 raise FileNotFoundError(f"--resume: no checkpoint at {last_path}")
@@ -276,8 +215,7 @@ class Trainer:
             if improved or (monitor is None):
                 best_score, best_epoch, since_best = score, epoch, 0
                 if writes:
-                    save_checkpoint(self.out_dir / "checkpoints" / "best.pt", self.model, epoch=epoch,
-                                    run_info=self.run_info)
+                    save_checkpoint(folder.best_checkpoint, self.model, epoch=epoch, run_info=self.run_info)
                 elif cfg.keep_best:
                     self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             else:
@@ -297,9 +235,9 @@ class Trainer:
             writer.close()
         if self.distributed:
             torch.distributed.barrier()  # rank 0's checkpoints are on disk before anyone reads them
-        if cfg.keep_best and self.out_dir and best_epoch >= 0 and (self.out_dir / "checkpoints" / "best.pt").exists():
-            load_checkpoint(self.out_dir / "checkpoints" / "best.pt", self.model)
-        elif cfg.keep_best and not self.out_dir and self._best_state is not None:
+        if cfg.keep_best and folder and best_epoch >= 0 and folder.best_checkpoint.exists():
+            load_checkpoint(folder.best_checkpoint, self.model)
+        elif cfg.keep_best and not folder and self._best_state is not None:
             self.model.load_state_dict(self._best_state)
         return FitResult(history, best_epoch, best_score, monitor, stopped, time.perf_counter() - t_start)
 
@@ -385,8 +323,8 @@ class Trainer:
 
     def _write_metrics(self, history: list[dict[str, float]]) -> None:
         """Per-epoch metrics as JSON and CSV (evaluation is replicated on every rank: rank 0 writes)."""
-        assert self.out_dir is not None
-        write_atomic(self.out_dir / "metrics.json", json.dumps(history, indent=2).encode())
+        assert self.folder is not None
+        RunFolder.write_json(self.folder.metrics_json, history)
         keys = sorted({k for row in history for k in row}, key=lambda k: (k != "epoch", k))
         import io
 
@@ -394,16 +332,16 @@ class Trainer:
         writer = csv.DictWriter(buf, fieldnames=keys)
         writer.writeheader()
         writer.writerows(history)
-        write_atomic(self.out_dir / "metrics.csv", buf.getvalue().encode())
+        write_atomic(self.folder.metrics_csv, buf.getvalue().encode())
 
     def _tensorboard(self):
-        if not (self.config.tensorboard and self.out_dir and self.is_main):
+        if not (self.config.tensorboard and self.folder and self.is_main):
             return None
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError as exc:  # pragma: no cover - optional dependency
             raise ValueError("tensorboard logging needs the extra: pip install 'mmgraph[tensorboard]'") from exc
-        return SummaryWriter(str(self.out_dir / "tensorboard"))
+        return SummaryWriter(str(self.folder.tensorboard_dir))
 
 
 def _check_stream(train: StreamingGraphDataset, cfg: TrainConfig, world_size: int) -> None:
@@ -413,17 +351,3 @@ def _check_stream(train: StreamingGraphDataset, cfg: TrainConfig, world_size: in
         if have != want:
             raise ValueError(f"the training stream's {name} ({have}) differs from the trainer's ({want}): "
                              f"build the StreamingGraphDataset with {name}={want}")
-
-
-def _unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a ``DistributedDataParallel`` wrapper (or the model itself)."""
-    return getattr(model, "module", model)
-
-
-def _dataset_target(dataset: GraphDataset, head) -> Tensor | None:
-    """All training values of a head's target, from a dataset's columns."""
-    if head.level == "node":
-        return dataset.node_targets.get(head.node_type, {}).get(head.target_attr)
-    if head.target_attr == "y":
-        return dataset.y
-    return dataset.targets.get(head.target_attr)

@@ -83,3 +83,41 @@ def test_tiny_ssl_suite_runs_end_to_end_and_resumes(tmp_path):
     again = run_ssl_suite(suite, tmp_path / "work", tmp_path / "out2", command="test")
     assert {p.name: p.read_text() for p in (tmp_path / "work" / "jobs").glob("*.json")} == records
     assert json.loads((tmp_path / "out2" / "results.json").read_text())["jobs"] == again["jobs"]
+
+
+def test_cli_bench_runs_an_ssl_suite_with_the_ssl_runner(tmp_path, monkeypatch, capsys):
+    """``mmgraph bench`` picks the runner from the suite's kind; --out/--quick/--seeds/--root reach it."""
+    import mmgraph.bench.run
+    from mmgraph.bench import SSLSuite, suite_kind
+    from mmgraph.cli import main
+
+    (tmp_path / "tiny_ssl.toml").write_text('name = "tiny_ssl"\nkind = "ssl"\ndataset = "digits"\ntask = "digit"\n'
+                                            '[quick]\nmax_train = 50\n')
+    assert suite_kind(str(tmp_path / "tiny_ssl.toml")) == "ssl" and suite_kind("quick") == "models"
+    calls = []
+
+    def fake_run_ssl_suite(suite, work, out, **kwargs):
+        calls.append((suite, work, out, kwargs))
+        target = {"target": "distillation helps", "met": False, "value": {"mean": 0.25}}
+        return {"dataset": "digits", "seeds": kwargs["seeds"], "compute_seconds": 3.0, "summary": {"targets": [target]}}
+
+    monkeypatch.setattr(mmgraph.bench.run, "run_ssl_suite", fake_run_ssl_suite)
+    out = tmp_path / "o"
+    assert main(["bench", "--suite", str(tmp_path / "tiny_ssl.toml"), "--out", str(out), "--quick", "--seeds", "2",
+                 "--root", "/data", "--threads", "3", "--no-progress"]) == 0
+    (suite, work, report_dir, kwargs), = calls
+    assert isinstance(suite, SSLSuite) and suite.task == "digit" and suite.root == "/data" and suite.threads == 3
+    assert work == report_dir == out and kwargs["quick"] and kwargs["seeds"] == [0, 1] and not kwargs["progress"]
+    printed = capsys.readouterr().out
+    assert "MISSED: distillation helps (measured 0.2500)" in printed and f"results: {out}/results.md" in printed
+
+
+def test_ssl_suite_task_must_be_a_classification_task_of_the_data(tmp_path):
+    from mmgraph.bench.ssl import SSLHarness
+
+    suite = parse_ssl_suite({"kind": "ssl", "dataset": "digits", "task": "snr_db", "max_train": 40, "max_eval": 20})
+    with pytest.raises(ValueError, match="'snr_db' is 'regression': set 'task' to one of \\['digit'\\]"):
+        SSLHarness(suite, tmp_path)
+    default = SSLHarness(parse_ssl_suite({"kind": "ssl", "dataset": "digits", "max_train": 40, "max_eval": 20}),
+                         tmp_path)
+    assert default.task.name == "digit" and torch.equal(default.labels(default.test), default.test.y)

@@ -100,7 +100,7 @@ def test_convert_manifest_matches_direct_featurization(manifest, reference):
     assert [r["record"] for r in rejected] == sorted(r["record"] for r in rejected)
 
     config = GraphConfig.from_dict(meta["graph_config"])
-    assert "hello" in config.tokenizer.vocab and "dup" not in config.tokenizer.vocab
+    assert "hello" in config.settings["text"].tokenizer.vocab and "dup" not in config.settings["text"].tokenizer.vocab
     loaded = load_converted(reference)
     assert isinstance(loaded, ConvertedDataset) and list(loaded.splits) == ["train", "val", "test"]
     manifest_ds = ManifestDataset(path)
@@ -131,7 +131,7 @@ def test_load_dataset_dispatches_to_converted_folder(reference, tmp_path):
     config = ds.fit_graph_config()
     assert ds.featurize("val", config) is ds.splits["val"]
     with pytest.raises(ValueError, match="another graph config"):
-        ds.featurize("val", config.replace(image_patch_size=2))
+        ds.featurize("val", config.replace(image={"patch_size": 2}))
     (tmp_path / "plain").mkdir()
     with pytest.raises(ValueError, match="without meta.json"):
         load_dataset(str(tmp_path / "plain"))
@@ -275,11 +275,11 @@ def test_cli_convert_verify_merge_and_exit_codes(manifest, tmp_path, capsys):
     path = str(manifest[0])
     out = tmp_path / "cli"
     toml = tmp_path / "graph.toml"
-    toml.write_text('[graph]\nmodalities = ["audio", "image", "text"]\nimage_patch_size = 2\n')
+    toml.write_text('[graph]\nmodalities = ["audio", "image", "text"]\n[graph.image]\npatch_size = 2\n')
     assert main(["convert", path, str(out), "--chunk-size", "4", "--graph", str(toml), "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "converted 22 records, rejected 5" in printed and "records/s" in printed and "rejected.jsonl" in printed
-    assert read_meta(out)["graph_config"]["image_patch_size"] == 2
+    assert read_meta(out)["graph_config"]["image"]["patch_size"] == 2
     assert main(["convert", "--verify", str(out)]) == 0
     assert "7 shard(s) verified" in capsys.readouterr().out
     parts = [str(tmp_path / f"p{i}") for i in range(2)]

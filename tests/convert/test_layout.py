@@ -18,7 +18,7 @@ from mmgraph.convert.layout import (
 )
 from mmgraph.datasets import GraphDataset
 from mmgraph.datasets.manifest import Rejection, TaskStats
-from mmgraph.featurize import Featurizer
+from mmgraph.graph import Featurizer
 from mmgraph.graph.columns import GraphColumns
 from tests.conftest import assert_columns_equal, make_sample
 

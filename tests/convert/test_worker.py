@@ -8,7 +8,7 @@ from mmgraph import GraphConfig, Tokenizer
 from mmgraph.convert.sources import Chunk, DatasetRecord
 from mmgraph.convert.worker import convert_chunk
 from mmgraph.datasets.manifest import ManifestRecord
-from mmgraph.featurize import Featurizer
+from mmgraph.graph import Featurizer
 from mmgraph.graph.columns import GraphColumns
 from tests.conftest import WORDS, assert_columns_equal, make_sample
 
@@ -17,7 +17,7 @@ def test_records_that_fail_are_rejected_and_the_others_packed_in_order(tmp_path)
     image = tmp_path / "a.png"
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(image)
     (tmp_path / "broken.png").write_bytes(b"not a png")
-    config = GraphConfig(modalities=("text",), tokenizer=Tokenizer.fit(WORDS))
+    config = GraphConfig(modalities=("text",), text={"tokenizer": Tokenizer.fit(WORDS)})
     chunk = Chunk(index=1, start=4, items=[
         ManifestRecord(4, 5, "a", "train", {"text": "alpha beta", "label": 1, "targets": {"snr": 0.5}}),
         ManifestRecord(5, 6, None, reason="not valid JSON"),

@@ -21,8 +21,8 @@ from mmgraph.datasets.avmnist import (
     frame_energies,
     load_avmnist_dataset,
     mix_at_snr,
-    verify_files,
 )
+from mmgraph.datasets.raw import verify_files
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_ROOT = Path(os.environ.get("MMGRAPH_DATA") or REPO.parent / "shared" / "data")
@@ -164,11 +164,12 @@ def test_mix_hits_the_snr_wraps_and_normalises():
 @needs_data
 def test_vad_targets_follow_the_audio_frames(dataset):
     config = dataset.fit_graph_config()
-    assert config.modalities == ("audio", "image") and config.image_patch_size == 4
+    audio = config.settings["audio"]
+    assert config.modalities == ("audio", "image") and config.settings["image"].patch_size == 4
     samples = dataset.splits["val"][:12]
     gd = GraphDataset.from_samples(samples, config, node_targets=dataset.node_targets)
     counts = gd.columns["audio"].counts
-    assert counts.tolist() == [1 + s.audio.waveform.shape[0] // config.audio_hop_length for s in samples]
+    assert counts.tolist() == [1 + s.audio.waveform.shape[0] // audio.hop_length for s in samples]
     vad = gd.node_targets["audio"]["vad"]
     assert vad.dtype == torch.long and vad.shape == (int(counts.sum()),)
     assert set(vad.unique().tolist()) <= {0, 1}
@@ -177,11 +178,11 @@ def test_vad_targets_follow_the_audio_frames(dataset):
     # the per-frame energies are the featurizer's STFT framing (Parseval on the one-sided spectrum)
     clean = samples.clean_audio(0)
     spec = torch.stft(
-        torch.from_numpy(clean).double(), config.audio_n_fft, config.audio_hop_length, config.audio_win_length,
-        window=torch.hann_window(config.audio_win_length, dtype=torch.float64), center=True,
+        torch.from_numpy(clean).double(), audio.n_fft, audio.hop_length, audio.win_length,
+        window=torch.hann_window(audio.win_length, dtype=torch.float64), center=True,
         pad_mode="constant", return_complex=True,
     ).abs().square()  # (F, T)
-    parseval = (2 * spec.sum(0) - spec[0] - spec[-1]) / config.audio_n_fft
+    parseval = (2 * spec.sum(0) - spec[0] - spec[-1]) / audio.n_fft
     assert np.allclose(frame_energies(clean, config), parseval.numpy(), rtol=1e-9, atol=1e-12)
     energy = parseval.numpy()
     assert torch.equal(gd[0].node_targets["audio"]["vad"], torch.from_numpy(energy > 0.01 * energy.max()).long())
@@ -192,7 +193,7 @@ def test_vad_targets_follow_the_audio_frames(dataset):
     gd_noisy = GraphDataset.from_samples([noisy], config, node_targets=dataset.node_targets)
     assert torch.equal(gd_noisy.node_targets["audio"]["vad"], gd[0].node_targets["audio"]["vad"])
     # fewer frames kept by the featurizer, or no audio at all
-    short = GraphDataset.from_samples(samples[:2], config.replace(audio_max_frames=20),
+    short = GraphDataset.from_samples(samples[:2], config.replace(audio={"max_frames": 20}),
                                       node_targets=dataset.node_targets)
     assert short.node_targets["audio"]["vad"].shape == (40,)
     mixed = GraphDataset.from_samples([samples[0].without("audio"), samples[1]], config,

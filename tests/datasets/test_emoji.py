@@ -76,9 +76,10 @@ def test_tasks_and_class_mappings(dataset):
 @needs_data
 def test_featurize_round_trip_composites_over_white(dataset):
     config = dataset.fit_graph_config()
-    assert config.modalities == ("image", "text") and config.image_channels == 3
-    train_words = {w for s in dataset.splits["train"] for w in config.tokenizer.split(s.text)}
-    assert set(config.tokenizer.vocab[3:]) == train_words  # fit on training text only
+    tokenizer = config.settings["text"].tokenizer
+    assert config.modalities == ("image", "text") and config.settings["image"].channels == 3
+    train_words = {w for s in dataset.splits["train"] for w in tokenizer.split(s.text)}
+    assert set(tokenizer.vocab[3:]) == train_words  # fit on training text only
     gd = dataset.featurize("val", config)
     assert len(gd) == 192 and (gd.columns["image"].counts == 16).all()
     assert gd.columns["image"].x.shape[1] == 16 * 16 * 3

@@ -236,7 +236,7 @@ def test_to_dataset_and_load_dataset(tmp_path):
     assert ds.info["rejected"] == 1 and ds.info["rejections"][0]["id"] == "bad"
     assert ds.graph_config.modalities == ("audio", "image", "text")
     config = ds.fit_graph_config()
-    assert "hello" in config.tokenizer.vocab
+    assert "hello" in config.settings["text"].tokenizer.vocab
     graphs = ds.featurize("train", config)
     assert len(graphs) == 3 and graphs.y.tolist() == [0, 0, 0]
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mmgraph.featurize import AudioFeaturizer, mel_filterbank
-from mmgraph.sample import Audio
+from mmgraph.media import Audio
 
 
 def tone(freq, seconds=1.0, sr=8000):

@@ -8,8 +8,7 @@ from hypothesis import strategies as st
 from torch_geometric.data import Batch
 
 from mmgraph import FeaturizedSample, GraphConfig, Tokenizer, build_graph, collate, to_networkx
-from mmgraph.featurize import Featurizer
-from mmgraph.graph import counts_by_type, dense_edge_types, materialize_dense_edges, write_graphml
+from mmgraph.graph import Featurizer, counts_by_type, dense_edge_types, materialize_dense_edges, write_graphml
 from tests.conftest import WORDS, make_sample
 
 
@@ -65,7 +64,7 @@ def test_unknown_modality_and_missing_tokenizer_explained(tokenizer):
 @pytest.mark.parametrize("hub", [False, True])
 def test_collate_equals_pyg_batching_on_uniform_modalities(tokenizer, hub):
     rng = np.random.default_rng(3)
-    config = GraphConfig(tokenizer=tokenizer, hub=hub, edges={"audio-text": "aligned:0.1", "image": "grid:8"})
+    config = GraphConfig(text={"tokenizer": tokenizer}, hub=hub, edges={"audio-text": "aligned:0.1", "image": "grid:8"})
     samples = [make_sample(rng, n_words=int(rng.integers(1, 9)), audio_len=int(rng.integers(100, 6000)),
                            y=i % 3, sid=f"s{i}") for i in range(6)]
     feats = Featurizer(config).batch(samples)
@@ -144,7 +143,7 @@ def test_to_networkx_round_trip(config, tmp_path):
 
 
 def test_config_round_trip(tmp_path, tokenizer):
-    cfg = GraphConfig(tokenizer=tokenizer, edges={"text-audio": "aligned:0.2", "image": "knn:3"}, hub=True)
+    cfg = GraphConfig(text={"tokenizer": tokenizer}, edges={"text-audio": "aligned:0.2", "image": "knn:3"}, hub=True)
     assert GraphConfig.from_dict(cfg.to_dict()) == cfg
     assert cfg.edges["audio-text"] == "aligned:0.2"
     (tmp_path / "g.toml").write_text('[graph]\nmodalities = ["image", "text"]\n[graph.edges]\n"image" = "grid:8"\n')
@@ -178,7 +177,8 @@ strategies = {
 )
 def test_collate_properties(data, sets, hub, patch):
     edges = {k: data.draw(v) for k, v in strategies.items()}
-    config = GraphConfig(tokenizer=Tokenizer.fit([" ".join(WORDS)]), edges=edges, hub=hub, image_patch_size=patch)
+    config = GraphConfig(text={"tokenizer": Tokenizer.fit([" ".join(WORDS)])}, edges=edges, hub=hub,
+                         image={"patch_size": patch})
     rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
     samples = [
         make_sample(rng, m, image_hw=tuple(rng.integers(1, 20, size=2)), n_words=int(rng.integers(1, 6)),

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from mmgraph import FeaturizedSample, collate
-from mmgraph.featurize import Featurizer
+from mmgraph.graph import Featurizer
 from mmgraph.graph.columns import COLUMNS_FORMAT, GraphColumns
 from tests.conftest import assert_columns_equal, close, make_sample
 
@@ -96,7 +96,7 @@ def test_state_loads_with_weights_only_including_zero_samples(feats, config):
         assert state["format"] == COLUMNS_FORMAT
         assert_columns_equal(GraphColumns.from_state(state), cols)
     empty = GraphColumns.from_featurized([], config)
-    assert len(empty) == 0 and empty.nodes["audio"].x.shape == (0, config.audio_n_mels)
+    assert len(empty) == 0 and empty.nodes["audio"].x.shape == (0, config.settings["audio"].n_mels)
     with pytest.raises(ValueError, match="format 'other'"):
         GraphColumns.from_state({"format": "other"})
 
@@ -124,4 +124,4 @@ def test_without_equals_packing_samples_without_the_modality(feats, config):
     stripped = [FeaturizedSample({m: n for m, n in fs.nodes.items() if m != "audio"}, fs.y, fs.targets, {}, fs.id)
                 for fs in feats]
     assert_columns_equal(cols, GraphColumns.from_featurized(stripped, config))
-    assert cols.nodes["audio"].counts.sum() == 0 and cols.nodes["audio"].x.shape == (0, config.audio_n_mels)
+    assert cols.nodes["audio"].counts.sum() == 0 and cols.nodes["audio"].x.shape == (0, config.settings["audio"].n_mels)

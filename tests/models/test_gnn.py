@@ -18,10 +18,10 @@ TASKS = {
 
 def make_data(sets=None, hub=False, seed=0):
     rng = np.random.default_rng(seed)
-    config = GraphConfig(tokenizer=Tokenizer.fit([" ".join(WORDS)]), hub=hub, image_patch_size=7)
+    config = GraphConfig(text={"tokenizer": Tokenizer.fit([" ".join(WORDS)])}, hub=hub, image={"patch_size": 7})
     sets = sets or [("audio", "image", "text"), ("image",), ("audio", "text"), ("audio", "image", "text")]
     samples = [make_sample(rng, m, y=i % 3, audio_len=int(rng.integers(500, 3000))) for i, m in enumerate(sets)]
-    from mmgraph.featurize import Featurizer
+    from mmgraph.graph import Featurizer
 
     feats = Featurizer(config).batch(samples)
     for i, f in enumerate(feats):
@@ -112,3 +112,35 @@ def test_transformer_reference_model():
     out = model(batch)
     assert out.predictions["digit"].shape == (4, 3)
     model.loss(out, batch)[0].backward()
+
+
+def test_a_registered_encoder_builder_gets_the_config_and_spec():
+    from torch import nn
+
+    from mmgraph.nn.encoders import ENCODERS
+
+    seen = {}
+
+    class MeanFrames(nn.Module):
+        def __init__(self, in_features, channels):
+            super().__init__()
+            self.proj = nn.Linear(in_features, channels)
+
+        def forward(self, x, pos, layout):
+            return self.proj(x)
+
+    def build(node_type, config, spec):
+        seen.update(node_type=node_type, hidden=config.hidden, in_features=spec.in_features[node_type])
+        return MeanFrames(spec.in_features[node_type], config.hidden)
+
+    ENCODERS.register("test_linear_frames", build)
+    try:
+        batch, spec = make_data()
+        model = build_model(ModelConfig(hidden=16, layers=1, encoders={"audio": "test_linear_frames"}), spec)
+        assert isinstance(model.encoders["audio"], MeanFrames)
+        assert seen == {"node_type": "audio", "hidden": 16, "in_features": spec.in_features["audio"]}
+        assert model(batch).graph_embedding.shape == (4, 16)
+        with pytest.raises(ValueError, match=r"unknown encoder 'nope'; registered: .*test_linear_frames"):
+            build_model(ModelConfig(encoders={"audio": "nope"}), spec)
+    finally:
+        ENCODERS._items.pop("test_linear_frames")

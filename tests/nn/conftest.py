@@ -12,8 +12,8 @@ from tests.conftest import WORDS, make_sample
 def mixed_batch_factory():
     def make(hub=False, edges=None, full_edges="dense", sets=None, seed=0):
         rng = np.random.default_rng(seed)
-        config = GraphConfig(tokenizer=Tokenizer.fit([" ".join(WORDS)]), hub=hub, edges=edges or {},
-                             image_patch_size=7)
+        config = GraphConfig(text={"tokenizer": Tokenizer.fit([" ".join(WORDS)])}, hub=hub, edges=edges or {},
+                             image={"patch_size": 7})
         sets = sets or [("audio", "image", "text"), ("image",), ("audio", "text"), ("audio", "image", "text"),
                         ("text",)]
         samples = [make_sample(rng, m, n_words=int(rng.integers(1, 7)), audio_len=int(rng.integers(200, 3000)),

@@ -111,3 +111,45 @@ def test_multitask_head_weights_and_dict_outputs():
     assert torch.allclose(total, parts["a"] + 0.5 * parts["b"])
     with pytest.raises(ValueError, match="weights for unknown tasks"):
         MultiTaskHead(heads, {"c": 1.0})
+
+
+def test_heads_registry_builds_the_head_of_every_task_kind():
+    from mmgraph.nn.heads import HEADS, NodeRegressionHead
+    from mmgraph.task import TASK_KINDS, Task
+
+    assert set(HEADS.list()) == set(TASK_KINDS)
+    tasks = [Task("digit", "classification", "y", num_classes=10), Task("snr", "regression", "snr_db"),
+             Task("vad", "node_classification", "vad", num_classes=2, node_type="audio"),
+             Task("energy", "node_regression", "energy", node_type="audio")]
+    kinds = [ClassificationHead, RegressionHead, NodeClassificationHead, NodeRegressionHead]
+    for task, cls in zip(tasks, kinds):
+        head = HEADS.create(task.kind, task, 8, 0.0)
+        assert type(head) is cls and head.name == task.name and head.target_attr == task.target
+        assert head.node_type == task.node_type and head.level == ("node" if task.is_node_level else "graph")
+    assert HEADS.create("classification", tasks[0], 8, 0.0)(torch.randn(5, 8)).shape == (5, 10)
+
+
+def test_multitask_prepare_fits_targets_and_centroids_with_one_embedding_pass():
+    class Data:
+        columns: dict = {}
+        y = torch.tensor([0, 1, 0, 1])
+        targets = {"snr": torch.tensor([1.0, 3.0, float("nan"), 5.0])}
+        node_targets: dict = {}
+
+    torch.manual_seed(0)
+    emb, _ = blobs(n=40, d=8, k=2)
+    calls = []
+
+    def embed():
+        calls.append(1)
+        return emb
+
+    heads = {"snr": RegressionHead("snr", 8, target="snr"), "c1": ClusterHead("c1", 8, 2),
+             "c2": ClusterHead("c2", 8, 2)}
+    MultiTaskHead(heads).prepare(Data(), embed, seed=0)
+    assert len(calls) == 1  # both cluster heads share one pass
+    assert heads["snr"].mean.item() == pytest.approx(3.0) and heads["snr"].std.item() == pytest.approx((8 / 3) ** 0.5)
+    assert torch.equal(heads["c1"].centroids, heads["c2"].centroids)
+    assert heads["c1"].metrics(heads["c1"](emb), torch.arange(40) % 2)["cluster_accuracy"] == 1.0
+    MultiTaskHead({"snr": RegressionHead("snr", 8, target="absent")}).prepare(Data(), embed, seed=0)
+    assert len(calls) == 1  # no cluster head: the embeddings are never computed

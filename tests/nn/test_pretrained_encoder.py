@@ -60,7 +60,7 @@ def test_finetuned_backbone_gets_gradients():
 
 def test_a_graph_model_with_minilm_text_trains_one_step():
     tokenizer = Tokenizer.fit(["the river bank", "money in the bank"])
-    config = GraphConfig(tokenizer=tokenizer, text_max_tokens=8)
+    config = GraphConfig(text={"tokenizer": tokenizer, "max_tokens": 8})
     samples = [MultimodalSample(text="the river bank", y=0), MultimodalSample(text="money in the bank", y=1)]
     spec = DataSpec.from_graph_config(config, {"y": Task("y", "classification", "y", num_classes=2)})
     model = build_model(ModelConfig(hidden=16, layers=1, heads=2, encoders={"text": "minilm"}), spec)

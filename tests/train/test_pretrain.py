@@ -9,17 +9,11 @@ import torch
 from mmgraph.cli import main
 from mmgraph.datasets import GraphDataset, load_dataset
 from mmgraph.models import DataSpec, ModelConfig, build_model
+from mmgraph.models.objectives import CrossModalContrastive, MaskedNodeObjective
+from mmgraph.nn.losses import symmetric_info_nce
+from mmgraph.nn.masking import mask_nodes
 from mmgraph.train import TrainConfig, Trainer, read_checkpoint, seed_everything
-from mmgraph.train.pretrain import (
-    CrossModalContrastive,
-    MaskedNodeObjective,
-    PretrainConfig,
-    build_pretrain_model,
-    load_pretrain_run,
-    mask_nodes,
-    pretrain,
-    symmetric_info_nce,
-)
+from mmgraph.train.pretrain import PretrainConfig, build_pretrain_model, load_pretrain_run, pretrain
 from mmgraph.train.runs import init_from
 
 SMALL = ModelConfig(hidden=16, layers=1, heads=2)
@@ -165,7 +159,7 @@ def test_cli_pretrain_then_train_init_round_trip(tmp_path, capsys):
     info = json.loads((pre / "run.json").read_text())
     assert info["kind"] == "pretrain" and info["pretrain_config"]["objective"] == "both"
     # make the tokenizer differ from what refitting would give: fine-tuning must reuse the stored one
-    vocab = info["graph_config"]["tokenizer"]["vocab"]
+    vocab = info["graph_config"]["text"]["tokenizer"]["vocab"]
     vocab[3:] = vocab[3:][::-1]
     (pre / "run.json").write_text(json.dumps(info))
 
@@ -177,7 +171,7 @@ def test_cli_pretrain_then_train_init_round_trip(tmp_path, capsys):
     assert main(["train", "--data", "digits", "--init", str(pre), "--out", str(fine), "--epochs", "1", "--lr", "0",
                  "--model", str(model_toml), "--no-progress"]) == 0
     tuned = json.loads((fine / "run.json").read_text())
-    assert tuned["graph_config"]["tokenizer"] == info["graph_config"]["tokenizer"]
+    assert tuned["graph_config"]["text"]["tokenizer"] == info["graph_config"]["text"]["tokenizer"]
     state = read_checkpoint(fine / "checkpoints" / "best.pt")["model"]
     backbone = [k for k in state if k.startswith(("encoders.", "layers.", "readout."))]
     assert backbone and all(torch.equal(state[k], pretrained[f"model.{k}"]) for k in backbone)

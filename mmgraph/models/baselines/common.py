@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from mmgraph.models.outputs import ModelOutput
 from mmgraph.nn.context import BatchContext
-from mmgraph.nn.heads import MultiTaskHead
+from mmgraph.nn.heads import Head, MultiTaskHead
+from mmgraph.nn.prepare import Embed, TrainingData, fit_encoder_inputs
 
 
 class BaselineModel(nn.Module):
@@ -18,6 +21,24 @@ class BaselineModel(nn.Module):
         super().__init__()
         self.head = head
         self.modalities = sorted(modalities)
+
+    @property
+    def task_heads(self) -> Mapping[str, Head]:
+        """Task name → head: what the ``Trainer`` evaluates and selects on."""
+        return self.head.heads
+
+    def fitted_encoders(self) -> Mapping[str, nn.Module]:
+        """The encoders whose input statistics ``prepare`` fits: the model's ``encoders`` where it has
+        them (MulT, the early-fusion transformer). The branch models (unimodal, late, tensor and
+        low-rank fusion) keep their encoders inside ``ModalityBranch``es, which have never been
+        fitted; the committed benchmark numbers were measured so."""
+        return getattr(self, "encoders", {})
+
+    def prepare(self, data: TrainingData, embed: Embed, seed: int = 0) -> None:
+        """Data-dependent set-up before training (``mmgraph.nn.prepare``): encoder input statistics
+        (``fitted_encoders``), then the heads (target standardisation, cluster centroids)."""
+        fit_encoder_inputs(self.fitted_encoders(), data)
+        self.head.prepare(data, embed, seed)
 
     def loss(self, output: ModelOutput, batch: HeteroData) -> tuple[Tensor, dict[str, Tensor]]:
         return self.head.loss(output.predictions, batch, output.node_keep)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgraph.nn.dense import DenseLayout
 from mmgraph.nn.encoders.position import SinusoidalPosition
+from mmgraph.typing import NodeType
 
 
 class FrameEncoder(nn.Module):
@@ -40,6 +43,12 @@ class FrameEncoder(nn.Module):
         self.position = SinusoidalPosition(channels, dims=1, scale=time_scale)
         self.norm = nn.LayerNorm(channels)
         self.reset_parameters()
+
+    @classmethod
+    def from_config(cls, node_type: NodeType, config: Any, spec: Any) -> FrameEncoder:
+        """``ENCODERS["frame"]``: width ``config.hidden``, ``config.audio_kernel`` frames per convolution;
+        mel bands ``spec.in_features[node_type]``."""
+        return cls(spec.in_features[node_type], config.hidden, kernel_size=config.audio_kernel)
 
     def reset_parameters(self) -> None:
         self.conv.reset_parameters()

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from mmgraph.nn.dense import DenseLayout
+from mmgraph.typing import NodeType
 
 
 class HubEncoder(nn.Module):
@@ -21,6 +24,11 @@ class HubEncoder(nn.Module):
         self.channels = channels
         self.embedding = nn.Parameter(torch.empty(channels))
         self.reset_parameters()
+
+    @classmethod
+    def from_config(cls, node_type: NodeType, config: Any, spec: Any) -> HubEncoder:
+        """``ENCODERS["hub"]``: width ``config.hidden``."""
+        return cls(spec.in_features[node_type], config.hidden)
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.embedding, std=0.02)

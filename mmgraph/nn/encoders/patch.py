@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgraph.nn.dense import DenseLayout
 from mmgraph.nn.encoders.position import SinusoidalPosition
+from mmgraph.typing import NodeType
 
 
 class PatchEncoder(nn.Module):
@@ -41,6 +44,12 @@ class PatchEncoder(nn.Module):
         self.position = SinusoidalPosition(channels, dims=2)
         self.norm = nn.LayerNorm(channels)
         self.reset_parameters()
+
+    @classmethod
+    def from_config(cls, node_type: NodeType, config: Any, spec: Any) -> PatchEncoder:
+        """``ENCODERS["patch"]``: width ``config.hidden``, stem ``config.image_stem``; pixels per patch
+        ``spec.in_features[node_type]`` and the patch side ``spec.patch_size``."""
+        return cls(spec.in_features[node_type], config.hidden, patch_size=spec.patch_size, stem=config.image_stem)
 
     def reset_parameters(self) -> None:
         self.proj.reset_parameters()

@@ -11,6 +11,7 @@ projected to the model width.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -18,6 +19,7 @@ from torch_geometric.utils import scatter
 
 from mmgraph.nn.dense import DenseLayout
 from mmgraph.nn.encoders.position import SinusoidalPosition
+from mmgraph.typing import NodeType
 
 MAX_PIECES_PER_WORD = 4
 """A word's WordPiece units beyond this many are dropped (long words are rare in node texts)."""
@@ -79,6 +81,12 @@ class PretrainedTextEncoder(nn.Module):
         self.proj = nn.Linear(width, channels)
         self.position = SinusoidalPosition(channels, dims=1)
         self.norm = nn.LayerNorm(channels)
+
+    @classmethod
+    def from_config(cls, node_type: NodeType, config: Any, spec: Any, trainable: bool = False) -> PretrainedTextEncoder:
+        """``ENCODERS["minilm"]`` (frozen) and ``ENCODERS["minilm:finetune"]`` (``trainable``): width
+        ``config.hidden``; the tokenizer's vocabulary ``spec.vocab`` of ``spec.in_features[node_type]`` words."""
+        return cls(spec.in_features[node_type], config.hidden, vocab=spec.vocab, trainable=trainable)
 
     @property
     def minilm(self) -> nn.Module:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from mmgraph.nn.dense import DenseLayout
 from mmgraph.nn.encoders.position import SinusoidalPosition
+from mmgraph.typing import NodeType
 
 
 class TokenEncoder(nn.Module):
@@ -40,6 +43,12 @@ class TokenEncoder(nn.Module):
             )
         self.norm = nn.LayerNorm(channels)
         self.reset_parameters()
+
+    @classmethod
+    def from_config(cls, node_type: NodeType, config: Any, spec: Any) -> TokenEncoder:
+        """``ENCODERS["token"]``: width ``config.hidden``, context ``config.text_context``; vocabulary size
+        ``spec.in_features[node_type]``."""
+        return cls(spec.in_features[node_type], config.hidden, context=config.text_context)
 
     def reset_parameters(self) -> None:
         nn.init.normal_(self.embedding.weight, std=self.channels**-0.5)

@@ -8,6 +8,8 @@ import numpy as np
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from mmgraph.nn.prepare import Embed, TrainingData
+
 
 class Head(nn.Module):
     """Base of every head: maps embeddings to predictions and owns the task's loss and metrics.
@@ -34,6 +36,23 @@ class Head(nn.Module):
         """The task's targets in ``batch`` (``None`` when the batch has none)."""
         store = batch[self.node_type] if self.level == "node" else batch
         return store[self.target_attr] if self.target_attr in store else None
+
+    def target_values(self, data: TrainingData) -> Tensor | None:
+        """All the task's targets in the training data (``None`` when it has none)."""
+        if self.level == "node":
+            return data.node_targets.get(self.node_type, {}).get(self.target_attr)
+        if self.target_attr == "y":
+            return data.y
+        return data.targets.get(self.target_attr)
+
+    def prepare(self, data: TrainingData, embed: Embed, seed: int = 0) -> None:
+        """Data-dependent set-up before training (``mmgraph.nn.prepare``); nothing by default.
+
+        Args:
+            data: the training data.
+            embed: returns the model's graph embeddings ``(n, d)`` of ``data``.
+            seed: the training seed (for randomised set-up).
+        """
 
     def loss(self, pred: Tensor, target: Tensor, mask: Tensor | None = None) -> Tensor:
         """Mean loss over valid targets (``mask``: extra per-row selection, e.g. kept nodes)."""

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from mmgraph.nn.heads.base import Head
 from mmgraph.nn.heads.metrics import classification_metrics
+from mmgraph.task import Task
 
 
 class ClassificationHead(Head):
@@ -29,6 +30,11 @@ class ClassificationHead(Head):
             raise ValueError(f"'num_classes' must be >= 2 (got {num_classes})")
         self.channels, self.num_classes = channels, num_classes
         self.net = nn.Sequential(nn.LayerNorm(channels), nn.Dropout(dropout), nn.Linear(channels, num_classes))
+
+    @classmethod
+    def from_task(cls, task: Task, channels: int, dropout: float = 0.1) -> ClassificationHead:
+        """The head of a ``classification`` task (``HEADS``)."""
+        return cls(task.name, channels, task.num_classes, task.target, dropout)
 
     def forward(self, h: Tensor) -> Tensor:
         return self.net(h)
@@ -72,3 +78,8 @@ class NodeClassificationHead(ClassificationHead):
     def __init__(self, name: str, channels: int, num_classes: int, node_type: str, target: str = "y",
                  dropout: float = 0.1) -> None:
         super().__init__(name, channels, num_classes, target, dropout, node_type=node_type)
+
+    @classmethod
+    def from_task(cls, task: Task, channels: int, dropout: float = 0.1) -> NodeClassificationHead:
+        """The head of a ``node_classification`` task (``HEADS``)."""
+        return cls(task.name, channels, task.num_classes, task.node_type, task.target, dropout)

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from mmgraph.nn.heads.base import Head
 from mmgraph.nn.heads.metrics import clustering_metrics
+from mmgraph.nn.prepare import Embed, TrainingData
 
 
 class ClusterHead(Head):
@@ -52,6 +53,10 @@ class ClusterHead(Head):
         z = self.embed(embeddings).detach().cpu().double().numpy()
         km = KMeans(self.num_clusters, n_init=10, random_state=seed).fit(z)
         self.centroids.copy_(torch.from_numpy(km.cluster_centers_).to(self.centroids))
+
+    def prepare(self, data: TrainingData, embed: Embed, seed: int = 0) -> None:
+        """Initialise the centroids by k-means on the model's graph embeddings of the training data."""
+        self.init_centroids(embed().to(self.centroids.device), seed=seed)
 
     def forward(self, h: Tensor) -> Tensor:
         z = self.embed(h)

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
 from mmgraph.nn.heads.base import Head
+from mmgraph.nn.prepare import Embed, TrainingData
 
 
 class MultiTaskHead(nn.Module):
@@ -40,6 +41,19 @@ class MultiTaskHead(nn.Module):
         return {
             name: head(nodes[head.node_type] if head.level == "node" else graph) for name, head in self.heads.items()
         }
+
+    def prepare(self, data: TrainingData, embed: Embed, seed: int = 0) -> None:
+        """Every head's ``Head.prepare``, in name order; the graph embeddings are computed once, when
+        the first head asks for them."""
+        cache: list[Tensor] = []
+
+        def embed_once() -> Tensor:
+            if not cache:
+                cache.append(embed())
+            return cache[0]
+
+        for head in self.heads.values():
+            head.prepare(data, embed_once, seed)
 
     def loss(
         self, preds: Mapping[str, Tensor], batch: HeteroData, node_keep: Mapping[str, Tensor] | None = None

@@ -8,6 +8,8 @@ from torch import Tensor, nn
 
 from mmgraph.nn.heads.base import Head
 from mmgraph.nn.heads.metrics import regression_metrics
+from mmgraph.nn.prepare import Embed, TrainingData
+from mmgraph.task import Task
 
 
 class RegressionHead(Head):
@@ -32,12 +34,23 @@ class RegressionHead(Head):
         self.register_buffer("mean", torch.zeros(()))
         self.register_buffer("std", torch.ones(()))
 
+    @classmethod
+    def from_task(cls, task: Task, channels: int, dropout: float = 0.1) -> RegressionHead:
+        """The head of a ``regression`` task (``HEADS``)."""
+        return cls(task.name, channels, task.target, dropout)
+
     def fit_target(self, values: Tensor) -> None:
         """Set the standardisation from training targets (NaNs ignored)."""
         values = values[torch.isfinite(values)].double()
         if values.numel():
             self.mean.fill_(values.mean().item())
             self.std.fill_(max(values.std(unbiased=False).item(), 1e-6))
+
+    def prepare(self, data: TrainingData, embed: Embed, seed: int = 0) -> None:
+        """Fit the target standardisation on the training targets (when the data has them)."""
+        values = self.target_values(data)
+        if values is not None:
+            self.fit_target(values)
 
     def forward(self, h: Tensor) -> Tensor:
         return self.net(h).squeeze(-1)
@@ -74,3 +87,8 @@ class NodeRegressionHead(RegressionHead):
 
     def __init__(self, name: str, channels: int, node_type: str, target: str = "y", dropout: float = 0.1) -> None:
         super().__init__(name, channels, target, dropout, node_type=node_type)
+
+    @classmethod
+    def from_task(cls, task: Task, channels: int, dropout: float = 0.1) -> NodeRegressionHead:
+        """The head of a ``node_regression`` task (``HEADS``)."""
+        return cls(task.name, channels, task.node_type, task.target, dropout)

@@ -1,0 +1,193 @@
+"""The self-supervised graph model: a ``MultimodalGNN`` with pretraining objectives, and its config.
+
+``SelfSupervisedModel`` wraps the graph model and a set of objectives (``mmgraph.models.objectives``)
+with weights; it has the ``forward`` / ``loss`` / ``task_heads`` / ``prepare`` the ``Trainer`` needs,
+so pretraining gets the trainer's schedule, checkpoints and resume for free (``mmgraph.train.pretrain``
+runs it into a run folder). ``build_pretrain_model`` builds it from a ``ModelConfig`` and a
+``PretrainConfig``. Labels are never read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from torch import Tensor, nn
+from torch_geometric.data import HeteroData
+
+from mmgraph.config import ConfigMixin
+from mmgraph.graph.config import GraphConfig
+from mmgraph.models.build import build_model
+from mmgraph.models.config import DataSpec, ModelConfig
+from mmgraph.models.gnn import MultimodalGNN
+from mmgraph.models.objectives import CrossModalContrastive, MaskedNodeObjective, ObjectiveOutput
+from mmgraph.nn.heads import Head
+from mmgraph.nn.prepare import Embed, TrainingData, fit_encoder_inputs
+from mmgraph.task import Task
+
+OBJECTIVES = ("masked", "contrastive", "both")
+"""Values of ``PretrainConfig.objective``."""
+
+BACKBONE_PREFIX = "model."
+"""Where the graph model's tensors sit in a ``SelfSupervisedModel`` checkpoint."""
+
+UNUSED_TASK = Task("unused", "regression", "unused")
+"""``MultimodalGNN`` always has a head; the pretraining backbone gets this one, which no loss reads
+and which is not transferred to a fine-tuned model."""
+
+
+# ---------------------------------------------------------------------------------------- config
+
+
+@dataclass
+class PretrainConfig(ConfigMixin):
+    """What to pretrain with.
+
+    Args:
+        objective: ``"masked"``, ``"contrastive"`` or ``"both"``.
+        mask_ratio: fraction of each modality's nodes masked per sample (rounded, half up).
+        masked_loss: ``"sce"`` (scaled cosine error, GraphMAE) or ``"mse"`` for continuous nodes;
+            token ids always use cross-entropy.
+        sce_gamma: exponent of the scaled cosine error.
+        masked_weight, contrastive_weight: loss weights of the two objectives (``both``).
+        temperature: initial InfoNCE temperature (learned; CLIP's 0.07).
+        projection: width of the contrastive projection heads.
+        views: ``"separate"``: each modality's embedding comes from a pass over that modality's
+            nodes alone (the default: with cross-modal edges, one modality's pooled embedding
+            already carries the other's features, and InfoNCE is solved by copying them);
+            ``"joint"``: both from one pass over the whole graph (``ModelOutput.modality_embeddings``).
+        modality_dropout: the backbone's modality dropout while pretraining (the objectives
+            already corrupt their input; 0 by default).
+    """
+
+    objective: str = "both"
+    mask_ratio: float = 0.5
+    masked_loss: str = "sce"
+    sce_gamma: float = 2.0
+    masked_weight: float = 1.0
+    contrastive_weight: float = 1.0
+    temperature: float = 0.07
+    projection: int = 64
+    views: str = "separate"
+    modality_dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"'objective' must be one of {OBJECTIVES} (got {self.objective!r})")
+        if not 0.0 < self.mask_ratio <= 1.0:
+            raise ValueError(f"'mask_ratio' must be in (0, 1] (got {self.mask_ratio})")
+        if self.masked_loss not in ("sce", "mse"):
+            raise ValueError(f"'masked_loss' must be 'sce' or 'mse' (got {self.masked_loss!r})")
+        if self.views not in ("separate", "joint"):
+            raise ValueError(f"'views' must be 'separate' or 'joint' (got {self.views!r})")
+        if self.temperature <= 0:
+            raise ValueError(f"'temperature' must be > 0 (got {self.temperature})")
+
+    @property
+    def objectives(self) -> list[str]:
+        return ["contrastive", "masked"] if self.objective == "both" else [self.objective]
+
+
+# --------------------------------------------------------------------------------------- wrapper
+
+
+@dataclass
+class PretrainOutput:
+    """What ``SelfSupervisedModel`` returns: each objective's output."""
+
+    objectives: dict[str, ObjectiveOutput]
+
+
+class SelfSupervisedModel(nn.Module):
+    """A graph model plus pretraining objectives, trainable by the ``Trainer`` (no labels read).
+
+    ``forward`` runs every objective on the batch; ``loss`` is their weighted sum (with every
+    objective's parts). The graph model is ``self.model``: its tensors are saved under ``model.``,
+    which is what ``init_from`` copies into a model to fine-tune.
+
+    Args:
+        model: the ``MultimodalGNN`` to pretrain.
+        objectives: name → objective module (``objective(model, batch) → ObjectiveOutput``).
+        weights: name → loss weight (default 1).
+    """
+
+    def __init__(self, model: MultimodalGNN, objectives: Mapping[str, nn.Module],
+                 weights: Mapping[str, float] | None = None) -> None:
+        super().__init__()
+        if not objectives:
+            raise ValueError("SelfSupervisedModel needs at least one objective")
+        self.model = model
+        self.objectives = nn.ModuleDict({k: objectives[k] for k in sorted(objectives)})
+        weights = dict(weights or {})
+        unknown = set(weights) - set(objectives)
+        if unknown:
+            raise ValueError(f"weights for unknown objectives {sorted(unknown)} (objectives: {sorted(objectives)})")
+        self.weights = {k: float(weights.get(k, 1.0)) for k in self.objectives}
+
+    @property
+    def task_heads(self) -> Mapping[str, Head]:
+        """No task heads: the ``Trainer`` evaluates only the loss (and selects on it)."""
+        return MappingProxyType({})
+
+    def prepare(self, data: TrainingData, embed: Embed, seed: int = 0) -> None:
+        """Data-dependent set-up before training: the graph model's encoder input statistics (its
+        unused task head is left as built)."""
+        fit_encoder_inputs(self.model.encoders, data)
+
+    def forward(self, batch: HeteroData) -> PretrainOutput:
+        return PretrainOutput({name: objective(self.model, batch) for name, objective in self.objectives.items()})
+
+    def loss(self, output: PretrainOutput, batch: HeteroData) -> tuple[Tensor, dict[str, Tensor]]:
+        total = None
+        parts: dict[str, Tensor] = {}
+        for name, out in output.objectives.items():
+            parts[name] = out.loss
+            parts.update(out.parts)
+            term = self.weights[name] * out.loss
+            total = term if total is None else total + term
+        return total, parts
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}: {v!r} (w={self.weights[k]:g})" for k, v in self.objectives.items())
+        return f"SelfSupervisedModel({self.model.__class__.__name__}, {inner})"
+
+
+def backbone_config(model_config: ModelConfig, pretrain_config: PretrainConfig) -> ModelConfig:
+    """The config the pretraining backbone is built from: the model's, with the unused task and
+    the pretraining modality dropout."""
+    if model_config.name != "mmgnn":
+        raise ValueError(f"pretraining needs the graph model 'mmgnn' (got model {model_config.name!r})")
+    return model_config.replace(tasks=[UNUSED_TASK.name], task_weights={}, num_clusters=None,
+                                modality_dropout=pretrain_config.modality_dropout, unimodal_weight=0.0)
+
+
+def build_pretrain_model(model_config: ModelConfig, graph_config: GraphConfig,
+                         pretrain_config: PretrainConfig | None = None) -> SelfSupervisedModel:
+    """The graph model of ``model_config`` for data of ``graph_config``, with the configured objectives."""
+    pc = pretrain_config or PretrainConfig()
+    spec = DataSpec.from_graph_config(graph_config, {UNUSED_TASK.name: UNUSED_TASK})
+    model = build_model(backbone_config(model_config, pc), spec)
+    objectives: dict[str, nn.Module] = {}
+    weights: dict[str, float] = {}
+    if "masked" in pc.objectives:
+        objectives["masked"] = MaskedNodeObjective.for_model(model, mask_ratio=pc.mask_ratio, loss=pc.masked_loss,
+                                                             gamma=pc.sce_gamma)
+        weights["masked"] = pc.masked_weight
+    if "contrastive" in pc.objectives:
+        objectives["contrastive"] = CrossModalContrastive.for_model(model, projection=pc.projection,
+                                                                    temperature=pc.temperature, views=pc.views)
+        weights["contrastive"] = pc.contrastive_weight
+    return SelfSupervisedModel(model, objectives, weights)
+
+
+__all__ = [
+    "BACKBONE_PREFIX",
+    "OBJECTIVES",
+    "UNUSED_TASK",
+    "PretrainConfig",
+    "PretrainOutput",
+    "SelfSupervisedModel",
+    "backbone_config",
+    "build_pretrain_model",
+]

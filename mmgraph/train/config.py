@@ -1,0 +1,52 @@
+"""``TrainConfig``: the optimisation settings of a training run (what ``run.json`` stores as ``train_config``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from mmgraph.config import ConfigMixin
+
+
+@dataclass
+class TrainConfig(ConfigMixin):
+    """Optimisation settings.
+
+    Args:
+        epochs: maximum epochs.
+        batch_size: training batch size (graphs).
+        lr: peak learning rate of AdamW.
+        weight_decay: AdamW weight decay.
+        warmup: fraction of all steps spent in linear warm-up (then cosine decay to 0).
+        patience: stop after this many epochs without a better validation score (``None``: never).
+        monitor: ``"task/metric"`` to select on (default: the first task's headline metric), or
+            ``"loss"``: the validation loss (lower is better).
+        seed: seeds parameter init (when the model is built under ``seed_everything``), data
+            order and dropout; same seed → same metrics on CPU.
+        grad_clip: clip the gradient norm (``None``: no clipping).
+        eval_batch_size: batch size for evaluation.
+        device: ``"auto"`` (CUDA when present), ``"cpu"``, ``"cuda"``, ...
+        progress: tqdm progress bars.
+        tensorboard: also log to TensorBoard (needs the ``tensorboard`` extra).
+        keep_best: reload the best validation checkpoint's weights at the end.
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup: float = 0.05
+    patience: int | None = None
+    monitor: str | None = None
+    seed: int = 0
+    grad_clip: float | None = 1.0
+    eval_batch_size: int = 256
+    device: str = "auto"
+    progress: bool = True
+    tensorboard: bool = False
+    keep_best: bool = True
+
+    toml_table: ClassVar[str] = "train"
+
+
+__all__ = ["TrainConfig"]

@@ -1,0 +1,148 @@
+"""GraphConfig: one settings table per modality, its TOML form, merging replace, and mmgraph 0.1's flat keys."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mmgraph import GraphConfig, Tokenizer
+from mmgraph.convert import convert
+from mmgraph.datasets import load_dataset
+from mmgraph.featurize import AudioSettings, ImageSettings, TextSettings
+from mmgraph.models import ModelConfig
+from mmgraph.train import TrainConfig
+from mmgraph.train.runs import init_graph_config
+
+WORDS = "one two three four five six seven eight nine zero"
+
+
+def legacy_dict(config: GraphConfig) -> dict[str, Any]:
+    """``config`` as mmgraph 0.1's ``GraphConfig.to_dict`` wrote it: flat keys, every modality's fields."""
+    image = config.settings.get("image", ImageSettings())
+    text = config.settings.get("text", TextSettings())
+    audio = config.settings.get("audio", AudioSettings())
+    return {
+        "modalities": list(config.modalities),
+        "image_patch_size": image.patch_size,
+        "image_channels": image.channels,
+        "image_size": None if image.size is None else list(image.size),
+        "tokenizer": None if text.tokenizer is None else text.tokenizer.to_dict(),
+        "text_max_tokens": text.max_tokens,
+        "audio_sample_rate": audio.sample_rate,
+        "audio_n_fft": audio.n_fft,
+        "audio_win_length": audio.win_length,
+        "audio_hop_length": audio.hop_length,
+        "audio_n_mels": audio.n_mels,
+        "audio_f_min": audio.f_min,
+        "audio_f_max": audio.f_max,
+        "audio_max_frames": audio.max_frames,
+        "edges": dict(config.edges),
+        "hub": config.hub,
+        "reverse": config.reverse,
+    }
+
+
+def test_each_modality_has_a_settings_table(tmp_path: Path) -> None:
+    tokenizer = Tokenizer.fit([WORDS])
+    config = GraphConfig(image={"patch_size": 7}, text=TextSettings(tokenizer=tokenizer, max_tokens=8))
+    assert config.settings["image"] == ImageSettings(patch_size=7, channels=1, size=None)
+    assert config.settings["text"].tokenizer is tokenizer and config.settings["text"].max_tokens == 8
+    assert config.settings["audio"] == AudioSettings()  # left out: the defaults
+    assert "image=ImageSettings(patch_size=7, channels=1, size=None)" in repr(config)
+    assert "max_tokens=8" in repr(config) and "n_mels=40" in repr(config)
+    # the dict form is the TOML layout: one table per modality
+    d = config.to_dict()
+    assert d["image"] == {"patch_size": 7, "channels": 1, "size": None} and d["text"]["max_tokens"] == 8
+    assert GraphConfig.from_dict(json.loads(config.to_json())) == config
+    assert GraphConfig.from_dict(GraphConfig().to_dict()) == GraphConfig()  # default edge names round-trip
+    (tmp_path / "g.toml").write_text(
+        '[graph]\nmodalities = ["audio", "image"]\n[graph.image]\npatch_size = 2\nsize = [16, 16]\n'
+        '[graph.audio]\nn_mels = 20\n'
+    )
+    loaded = GraphConfig.from_toml(tmp_path / "g.toml")
+    assert loaded.settings["image"] == ImageSettings(patch_size=2, size=(16, 16))
+    assert loaded.settings["audio"].n_mels == 20 and loaded.settings["audio"].hop_length == 80
+
+
+def test_replace_merges_a_table_and_keeps_the_others() -> None:
+    tokenizer = Tokenizer.fit([WORDS])
+    config = GraphConfig(image={"patch_size": 7}, text={"tokenizer": tokenizer})
+    changed = config.replace(audio={"n_mels": 64})
+    assert changed.settings["audio"].n_mels == 64 and changed.settings["audio"].hop_length == 80
+    assert changed.settings["image"].patch_size == 7 and changed.settings["text"].tokenizer is tokenizer
+    assert config.settings["audio"].n_mels == 40  # the original is unchanged
+    whole = config.replace(image=ImageSettings(channels=3))  # an object replaces the table whole
+    assert whole.settings["image"] == ImageSettings(patch_size=4, channels=3)
+    fewer = config.replace(modalities=("image", "text"), edges={})
+    assert sorted(fewer.settings) == ["image", "text"] and fewer.settings["image"].patch_size == 7
+    assert config.replace(hub=True).hub and config.replace(hub=True).settings == config.settings
+
+
+@pytest.mark.parametrize(("call", "exc", "message"), [
+    (lambda: GraphConfig(image_patch_size=4), TypeError,
+     "'image_patch_size' is now the 'image' setting 'patch_size': GraphConfig(image={'patch_size': ...})"),
+    (lambda: GraphConfig().replace(tokenizer=None), TypeError, "GraphConfig(text={'tokenizer': ...})"),
+    (lambda: GraphConfig(video={}), TypeError, "unexpected argument 'video'"),
+    (lambda: GraphConfig.from_dict({"patch": 3}), ValueError, "unknown GraphConfig fields ['patch']"),
+    (lambda: GraphConfig.from_dict({"image": {"patch": 3}}), ValueError,
+     "GraphConfig.image: unknown ImageSettings fields ['patch']; valid: ['channels', 'patch_size', 'size']"),
+    (lambda: GraphConfig.from_dict({"audio": {"n_mels": "40"}}), TypeError,
+     "GraphConfig.audio: AudioSettings.n_mels must be int (got str '40')"),
+    (lambda: GraphConfig(modalities=("image",), text={}), ValueError,
+     "settings for ['text'], which 'modalities' does not list (['image'])"),
+    (lambda: GraphConfig(image=TextSettings()), TypeError, "GraphConfig.image: expected ImageSettings"),
+    (lambda: GraphConfig(text={"tokenizer": ["a"]}), TypeError, "TextSettings.tokenizer must be a Tokenizer"),
+    (lambda: GraphConfig().replace(image={"patch_size": "4"}), TypeError, "ImageSettings.patch_size must be int"),
+])
+def test_errors_name_the_field_and_the_new_spelling(call, exc, message) -> None:
+    with pytest.raises(exc) as info:
+        call()
+    assert message in str(info.value)
+
+
+def test_flat_keys_of_mmgraph_0_1_are_translated() -> None:
+    config = GraphConfig(
+        modalities=("audio", "image", "text"), image={"patch_size": 2, "channels": 3, "size": (12, 12)},
+        text={"tokenizer": Tokenizer.fit([WORDS]), "max_tokens": 5}, audio={"n_mels": 24, "max_frames": 30},
+        edges={"audio-text": "aligned:0.1"}, hub=True,
+    )
+    assert GraphConfig.from_dict(legacy_dict(config)) == config
+    # 0.1 wrote every field, also those of modalities the config does not list: they are dropped
+    image_only = GraphConfig(modalities=("image",), image={"patch_size": 5})
+    old = legacy_dict(image_only)
+    assert old["text_max_tokens"] == 64 and old["audio_n_mels"] == 40
+    assert GraphConfig.from_dict(old) == image_only
+    with pytest.raises(ValueError, match="'image_patch_size' and the 'image' table's 'patch_size' both given"):
+        GraphConfig.from_dict({**old, "image": {"patch_size": 3}})
+
+
+def test_run_json_and_meta_json_written_by_mmgraph_0_1_load(tmp_path: Path) -> None:
+    # run.json: the graph config an --init run reuses
+    tokenizer = Tokenizer.fit([WORDS])
+    config = GraphConfig(modalities=("image", "text"), image={"patch_size": 2}, text={"tokenizer": tokenizer})
+    run = tmp_path / "run"
+    run.mkdir()
+    record = {"data": "m.jsonl", "graph_config": legacy_dict(config), "model_config": ModelConfig().to_dict(),
+              "train_config": TrainConfig().to_dict(), "tasks": {}}
+    (run / "run.json").write_text(json.dumps(record))
+    assert init_graph_config(run) == config
+    # meta.json of a converted folder
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("".join(
+        json.dumps({"id": f"r{i}", "text": WORDS.split()[i], "label": i % 2, "split": "train" if i < 6 else "val"})
+        + "\n" for i in range(8)
+    ))
+    out = tmp_path / "converted"
+    convert(manifest, out, progress=False)
+    fresh = load_dataset(str(out))
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["graph_config"]["text"]["max_tokens"] == 64  # written in the new layout
+    meta["graph_config"] = legacy_dict(fresh.graph_config)
+    (out / "meta.json").write_text(json.dumps(meta))
+    old = load_dataset(str(out))
+    assert old.graph_config == fresh.graph_config
+    assert old.featurize("train", fresh.graph_config).columns["text"].x.tolist() == \
+        fresh.splits["train"].columns["text"].x.tolist()
