@@ -13,11 +13,14 @@ model of width 16, batch 256, one thread):
 - ``stream``: ``StreamingGraphDataset`` (shuffle buffer ``--buffer-size``), then the epoch.
 
 Reported: peak RSS of the process (``getrusage`` high-water mark) and its RSS after the imports
-(the baseline: torch + mmgraph), seconds to load (in-memory), the epoch's seconds and samples/s.
+(the baseline: torch + mmgraph), seconds to load (in-memory), the epoch's seconds and samples/s,
+and the samples/s of one pass of the shuffled batches alone, without the model (what the stream
+itself costs, apart from the model's time, which the load of a shared machine makes noisy).
+``--repeats`` runs per (size, mode) alternate the order of the modes; medians are the headline.
 The machine is shared: each row has the load average (1 min) before and after, and the threads.
 
     nice -n 5 python benchmarks/stream_memory.py [--sizes 10000 100000 1000000] [--buffer-size 16384]
-        [--chunk-size 4096] [--out benchmarks/results/stream_memory.json]
+        [--chunk-size 4096] [--repeats 1] [--out benchmarks/results/stream_memory.json]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import os
 import platform
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,12 +55,12 @@ def write_synthetic(out: Path, records: int, chunk_size: int, seed: int = 0) -> 
     from mmgraph import GraphConfig, MultimodalSample, Tokenizer
     from mmgraph.convert.layout import Shard, finalize, make_plan, open_out, write_shard
     from mmgraph.datasets.manifest import TaskStats
-    from mmgraph.featurize import Featurizer
     from mmgraph.graph.columns import GraphColumns
+    from mmgraph.graph.featurizer import Featurizer
     from mmgraph.task import Task
 
     rng = np.random.default_rng(seed)
-    config = GraphConfig(modalities=("text",), tokenizer=Tokenizer.fit([" ".join(WORDS)]))
+    config = GraphConfig(modalities=("text",), text={"tokenizer": Tokenizer.fit([" ".join(WORDS)])})
     base_samples = [MultimodalSample(text=" ".join(rng.choice(WORDS, size=int(rng.integers(2, 6)))),
                                      y=int(rng.integers(0, 10))) for _ in range(512)]
     base = GraphColumns.from_featurized(Featurizer(config).batch(base_samples), config)
@@ -106,6 +110,12 @@ def child(args: argparse.Namespace) -> None:
         config, tasks = train.config, {k: Task(**v) for k, v in train.meta["tasks"].items()}
     result["load_seconds"] = round(time.perf_counter() - start, 2)
     result["rss_after_load_mb"] = round(rss_mb(), 1)
+    # the data pipeline alone (shuffled batches, no model): what streaming adds, without the model's time
+    loader = train.loader() if args.child == "stream" else train.loader(BATCH, shuffle=True, seed=0)
+    start = time.perf_counter()
+    seen = sum(int(batch.num_graphs) for batch in loader)
+    result["loader_seconds"] = round(time.perf_counter() - start, 2)
+    result["loader_samples_per_s"] = round(seen / result["loader_seconds"], 1)
     seed_everything(0)
     model = build_model(ModelConfig(hidden=16, layers=1), DataSpec.from_graph_config(config, tasks))
     fit = Trainer(model, TrainConfig(epochs=1, batch_size=BATCH, progress=False, device="cpu")).fit(train)
@@ -126,6 +136,7 @@ def main() -> None:
     parser.add_argument("--buffer-size", type=int, default=16_384)
     parser.add_argument("--chunk-size", type=int, default=4096)
     parser.add_argument("--modes", nargs="+", default=["in-memory", "stream"])
+    parser.add_argument("--repeats", type=int, default=1, help="runs per (size, mode), alternating the order")
     parser.add_argument("--out", default="benchmarks/results/stream_memory.json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
@@ -148,18 +159,21 @@ def main() -> None:
             written = time.perf_counter() - t0
             shard_mb = sum(p.stat().st_size for p in (folder / "shards").glob("*.pt")) / 2**20
             print(f"{records:,} records written in {written:.1f} s ({shard_mb:.0f} MB of shards)")
-            for mode in args.modes:
-                command = [sys.executable, str(HERE), "--child", mode, "--folder", str(folder), "--records",
-                           str(records), "--buffer-size", str(args.buffer_size)]
-                proc = subprocess.run(command, capture_output=True, text=True, check=False)
-                if proc.returncode != 0:
-                    raise SystemExit(f"{mode} on {records} records failed:\n{proc.stderr[-4000:]}")
-                row = json.loads(proc.stdout.strip().splitlines()[-1])
-                row["shard_mb"] = round(shard_mb, 1)
-                rows.append(row)
-                print(f"  {mode:9s}: peak RSS {row['peak_rss_mb']:,.0f} MB (baseline {row['baseline_rss_mb']:,.0f}), "
-                      f"epoch {row['epoch_seconds']:.1f} s = {row['samples_per_s']:,.0f} samples/s; "
-                      f"load {row['load_before']} → {row['load_after']}")
+            for repeat in range(args.repeats):
+                # alternate which mode goes first: the shared machine's load drifts
+                for mode in args.modes if repeat % 2 == 0 else args.modes[::-1]:
+                    command = [sys.executable, str(HERE), "--child", mode, "--folder", str(folder), "--records",
+                               str(records), "--buffer-size", str(args.buffer_size)]
+                    proc = subprocess.run(command, capture_output=True, text=True, check=False)
+                    if proc.returncode != 0:
+                        raise SystemExit(f"{mode} on {records} records failed:\n{proc.stderr[-4000:]}")
+                    row = {**json.loads(proc.stdout.strip().splitlines()[-1]), "repeat": repeat,
+                           "shard_mb": round(shard_mb, 1)}
+                    rows.append(row)
+                    print(f"  {mode:9s}: peak RSS {row['peak_rss_mb']:,.0f} MB (baseline "
+                          f"{row['baseline_rss_mb']:,.0f}), epoch {row['epoch_seconds']:.1f} s = "
+                          f"{row['samples_per_s']:,.0f} samples/s, loader alone {row['loader_samples_per_s']:,.0f} "
+                          f"samples/s; load {row['load_before']} → {row['load_after']}")
             shutil.rmtree(folder)
     report: dict[str, Any] = {
         "benchmark": "stream_memory",
@@ -172,13 +186,21 @@ def main() -> None:
                     "cpus": os.cpu_count(), "threads": 1, "processor": platform.processor() or platform.machine(),
                     "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
     }
-    streams = [r for r in rows if r["mode"] == "stream"]
-    if len(streams) > 1:
-        report["stream_peak_rss_growth"] = round(streams[-1]["peak_rss_mb"] / streams[0]["peak_rss_mb"] - 1, 4)
-    pairs = {(r["records"], r["mode"]): r for r in rows}
-    report["stream_over_in_memory_throughput"] = {
-        str(n): round(pairs[(n, "stream")]["samples_per_s"] / pairs[(n, "in-memory")]["samples_per_s"], 3)
-        for n in args.sizes if (n, "stream") in pairs and (n, "in-memory") in pairs}
+    medians = {}
+    for n in args.sizes:
+        for mode in args.modes:
+            sel = [r for r in rows if r["records"] == n and r["mode"] == mode]
+            medians[f"{n} {mode}"] = {key: statistics.median(r[key] for r in sel)
+                                      for key in ("peak_rss_mb", "samples_per_s", "loader_samples_per_s")}
+    report["medians"] = medians
+    if "stream" in args.modes and len(args.sizes) > 1:
+        first, last = medians[f"{args.sizes[0]} stream"], medians[f"{args.sizes[-1]} stream"]
+        report["stream_peak_rss_growth"] = round(last["peak_rss_mb"] / first["peak_rss_mb"] - 1, 4)
+    if set(args.modes) >= {"stream", "in-memory"}:
+        for key, name in (("samples_per_s", "stream_over_in_memory_throughput"),
+                          ("loader_samples_per_s", "stream_over_in_memory_loader_throughput")):
+            report[name] = {str(n): round(medians[f"{n} stream"][key] / medians[f"{n} in-memory"][key], 3)
+                            for n in args.sizes}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
