@@ -211,13 +211,18 @@ class StreamingGraphDataset(torch.utils.data.IterableDataset):
         return self._cached[1]
 
     def _window(self, segments: list[_Segment]) -> GraphColumns:
-        """The samples of ``segments`` in record order, as one ``GraphColumns``."""
+        """The samples of ``segments`` in record order, as one ``GraphColumns``.
+
+        Shards are read in the epoch's order (the shard a window ends in is the one the next window
+        starts in, and is still cached), then the parts are put in record order.
+        """
         parts = []
-        for seg in sorted(segments, key=lambda s: (s.entry, s.lo)):
+        for seg in segments:
             columns = self._columns(seg.entry)
             whole = seg.lo == 0 and seg.hi == len(columns)
-            parts.append(columns if whole else columns.take(torch.arange(seg.lo, seg.hi)))
-        return GraphColumns.concat(parts, label_kind=self.meta.get("label_kind"),
+            parts.append(((seg.entry, seg.lo), columns if whole else columns.take(torch.arange(seg.lo, seg.hi))))
+        parts.sort(key=lambda part: part[0])
+        return GraphColumns.concat([columns for _, columns in parts], label_kind=self.meta.get("label_kind"),
                                    target_names=self.meta.get("target_names", []))
 
     # ------------------------------------------------------------------------------------ iteration
