@@ -14,7 +14,7 @@ from typing import Any
 from mmgraph.bench.report import print_table
 from mmgraph.bench.runner import run_suite
 from mmgraph.bench.ssl import load_ssl_suite, run_ssl_suite
-from mmgraph.bench.suite import load_suite, suite_kind
+from mmgraph.bench.suite import SUITES_DIR, list_suites, load_suite, suite_kind
 
 
 @dataclass
@@ -67,4 +67,25 @@ def run_benchmark(suite: str, out: str | Path | None = None, *, quick: bool = Fa
     return BenchmarkRun("models", models.name, report, folder)
 
 
-__all__ = ["BenchmarkRun", "run_benchmark"]
+def describe_suites() -> str:
+    """One line per built-in suite (name, kind, dataset, models x seeds, description), each one parsed.
+
+    Parsing every file here is the point: a suite that does not parse (or is missing from an
+    installed package) fails ``mmgraph bench --list`` rather than the user's first run.
+    """
+    names = list_suites()
+    if not names:
+        raise RuntimeError(f"no built-in suites found in {SUITES_DIR} (a broken install?)")
+    lines = []
+    for name in names:
+        if suite_kind(name) == "ssl":
+            suite = load_ssl_suite(name)
+            what = f"{suite.dataset}, self-supervised, {len(suite.seeds)} seed(s)"
+        else:
+            suite = load_suite(name)
+            what = f"{suite.dataset}, {len(suite.models)} model(s) x {len(suite.seeds)} seed(s)"
+        lines.append(f"{name:<18} {what}: {suite.description}")
+    return "\n".join(lines)
+
+
+__all__ = ["BenchmarkRun", "describe_suites", "run_benchmark"]

@@ -52,6 +52,8 @@ def _subsample(samples, limit: int | None, seed: int):
     if limit is None or len(samples) <= limit:
         return samples
     index = np.sort(np.random.default_rng(seed).permutation(len(samples))[:limit])
+    if isinstance(samples, GraphDataset):  # converted graphs: gather columns
+        return samples.subset(torch.from_numpy(index))
     return [samples[int(i)] for i in index]
 
 
@@ -103,9 +105,17 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
         "val": _subsample(dataset.splits["val"], suite.max_eval, 2),
         "test": _subsample(dataset.splits["test"], suite.max_eval, 3),
     }
+    stored = isinstance(dataset.splits["train"], GraphDataset)  # a converted folder: graphs, no raw samples
+    if stored and sweeps:
+        log.warning("suite %r: %s holds converted graphs, not raw samples: the noise sweeps %s are skipped",
+                    suite.name, suite.dataset, sorted(sweeps))
+        sweeps = {}
     for split, samples in splits.items():
-        gd = GraphDataset.from_samples(samples, config, node_targets=dataset.node_targets, progress=progress,
-                                       description=f"featurize {split}")
+        if stored:
+            gd = samples
+        else:
+            gd = GraphDataset.from_samples(samples, config, node_targets=dataset.node_targets, progress=progress,
+                                           description=f"featurize {split}")
         gd.save(cache / f"{split}.pt")
         files[split] = str(cache / f"{split}.pt")
     for kind, levels in sweeps.items():

@@ -190,26 +190,3 @@ def load_suite(name_or_path: str) -> Suite:
 def list_suites() -> list[str]:
     """Names of the suites shipped with mmgraph."""
     return sorted(p.stem for p in SUITES_DIR.glob("*.toml"))
-
-
-def describe_suites() -> str:
-    """One line per built-in suite (name, kind, dataset, models x seeds, description), each one parsed.
-
-    Parsing every file here is the point: a suite that does not parse (or is missing from an
-    installed package) fails ``mmgraph bench --list`` rather than the user's first run.
-    """
-    from mmgraph.bench.ssl import load_ssl_suite
-
-    names = list_suites()
-    if not names:
-        raise RuntimeError(f"no built-in suites found in {SUITES_DIR} (a broken install?)")
-    lines = []
-    for name in names:
-        if suite_kind(name) == "ssl":
-            suite = load_ssl_suite(name)
-            what = f"{suite.dataset}, self-supervised, {len(suite.seeds)} seed(s)"
-        else:
-            suite = load_suite(name)
-            what = f"{suite.dataset}, {len(suite.models)} model(s) x {len(suite.seeds)} seed(s)"
-        lines.append(f"{name:<18} {what}: {suite.description}")
-    return "\n".join(lines)

@@ -109,6 +109,7 @@ def test_tiny_suite_end_to_end(tmp_path):
     assert (out / "runs" / "graph" / "seed0" / "result.json").stat().st_mtime == mtime
 
 
+@pytest.mark.slow  # spawns several processes; CI runs the slow tests as a step of their own
 def test_cli_bench_isolated_quick(tmp_path, capsys):
     (tmp_path / "tiny.toml").write_text(TINY.replace('[[models]]\nlabel = "image only"', '[[unused]]\nlabel = "x"')
                                         .split("[[unused]]")[0])
@@ -128,3 +129,25 @@ def test_summary_and_directions():
     ]}
     s = summarize(report)["a"]["test/t/accuracy"]
     assert s["mean"] == pytest.approx(0.6) and s["std"] == pytest.approx(0.1414, abs=1e-3)
+
+
+def test_suite_over_a_converted_folder(tmp_path, caplog):
+    """A suite whose dataset is a folder written by ``mmgraph convert`` trains on the stored graphs."""
+    from mmgraph.convert import convert
+    from mmgraph.datasets import load_dataset
+
+    convert("digits", tmp_path / "digits-graphs", progress=False)
+    suite_text = TINY.replace('dataset = "digits"', f'dataset = "{(tmp_path / "digits-graphs").as_posix()}"')
+    (tmp_path / "tiny.toml").write_text(suite_text)
+    with caplog.at_level("WARNING", logger="mmgraph.bench.runner"):
+        report = run_suite(load_suite(str(tmp_path / "tiny.toml")), tmp_path / "out", progress=False, isolate=False)
+    assert "noise sweeps" in caplog.text  # no raw samples to perturb: said, not silently dropped
+    assert report["sizes"] == {"train": 160, "val": 60, "test": 60}
+    graph = {r["label"]: r for r in report["runs"]}["graph"]
+    assert set(graph["robustness"]) == {"without_audio", "without_image", "without_text"}
+    stored = load_dataset(str(tmp_path / "digits-graphs"))
+    (manifest,) = (tmp_path / "out" / "cache").glob("*/manifest.json")
+    from mmgraph.datasets import GraphDataset
+
+    test = GraphDataset.load(json.loads(manifest.read_text())["files"]["test"])
+    assert set(test.ids) <= set(stored.splits["test"].ids) and len(test) == 60

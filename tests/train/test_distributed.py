@@ -45,6 +45,7 @@ def _worker(rank: int, world: int, init_file: str, out: str) -> None:
 
 
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
+@pytest.mark.slow  # spawns several processes; CI runs the slow tests as a step of their own
 def test_two_process_gloo_equals_one_process(tmp_path):
     out = tmp_path / "ddp.json"
     tmp.spawn(_worker, args=(2, str(tmp_path / "init"), str(out)), nprocs=2, join=True)

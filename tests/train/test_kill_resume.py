@@ -8,6 +8,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 MODEL = """
 [model]
@@ -54,6 +55,7 @@ def _rows(out):
     return [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in rows]
 
 
+@pytest.mark.slow  # spawns several processes; CI runs the slow tests as a step of their own
 def test_sigkill_at_random_points_then_resume_matches(tmp_path):
     model = tmp_path / "model.toml"
     model.write_text(MODEL)
