@@ -15,6 +15,8 @@ from mmgraph.convert import convert, verify
 from mmgraph.datasets import load_dataset
 from tests.convert.test_api import CHUNK, make_manifest, tree
 
+pytestmark = pytest.mark.slow  # a Ray instance is several processes; CI runs the slow tests as a step of their own
+
 ray = pytest.importorskip("ray", reason='the Ray engine needs the extra: pip install "mmgraph[ray]"')
 pytest.importorskip("ray.data", reason='the Ray engine needs Ray Data: pip install "mmgraph[ray]"')
 

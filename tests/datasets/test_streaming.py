@@ -172,6 +172,7 @@ def _rank(rank: int, world: int, init_file: str, out: str, folder: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.slow  # spawns several processes; CI runs the slow tests as a step of their own
 @pytest.mark.skipif(not dist.is_available(), reason="torch.distributed not available")
 def test_two_gloo_ranks_see_disjoint_halves_whose_union_is_the_epoch(converted, train_ids, tmp_path):
     out = tmp_path / "ranks"
