@@ -139,7 +139,7 @@ def main() -> None:
     local, on_ray = medians["local"], medians["ray"]
     report = {
         "benchmark": "ray_convert",
-        "command": "nice -n 5 python benchmarks/ray_convert.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["nice -n 5 python benchmarks/ray_convert.py", *sys.argv[1:]]),
         "source": f"digits as a JSONL manifest of PNG + WAV files, cycled to {args.records:,} records (distinct ids)",
         "records": args.records,
         "chunk_size": args.chunk_size,

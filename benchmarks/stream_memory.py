@@ -177,7 +177,7 @@ def main() -> None:
             shutil.rmtree(folder)
     report: dict[str, Any] = {
         "benchmark": "stream_memory",
-        "command": "nice -n 5 python benchmarks/stream_memory.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["nice -n 5 python benchmarks/stream_memory.py", *sys.argv[1:]]),
         "data": "synthetic tiny text graphs (2-5 nodes, 10 classes) written in the converted format",
         "batch_size": BATCH, "buffer_size": args.buffer_size, "chunk_size": args.chunk_size,
         "model": "mmgnn, hidden 16, 1 layer, CPU, 1 thread",
