@@ -10,6 +10,7 @@ from pathlib import Path
 
 from mmgraph.explain.attribution import DEFAULT_STEPS, explain
 from mmgraph.explain.plot import plot_explanation
+from mmgraph.graph.collate import full_edges_for
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,8 @@ def explain_run(run_dir: str | Path, data: str, ids: Sequence[str], out: str | P
     if missing:
         raise ValueError(f"ids not in the {split} split of {data}: {missing[:5]} (its ids look like {graphs.ids[:3]})")
     rows = [index[sid] for sid in ids]
-    explanations = explain(run.model, graphs.collate_indices(rows), method=method, steps=steps)
+    full_edges = full_edges_for(run.model)
+    explanations = explain(run.model, graphs.collate_indices(rows, full_edges=full_edges), method=method, steps=steps)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -66,7 +68,7 @@ def explain_run(run_dir: str | Path, data: str, ids: Sequence[str], out: str | P
         stem = file_stem(str(explanation.id))
         json_path, png_path = out / f"{stem}.json", out / f"{stem}.png"
         json_path.write_text(json.dumps(explanation.to_dict(), indent=2))
-        plot_explanation(explanation, graphs.collate_indices([row]), run.graph_config, png_path)
+        plot_explanation(explanation, graphs.collate_indices([row], full_edges=full_edges), run.graph_config, png_path)
         written += [json_path, png_path]
         log.info("explained %s: %s", explanation.id, explanation.modality_importance)
     return written

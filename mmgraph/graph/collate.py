@@ -26,6 +26,16 @@ from mmgraph.sample import MultimodalSample
 from mmgraph.typing import HUB, EdgeType, NodeType
 
 FullEdges = Literal["list", "dense"]
+"""How a batch holds its complete blocks: ``"list"`` (the default everywhere: every edge list built, so
+any PyG layer, transform or explainer can take the batch) or ``"dense"`` (the opt-in fast path of models
+that declare ``supports_dense_blocks``: complete blocks left as ``dense=True`` marks without edge lists)."""
+
+
+def full_edges_for(model: object) -> FullEdges:
+    """The batches ``model`` reads: ``"dense"`` when it declares ``supports_dense_blocks = True`` (it
+    attends over complete blocks from the ``batch`` vectors alone, as mmgraph's own models do), else
+    ``"list"``. The ``Trainer`` and the benchmark runner build their loaders with it."""
+    return "dense" if getattr(model, "supports_dense_blocks", False) else "list"
 
 
 @dataclass(eq=False)

@@ -67,6 +67,12 @@ class MultimodalGNN(nn.Module):
         self.dense_block_limit = dense_block_limit
 
     @property
+    def supports_dense_blocks(self) -> bool:
+        """Whether batches may leave complete blocks as ``dense=True`` marks (``full_edges="dense"``):
+        yes, unless ``dense_path=False`` asks for every edge list."""
+        return self.dense_path
+
+    @property
     def task_heads(self) -> Mapping[str, Head]:
         """Task name → head: what the ``Trainer`` evaluates and selects on."""
         return self.head.heads
