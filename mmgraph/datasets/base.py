@@ -198,7 +198,7 @@ class GraphDataset(torch.utils.data.Dataset):
             data = _columns_v1(state)
         else:
             raise ValueError(f"not a GraphDataset state (format {found!r}, expected {DATASET_FORMAT!r})")
-        return cls(data, GraphConfig.from_dict(state["config"]))
+        return cls(data, GraphConfig.from_record(state["config"]))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the dataset to one file (atomically)."""

@@ -36,6 +36,12 @@ def _default_strategy(src: Modality, dst: Modality) -> str:
 
 DEFAULT_MODALITIES: tuple[Modality, ...] = ("audio", "image", "text")
 
+REVERSE_PREFIX = "rev_"
+"""The relation prefix of reverse edge types: ``(text, "rev_cross", image)`` reverses ``(image, "cross", text)``,
+as PyG's ``ToUndirected`` names it."""
+REVERSE_PREFIXES = (REVERSE_PREFIX, "")
+"""Valid ``GraphConfig.reverse_prefix`` values: ``""`` is the naming of configs stored before (``from_record``)."""
+
 LEGACY_KEYS: dict[str, tuple[Modality, str]] = {
     "image_patch_size": ("image", "patch_size"),
     "image_channels": ("image", "channels"),
@@ -110,8 +116,15 @@ class GraphConfig(ConfigMixin):
         settings: modality → its settings (object or dict of fields); the same as passing each
             table by keyword: ``GraphConfig(image={"patch_size": 7}, text=TextSettings(tokenizer=tok))``.
         edges: strategy per modality or modality pair.
-        hub: add a ``sample`` hub node linked (both ways) to every node.
-        reverse: add the reverse of every cross-modal edge type so that every type receives.
+        hub: add a ``sample`` hub node linked to every node (``(m, "hub", "sample")``, and its
+            reverse with ``reverse``).
+        reverse: add the reverse of every cross-modal (and hub) edge type so that every type
+            receives. ``False`` gives the forward types only, the way PyG datasets ship graphs:
+            ``torch_geometric.transforms.ToUndirected`` then adds exactly the reverse types.
+        reverse_prefix: the reverse of ``(a, "cross", b)`` is ``(b, reverse_prefix + "cross", a)``.
+            ``"rev_"`` (the default) is the name ``ToUndirected`` gives a reverse type; ``""`` (the
+            same relation both ways) is the naming of graphs stored before, which ``from_record``
+            keeps for their ``run.json`` / ``meta.json`` so that their models and shards still match.
         **tables: settings tables by modality name.
 
     Example::
@@ -125,6 +138,7 @@ class GraphConfig(ConfigMixin):
     edges: dict[str, str]
     hub: bool
     reverse: bool
+    reverse_prefix: str
 
     toml_table: ClassVar[str] = "graph"
 
@@ -136,6 +150,7 @@ class GraphConfig(ConfigMixin):
         edges: Mapping[str, str] | None = None,
         hub: bool = False,
         reverse: bool = True,
+        reverse_prefix: str = REVERSE_PREFIX,
         **tables: Any,
     ) -> None:
         given = {str(k).lower(): v for k, v in (settings or {}).items()}
@@ -145,7 +160,7 @@ class GraphConfig(ConfigMixin):
             if key not in MODALITIES:
                 raise TypeError(
                     f"GraphConfig got an unexpected argument {key!r}; it takes modalities, settings, edges, hub, "
-                    f"reverse and a settings table per registered modality ({MODALITIES.list()})"
+                    f"reverse, reverse_prefix and a settings table per registered modality ({MODALITIES.list()})"
                 )
             if key.lower() in given:
                 raise ValueError(f"GraphConfig: settings of {key!r} given twice (as settings= and as {key}=)")
@@ -155,6 +170,9 @@ class GraphConfig(ConfigMixin):
         self.edges = self._normalise_edges(dict(edges or {}))
         self.hub = hub
         self.reverse = reverse
+        if reverse_prefix not in REVERSE_PREFIXES:
+            raise ValueError(f"'reverse_prefix' must be one of {list(REVERSE_PREFIXES)} (got {reverse_prefix!r})")
+        self.reverse_prefix = reverse_prefix
         self._specs = self._build_specs()
 
     def _build_settings(self, given: dict[Modality, Any]) -> dict[Modality, Any]:
@@ -218,12 +236,16 @@ class GraphConfig(ConfigMixin):
             forward = (a, CROSS, b)
             specs.append(EdgeSpec(forward, strategy, False))
             if self.reverse:
-                specs.append(EdgeSpec((b, CROSS, a), strategy, False, reverse_of=forward))
+                specs.append(EdgeSpec((b, self.reverse_prefix + CROSS, a), strategy, False, reverse_of=forward))
         if self.hub:
             full = EdgeStrategy("full")
             for m in self.modalities:
-                specs.append(EdgeSpec((m, HUB_RELATION, HUB), full, False))
-                specs.append(EdgeSpec((HUB, HUB_RELATION, m), full, False, reverse_of=(m, HUB_RELATION, HUB)))
+                forward = (m, HUB_RELATION, HUB)
+                specs.append(EdgeSpec(forward, full, False))
+                # graphs stored before reverse_prefix always linked the hub both ways
+                if self.reverse or not self.reverse_prefix:
+                    reverse = (HUB, self.reverse_prefix + HUB_RELATION, m)
+                    specs.append(EdgeSpec(reverse, full, False, reverse_of=forward))
         return sorted(specs, key=lambda s: s.edge_type)
 
     @property
@@ -260,7 +282,7 @@ class GraphConfig(ConfigMixin):
         """
         modalities = _normalise_modalities(changes.pop("modalities", self.modalities))
         given = {str(k).lower(): v for k, v in (changes.pop("settings", None) or {}).items()}
-        plain = {k: changes.pop(k) for k in ("edges", "hub", "reverse") if k in changes}
+        plain = {k: changes.pop(k) for k in ("edges", "hub", "reverse", "reverse_prefix") if k in changes}
         for key in list(changes):
             if key in LEGACY_KEYS:
                 raise TypeError(_moved(key))
@@ -284,7 +306,7 @@ class GraphConfig(ConfigMixin):
         settings.update(given)  # tables of modalities not listed: refused by __init__, naming them
         return GraphConfig(
             modalities, settings=settings, edges=plain.get("edges", self.edges), hub=plain.get("hub", self.hub),
-            reverse=plain.get("reverse", self.reverse),
+            reverse=plain.get("reverse", self.reverse), reverse_prefix=plain.get("reverse_prefix", self.reverse_prefix),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -295,6 +317,7 @@ class GraphConfig(ConfigMixin):
             "edges": dict(self.edges),
             "hub": self.hub,
             "reverse": self.reverse,
+            "reverse_prefix": self.reverse_prefix,
         }
 
     @classmethod
@@ -326,6 +349,15 @@ class GraphConfig(ConfigMixin):
                 raise ValueError(f"GraphConfig: {key!r} and the {modality!r} table's {name!r} both given")
             table[name] = value
         return cls(modalities, settings=settings, **plain)
+
+    @classmethod
+    def from_record(cls, d: Mapping[str, Any]) -> GraphConfig:
+        """A config mmgraph stored (``run.json``, ``meta.json``, a ``GraphDataset`` file): as ``from_dict``,
+        except that one stored before ``reverse_prefix`` existed keeps the reverse names its models and
+        shards were made with (``reverse_prefix=""``)."""
+        if isinstance(d, Mapping) and "reverse_prefix" not in d:
+            d = {**d, "reverse_prefix": ""}
+        return cls.from_dict(d)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
