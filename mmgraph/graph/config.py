@@ -12,7 +12,17 @@ from mmgraph.config import ConfigMixin, check_types
 from mmgraph.featurize import FEATURIZERS
 from mmgraph.graph.edges import EdgeStrategy
 from mmgraph.modality import MODALITIES, layout_of
-from mmgraph.typing import CROSS, HUB, HUB_RELATION, INTRA, EdgeType, Modality, NodeType
+from mmgraph.typing import (
+    CROSS,
+    HUB,
+    HUB_RELATION,
+    INTRA,
+    REVERSE_PREFIX,
+    EdgeType,
+    Modality,
+    NodeType,
+    edge_type_order,
+)
 
 
 class EdgeSpec(NamedTuple):
@@ -36,9 +46,6 @@ def _default_strategy(src: Modality, dst: Modality) -> str:
 
 DEFAULT_MODALITIES: tuple[Modality, ...] = ("audio", "image", "text")
 
-REVERSE_PREFIX = "rev_"
-"""The relation prefix of reverse edge types: ``(text, "rev_cross", image)`` reverses ``(image, "cross", text)``,
-as PyG's ``ToUndirected`` names it."""
 REVERSE_PREFIXES = (REVERSE_PREFIX, "")
 """Valid ``GraphConfig.reverse_prefix`` values: ``""`` is the naming of configs stored before (``from_record``)."""
 
@@ -246,7 +253,7 @@ class GraphConfig(ConfigMixin):
                 if self.reverse or not self.reverse_prefix:
                     reverse = (HUB, self.reverse_prefix + HUB_RELATION, m)
                     specs.append(EdgeSpec(reverse, full, False, reverse_of=forward))
-        return sorted(specs, key=lambda s: s.edge_type)
+        return sorted(specs, key=lambda s: edge_type_order(s.edge_type))
 
     @property
     def node_types(self) -> list[NodeType]:
@@ -255,7 +262,7 @@ class GraphConfig(ConfigMixin):
 
     @property
     def edge_specs(self) -> list[EdgeSpec]:
-        """Every edge type of the schema with its strategy, sorted by edge type."""
+        """Every edge type of the schema with its strategy, in ``edge_type_order``."""
         return list(self._specs)
 
     @property

@@ -12,7 +12,7 @@ from mmgraph.models.outputs import ModelOutput
 from mmgraph.nn.context import BatchContext
 from mmgraph.nn.heads import Head, MultiTaskHead
 from mmgraph.nn.prepare import Embed, TrainingData, fit_encoder_inputs
-from mmgraph.typing import HUB, EdgeType, NodeType
+from mmgraph.typing import HUB, EdgeType, NodeType, sorted_edge_types
 
 
 class MultimodalGNN(nn.Module):
@@ -52,7 +52,7 @@ class MultimodalGNN(nn.Module):
     ) -> None:
         super().__init__()
         self.node_types = sorted(node_types)
-        self.edge_types = sorted(tuple(et) for et in edge_types)
+        self.edge_types = sorted_edge_types(edge_types)
         missing = set(self.node_types) - set(encoders.keys())
         if missing:
             raise ValueError(f"no encoder for node types {sorted(missing)}")

@@ -153,9 +153,10 @@ def test_run_json_and_meta_json_written_by_mmgraph_0_1_load(tmp_path: Path) -> N
 def test_reverse_types_are_named_as_pyg_names_them() -> None:
     """``(b, "rev_cross", a)`` reverses ``(a, "cross", b)`` (``ToUndirected``'s name); stored configs keep theirs."""
     config = GraphConfig(modalities=("image", "text"), hub=True)
+    # in edge_type_order: a reverse type where it sat when it shared its forward type's name (same model init)
     assert config.edge_types == [("image", "cross", "text"), ("image", "hub", "sample"), ("image", "intra", "image"),
                                  ("sample", "rev_hub", "image"), ("sample", "rev_hub", "text"),
-                                 ("text", "hub", "sample"), ("text", "intra", "text"), ("text", "rev_cross", "image")]
+                                 ("text", "rev_cross", "image"), ("text", "hub", "sample"), ("text", "intra", "text")]
     forward_only = config.replace(reverse=False)
     assert forward_only.edge_types == [et for et in config.edge_types if not et[1].startswith("rev_")]
     # user tables (TOML) get the default; a stored record without the key is from before it existed
