@@ -11,6 +11,7 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from mmgraph.explain.attribution import Explanation
+from mmgraph.featurize import encoder_input
 from mmgraph.graph.config import GraphConfig
 from mmgraph.typing import HUB
 
@@ -127,7 +128,7 @@ def _draw_modality_bar(ax: Axes, shares: dict[str, float]) -> None:
 def _draw_tokens(ax: Axes, explanation: Explanation, graph: HeteroData, config: GraphConfig, fig: Figure) -> None:
     from matplotlib import colormaps
 
-    ids = graph["text"].x.tolist()
+    ids = encoder_input(graph["text"]).tolist()
     tokenizer = config.settings["text"].tokenizer
     tokens = tokenizer.decode(ids) if tokenizer is not None else [str(i) for i in ids]
     weights = _relative(explanation.node_importance["text"])

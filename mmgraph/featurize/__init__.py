@@ -10,10 +10,12 @@ from __future__ import annotations
 from mmgraph.featurize.audio import AudioFeaturizer, AudioSettings, mel_filterbank
 from mmgraph.featurize.base import (
     FEATURIZERS,
+    TOKEN,
     FeaturizedSample,
     ModalityFeaturizer,
     NodeSet,
     NoSettings,
+    encoder_input,
     register_featurizer,
 )
 from mmgraph.featurize.image import ImageFeaturizer, ImageSettings
@@ -21,6 +23,7 @@ from mmgraph.featurize.text import TextFeaturizer, TextSettings, Tokenizer
 
 __all__ = [
     "FEATURIZERS",
+    "TOKEN",
     "AudioFeaturizer",
     "AudioSettings",
     "FeaturizedSample",
@@ -32,6 +35,7 @@ __all__ = [
     "TextFeaturizer",
     "TextSettings",
     "Tokenizer",
+    "encoder_input",
     "mel_filterbank",
     "register_featurizer",
 ]

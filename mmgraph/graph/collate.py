@@ -120,10 +120,12 @@ def assemble_batch(
     num_graphs = len(next(iter(nodes.values())).shapes)
     graph_index = torch.arange(num_graphs)
     ptr: dict[NodeType, Tensor] = {}
+    featurizer = Featurizer(config)
     for node_type in config.node_types:
         cols = nodes[node_type]
         store = data[node_type]
-        store.x = cols.x
+        for key, value in featurizer.node_attributes(node_type, cols.x).items():
+            store[key] = value  # x (float features of ids: x and token, see TextSettings.features)
         store.pos = cols.pos
         store.num_nodes = int(cols.x.shape[0])
         store.batch = torch.repeat_interleave(graph_index, cols.counts, output_size=int(cols.x.shape[0]))

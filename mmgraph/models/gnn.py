@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from mmgraph.featurize import encoder_input
 from mmgraph.models.outputs import ModelOutput
 from mmgraph.nn.context import BatchContext
 from mmgraph.nn.heads import Head, MultiTaskHead
@@ -122,7 +123,7 @@ class MultimodalGNN(nn.Module):
             ctx = ctx.drop_nodes(self.modality_keep(ctx))
         ctx.precompute_masks()
         present = [t for t in self.node_types if t in batch.node_types and "x" in batch[t]]
-        return {t: batch[t].x for t in present}, {t: batch[t].pos for t in present}, ctx
+        return {t: encoder_input(batch[t]) for t in present}, {t: batch[t].pos for t in present}, ctx
 
     def core(self, x: dict[NodeType, Tensor], pos: dict[NodeType, Tensor], ctx: BatchContext):
         """Encoders → layers → readout → heads on prepared inputs (the compilable part).
