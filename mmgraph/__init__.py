@@ -7,7 +7,7 @@ __version__ = "0.1.0"
 
 from mmgraph.explain import explain
 from mmgraph.featurize import FeaturizedSample, NodeSet, Tokenizer
-from mmgraph.graph import Featurizer, GraphConfig, build_graph, collate, to_networkx
+from mmgraph.graph import Featurizer, GraphConfig, build_graph, collate, plot_graph, to_networkx
 from mmgraph.media import Audio
 from mmgraph.registry import Registry
 from mmgraph.sample import MultimodalSample
@@ -25,5 +25,6 @@ __all__ = [
     "build_graph",
     "collate",
     "explain",
+    "plot_graph",
     "to_networkx",
 ]
