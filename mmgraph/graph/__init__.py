@@ -15,6 +15,7 @@ from mmgraph.graph.edges import EdgeStrategy
 from mmgraph.graph.export import counts_by_type, graph_layout, to_networkx, write_graphml
 from mmgraph.graph.featurizer import Featurizer
 from mmgraph.graph.plot import plot_graph
+from mmgraph.graph.transforms import RemoveEmptyEdgeTypes
 
 __all__ = [
     "EdgeSpec",
@@ -23,6 +24,7 @@ __all__ = [
     "GraphColumns",
     "GraphConfig",
     "NodeColumns",
+    "RemoveEmptyEdgeTypes",
     "assemble_batch",
     "build_graph",
     "collate",
