@@ -134,9 +134,10 @@ def assemble_batch(
     forward: dict[EdgeType, Tensor] = {}
     specs: list[EdgeSpec] = config.edge_specs
     for spec in specs:
+        store = data[spec.edge_type]  # created in schema order: metadata() is config.metadata(), as build_graph's
         dense = spec.strategy.is_dense
         if dense:
-            data[spec.edge_type].dense = True
+            store.dense = True
             if full_edges == "dense":
                 continue
         if spec.reverse_of is None:
