@@ -255,6 +255,38 @@ def test_pyg_on_disk_dataset(digits, tmp_path):
 # ------------------------------------------------------------------------------ a user's PyG model
 
 
+def test_pyg_model_is_an_mmgraph_model(digits, batch):
+    """``PyGModel``: a PyG backbone between mmgraph's encoders and heads; trains, explains, says what batch it needs."""
+    import importlib.util
+
+    from mmgraph import explain
+
+    data, config, mixed = digits
+    spec = DataSpec.from_graph_config(config, data.tasks)
+    example = importlib.util.spec_from_file_location("pyg_model_example", EXAMPLES / "pyg_model.py")
+    module = importlib.util.module_from_spec(example)
+    try:
+        example.loader.exec_module(module)  # registers "my_hgt"
+        torch.manual_seed(0)
+        model = build_model(ModelConfig(name="my_hgt", hidden=16, layers=1, modality_dropout=0.5), spec)
+    finally:
+        from mmgraph.models import MODELS
+
+        MODELS.unregister("my_hgt")
+    assert not model.supports_dense_blocks and isinstance(model.backbone, module.HGT)
+    model.train()
+    out = model(batch)
+    assert out.predictions["digit"].shape == (8, 10) and out.node_keep is not None  # modality dropout ran
+    loss, _ = model.loss(out, batch)
+    finite_backward(loss)
+    assert grads_finite(model.backbone)
+    explanations = explain(model.eval(), batch, method="gradient")
+    assert len(explanations) == 8 and all(abs(sum(e.modality_importance.values()) - 1) < 1e-5 for e in explanations
+                                          if e.modality_importance)
+    with pytest.raises(ValueError, match="full_edges='list'"):
+        model(collate(mixed("train", 4), config, full_edges="dense"))
+
+
 def test_users_pyg_model_trained_through_bench(tmp_path):
     """examples/pyg_model.py registered by a suite's ``imports``, trained and measured by ``mmgraph bench``."""
     from mmgraph.bench import load_suite, run_suite

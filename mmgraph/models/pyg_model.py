@@ -2,31 +2,49 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 
 from torch import Tensor, nn
-from torch_geometric.data import HeteroData
 
-from mmgraph.featurize import encoder_input
+from mmgraph.models.build import build_encoder, build_heads
 from mmgraph.models.config import DataSpec, ModelConfig
-from mmgraph.models.outputs import ModelOutput
+from mmgraph.models.gnn import MultimodalGNN
 from mmgraph.nn.context import BatchContext
-from mmgraph.nn.heads import Head, MultiTaskHead
-from mmgraph.nn.prepare import Embed, TrainingData, fit_encoder_inputs
-from mmgraph.typing import EdgeType, NodeType, sorted_edge_types
+from mmgraph.nn.heads import MultiTaskHead
+from mmgraph.nn.readout import READOUTS
+from mmgraph.typing import EdgeType, NodeType
 
 
-class PyGModel(nn.Module):
-    """Any PyG heterogeneous GNN as an mmgraph model: the ``Trainer``, ``mmgraph train`` and ``mmgraph bench``
-    (with its robustness table) run it like the built-in ones.
+class BackboneLayer(nn.Module):
+    """A whole ``backbone(x_dict, edge_index_dict) -> x_dict`` as one layer of ``MultimodalGNN``.
 
-    ``encoders`` embed each node type's raw features to width ``d`` (patch pixels, token ids, mel frames:
-    mmgraph's per-modality encoders), ``backbone(x_dict, edge_index_dict)`` passes messages and returns
-    node embeddings ``(N_t, d)`` per node type, then mmgraph's readout pools them per graph and the heads
-    predict every task. A node type the backbone leaves out of its output (or returns ``None`` for: no
-    incoming edges) keeps its encoder embedding. The backbone gets every edge type of the schema the batch
-    has, empty ones included (``to_hetero`` models need them): batches must hold every edge list
-    (``full_edges="list"``, what the ``Trainer`` gives a model without ``supports_dense_blocks``).
+    The backbone gets the edge list of every edge type the batch has, empty ones included (``to_hetero``
+    models look each one up); edges from nodes dropped by modality dropout are already gone. A node type
+    the backbone leaves out of its output (or returns ``None`` for: it received nothing) keeps its input.
+
+    Shapes:
+        - input: ``x_dict[t]``: ``(N_t, d)``; a ``BatchContext`` (built with ``use_dense=False``)
+        - output: ``x_dict[t]``: ``(N_t, d)``
+    """
+
+    def __init__(self, backbone: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+
+    def forward(self, x_dict: dict[NodeType, Tensor], ctx: BatchContext) -> dict[NodeType, Tensor]:
+        out = self.backbone(x_dict, dict(ctx.sparse_edges))
+        return {t: x if out.get(t) is None else out[t] for t, x in x_dict.items()}
+
+
+class PyGModel(MultimodalGNN):
+    """Any PyG heterogeneous GNN as an mmgraph model, which the ``Trainer``, ``mmgraph train``, ``explain``
+    and ``mmgraph bench`` (with its robustness table) run like the built-in ones.
+
+    A ``MultimodalGNN`` whose message passing is ``backbone(x_dict, edge_index_dict) -> x_dict`` (node
+    embeddings ``(N_t, d)`` per node type, in and out): mmgraph's per-modality encoders embed each node
+    type's raw features to width ``d`` first (patch pixels, token ids, mel frames), its readout and heads
+    pool and predict after. The backbone reads edge lists, so the model's batches carry every edge list
+    (``supports_dense_blocks`` is ``False``: the ``Trainer`` gives it ``full_edges="list"`` batches).
 
     Register a builder to use it by name (``ModelConfig(name=...)``, a suite's ``[[models]]``)::
 
@@ -35,89 +53,35 @@ class PyGModel(nn.Module):
             return PyGModel.from_config(MyHGT(config.hidden, spec.metadata()), config, spec)
 
     Args:
-        backbone: ``nn.Module`` called as ``backbone(x_dict, edge_index_dict) -> x_dict``.
+        backbone: ``nn.Module`` called as ``backbone(x_dict, edge_index_dict) -> x_dict`` (``BackboneLayer``).
         encoders: node type → encoder (``(x, pos, layout) → (N_t, d)``).
         readout: node embeddings → ``ReadoutOutput`` (``mmgraph.nn.readout.READOUTS``).
         head: the task heads.
         node_types, edge_types: the schema the model reads from a batch (others are ignored).
+        modality_dropout: as ``MultimodalGNN``.
 
     Shapes:
-        - input: a batched ``HeteroData`` with every edge list
+        - input: a batched ``HeteroData`` holding every edge list
         - output: ``ModelOutput`` (``predictions`` per task, ``graph_embedding``: ``(B, d)``)
     """
 
-    supports_dense_blocks = False
-    """The backbone reads edge lists: batches must carry the complete blocks' lists too."""
-
     def __init__(self, backbone: nn.Module, encoders: nn.ModuleDict, readout: nn.Module, head: MultiTaskHead,
-                 node_types: list[NodeType], edge_types: list[EdgeType]) -> None:
-        super().__init__()
-        self.node_types = sorted(node_types)
-        self.edge_types = sorted_edge_types(edge_types)
-        missing = set(self.node_types) - set(encoders.keys())
-        if missing:
-            raise ValueError(f"no encoder for node types {sorted(missing)}")
-        self.backbone, self.encoders, self.readout, self.head = backbone, encoders, readout, head
+                 node_types: Sequence[NodeType], edge_types: Sequence[EdgeType], modality_dropout: float = 0.0) -> None:
+        super().__init__(encoders, [BackboneLayer(backbone)], readout, head, node_types, edge_types,
+                         modality_dropout=modality_dropout, dense_path=False, dense_block_limit=0)
+
+    @property
+    def backbone(self) -> nn.Module:
+        return self.layers[0].backbone
 
     @classmethod
     def from_config(cls, backbone: nn.Module, config: ModelConfig, spec: DataSpec) -> PyGModel:
         """``backbone`` with the encoders (``config.encoders`` or each node type's default, width
-        ``config.hidden``), readout (``config.readout``) and task heads (``config.tasks``) a config names."""
-        from mmgraph.models.build import build_encoder, build_heads
-        from mmgraph.nn.readout import READOUTS
-
+        ``config.hidden``), readout (``config.readout``), task heads (``config.tasks``) and modality dropout
+        a config names."""
         if config.modalities is not None:
             spec = spec.restrict(config.modalities)
         encoders = nn.ModuleDict({t: build_encoder(t, config, spec) for t in spec.node_types})
         readout = READOUTS.create(config.readout, config.hidden, spec.node_types)
-        return cls(backbone, encoders, readout, build_heads(config, spec), spec.node_types, spec.edge_types)
-
-    @property
-    def task_heads(self) -> Mapping[str, Head]:
-        """Task name → head: what the ``Trainer`` evaluates and selects on."""
-        return self.head.heads
-
-    def prepare(self, data: TrainingData, embed: Embed, seed: int = 0) -> None:
-        """Data-dependent set-up before training (``mmgraph.nn.prepare``): the encoders' input statistics,
-        then the heads (target standardisation, cluster centroids)."""
-        fit_encoder_inputs(self.encoders, data)
-        self.head.prepare(data, embed, seed)
-
-    def edge_index_dict(self, batch: HeteroData) -> dict[EdgeType, Tensor]:
-        """The batch's edge list of every edge type of the schema it has (empty ones too)."""
-        out = {}
-        for et in self.edge_types:
-            if et not in batch.edge_types:
-                continue
-            store = batch[et]
-            if "edge_index" not in store:
-                raise ValueError(
-                    f"edge type {et} has no edge list (a batch made with full_edges='dense'); a PyG backbone "
-                    f"reads edge lists: make the batch with full_edges='list'"
-                )
-            out[et] = store.edge_index
-        return out
-
-    def forward(self, batch: HeteroData) -> ModelOutput:
-        ctx = BatchContext.from_batch(batch, self.node_types, [])  # node layouts, for encoders and readout
-        h = {}
-        for t in self.node_types:
-            if t in batch.node_types and "x" in batch[t]:
-                h[t] = self.encoders[t](encoder_input(batch[t]), batch[t].pos, ctx.layouts[t])
-            else:  # a type the batch lacks: no nodes
-                h[t] = next(self.parameters()).new_zeros(0, self.readout.channels)
-        out = self.backbone(h, self.edge_index_dict(batch))
-        h = {t: out[t] if out.get(t) is not None else h[t] for t in self.node_types}
-        r = self.readout(h, ctx)
-        return ModelOutput(predictions=self.head(r.graph, h), graph_embedding=r.graph,
-                           modality_embeddings=r.per_type, modality_present=r.present, gate=r.gate,
-                           modalities=r.node_types, node_embeddings=h)
-
-    def loss(self, output: ModelOutput, batch: HeteroData) -> tuple[Tensor, dict[str, Tensor]]:
-        return self.head.loss(output.predictions, batch, output.node_keep)
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())
-
-    def __repr__(self) -> str:
-        return f"PyGModel({self.backbone.__class__.__name__}, node_types={self.node_types})"
+        return cls(backbone, encoders, readout, build_heads(config, spec), spec.node_types, spec.edge_types,
+                   modality_dropout=config.modality_dropout)
