@@ -14,8 +14,8 @@ class RemoveEmptyEdgeTypes(BaseTransform):
     graphs, ``to_hetero`` models (which look up every edge type they were built for) and mmgraph's
     models need that. PyG's ``GNNExplainer`` needs the opposite: it cannot take an empty edge list
     (``max()`` of an empty tensor). Give it ``RemoveEmptyEdgeTypes()(data)``, with a model that skips
-    absent edge types (``HeteroConv``, ``HGTConv``, ``HANConv``, mmgraph's ``PyGModel`` and
-    ``CrossModalConv``), not a ``to_hetero`` one. (``CaptumExplainer`` with node masks takes either.)
+    absent edge types (``HeteroConv``, ``HGTConv``, ``HANConv``, mmgraph's ``CrossModalConv``), not a
+    ``to_hetero`` one. (``CaptumExplainer`` with node masks takes either.)
 
     Complete blocks left implicit by ``full_edges="dense"`` (``dense=True`` without an edge list) are
     kept: they have edges.

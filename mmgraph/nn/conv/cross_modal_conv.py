@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+import torch
 from torch import Tensor
 from torch_geometric.data import HeteroData
 
@@ -46,12 +47,16 @@ class CrossModalConv(CrossModalAttention):
         """The ``BatchContext`` of PyG-style inputs (read as ``BatchContext.from_batch`` reads a batch)."""
         data = HeteroData()
         num_graphs = 1
+        device = next(iter(x_dict.values())).device
         for t in self.node_types:
             x = x_dict.get(t)
-            data[t].num_nodes = 0 if x is None else int(x.shape[0])
-            if batch_dict is not None and t in batch_dict and batch_dict[t].numel():
+            n = 0 if x is None else int(x.shape[0])
+            data[t].num_nodes = n
+            if batch_dict is not None and t in batch_dict:
                 data[t].batch = batch_dict[t]
-                num_graphs = max(num_graphs, int(batch_dict[t].max()) + 1)
+                num_graphs = max(num_graphs, int(batch_dict[t].max()) + 1 if n else 1)
+            else:  # one graph (on the inputs' device)
+                data[t].batch = torch.zeros(n, dtype=torch.long, device=device)
         for et in self.edge_types:
             if et in edge_index_dict:
                 data[et].edge_index = edge_index_dict[et]
