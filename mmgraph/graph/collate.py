@@ -166,12 +166,14 @@ def collate(
         samples: ``MultimodalSample``s (featurized here, in one batched call) or
             ``FeaturizedSample``s (e.g. from a dataset's cache); modality sets may differ.
         config: the graph schema; ``GraphConfig()`` when ``None``.
-        full_edges: ``"list"`` builds every edge list (any PyG layer can use the result);
-            ``"dense"`` leaves the edge lists of complete blocks out (marked ``dense=True``),
-            which is what mmgraph's loaders use: those blocks are attended densely.
+        full_edges: ``"list"`` (default) builds every edge list (any PyG layer can use the result);
+            ``"dense"`` leaves the edge lists of complete blocks out (marked ``dense=True``), for
+            models that declare ``supports_dense_blocks`` (``full_edges_for``): they attend over
+            those blocks densely.
 
     Returns:
-        ``HeteroData`` with, per node type, ``x``, ``pos``, ``batch``, ``ptr`` (and node targets);
+        ``HeteroData`` with, per node type, ``x``, ``pos``, ``batch``, ``ptr`` (and node targets; text
+        with float ``features``: ``token``); edge types in schema order (``metadata()`` is ``config.metadata()``);
         per edge type ``edge_index``; graph-level ``y``, targets (``(B,)`` each), ``id`` (list) and
         ``num_graphs``. Equal to ``Batch.from_data_list([build_graph(s) for s in samples])`` in
         features and edge sets, for every node and edge type.
