@@ -241,7 +241,7 @@ def convert(
         total = sum(min(chunk_size, src.num_records - k * chunk_size) for k in range(plan["num_chunks"]) if mine(k))
         # every chunk is featurized with the config as meta.json holds it (what a resumed run reads back); the
         # path is absolute because workers (Ray's above all) need not share this process's working folder
-        job = ChunkJob(GraphConfig.from_dict(plan["graph_config"]), Path(os.path.abspath(out)), plan_hash,
+        job = ChunkJob(GraphConfig.from_record(plan["graph_config"]), Path(os.path.abspath(out)), plan_hash,
                        src.node_targets, max_image_pixels)
         converted = rejected = written = skipped = written_records = streamed = 0
         bar = tqdm(total=total, desc=f"convert {src.name}", unit="rec", disable=not progress, dynamic_ncols=True)

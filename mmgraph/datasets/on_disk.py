@@ -55,7 +55,7 @@ def load_graphs(
         for split, columns in shard.by_split().items():
             if split not in skip:
                 parts.setdefault(split, []).append(columns)
-    config = GraphConfig.from_dict(meta["graph_config"])
+    config = GraphConfig.from_record(meta["graph_config"])
     graphs = {
         split: GraphDataset(GraphColumns.concat(p, label_kind=meta.get("label_kind"),
                                                 target_names=meta.get("target_names", [])), config)
@@ -102,7 +102,7 @@ def load_converted(out: str | os.PathLike, *, verify: bool = True, skip: Sequenc
         name=meta.get("name") or Path(out).name,
         splits={s: graphs[s] for s in order},
         tasks={k: Task(**v) for k, v in meta["tasks"].items()},
-        graph_config=GraphConfig.from_dict(meta["graph_config"]),
+        graph_config=GraphConfig.from_record(meta["graph_config"]),
         info={"source": meta["source"], "converted": str(out), "counts": meta["counts"]},
         meta=meta,
     )

@@ -97,7 +97,8 @@ class StreamingGraphDataset(torch.utils.data.IterableDataset):
         buffer_size: samples per shuffle window; memory grows with it, mixing too.
         rank, world_size: this process's place among the DDP ranks (default: from
             ``torch.distributed`` when initialised, else 0 of 1).
-        full_edges: how batches store the fully connected edge types (as ``GraphDataset.loader``).
+        full_edges: how batches store the fully connected edge types (as ``GraphDataset.loader``:
+            ``"list"``, PyG-safe, by default; the ``Trainer`` sets ``"dense"`` for a model that reads it).
         verify: check each shard's SHA-256 before reading it.
     """
 
@@ -112,7 +113,7 @@ class StreamingGraphDataset(torch.utils.data.IterableDataset):
         buffer_size: int = DEFAULT_BUFFER_SIZE,
         rank: int | None = None,
         world_size: int | None = None,
-        full_edges: FullEdges = "dense",
+        full_edges: FullEdges = "list",
         verify: bool = True,
     ) -> None:
         for name, value in (("batch_size", batch_size), ("buffer_size", buffer_size)):
@@ -139,7 +140,7 @@ class StreamingGraphDataset(torch.utils.data.IterableDataset):
         self.rank, self.world_size = rank, world_size
         self.full_edges = full_edges
         self.verify = verify
-        self.config = GraphConfig.from_dict(self.meta["graph_config"])
+        self.config = GraphConfig.from_record(self.meta["graph_config"])
         self.entries = [e for e in self.meta["shards"] if e["splits"].get(split, 0) > 0]
         self.counts = [e["splits"][split] for e in self.entries]
         self.num_samples = sum(self.counts)

@@ -23,6 +23,7 @@ from mmgraph.datasets.base import GraphDataset
 from mmgraph.datasets.streaming import StreamingGraphDataset
 from mmgraph.errors import import_extra
 from mmgraph.files import remove_stale_temps, write_atomic
+from mmgraph.graph.collate import full_edges_for
 from mmgraph.nn.heads import Head
 from mmgraph.train.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from mmgraph.train.config import TrainConfig
@@ -73,7 +74,10 @@ class Trainer:
     - ``loss(output, batch)`` → ``(total, parts)``;
     - ``task_heads``: task name → ``Head`` (scored by ``evaluate``; empty: only the loss);
     - optionally ``prepare(data, embed, seed)``: data-dependent set-up before training
-      (``mmgraph.nn.prepare``), called once by ``fit`` (not when resuming).
+      (``mmgraph.nn.prepare``), called once by ``fit`` (not when resuming);
+    - optionally ``supports_dense_blocks = True``: the model reads complete blocks from their
+      ``dense=True`` marks, so its batches skip those edge lists (``full_edges="dense"``); other
+      models get every edge list (``full_edges="list"``).
 
     Args:
         model: the model.
@@ -131,7 +135,7 @@ class Trainer:
             sampler = DistributedSampler(range(len(dataset)), num_replicas=self.world_size, rank=self.rank,
                                          shuffle=True, seed=self.config.seed)
             sampler.set_epoch(epoch)
-        return dataset.loader(batch_size, shuffle=False, sampler=sampler)
+        return dataset.loader(batch_size, shuffle=False, sampler=sampler, full_edges=full_edges_for(self.model))
 
     def prepare(self, train: GraphDataset) -> None:
         """Data-dependent set-up before training: the model's ``prepare`` hook (``mmgraph.nn.prepare``:
@@ -257,6 +261,7 @@ class Trainer:
         sampler = sampler_factory(epoch) if sampler_factory else None
         if isinstance(train, StreamingGraphDataset):
             train.set_epoch(epoch)
+            train.full_edges = full_edges_for(self.model)
             loader = train.loader()
         else:
             loader = self._loader(train, cfg.batch_size, shuffle=sampler is None, epoch=epoch, sampler=sampler)
