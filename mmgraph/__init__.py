@@ -26,6 +26,7 @@ _EXPORTS = {
     "collate": "mmgraph.graph",
     "explain": "mmgraph.explain",
     "load_run": "mmgraph.train.runs",
+    "plot_graph": "mmgraph.graph",
     "to_networkx": "mmgraph.graph",
 }
 """Public name → the module that defines it."""
@@ -44,6 +45,7 @@ __all__ = [
     "collate",
     "explain",
     "load_run",
+    "plot_graph",
     "to_networkx",
 ]
 

@@ -76,7 +76,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     overrides = _overrides(args, "epochs", "seed", "lr", "batch_size", "patience", "device")
     metrics = train_run(args.data, args.model, args.out, overrides=overrides, root=args.root, resume=args.resume,
                         init=args.init, graph=_graph_overrides(args.graph),
-                        allow_outside=args.allow_outside)
+                        allow_outside=args.allow_outside, stream=args.stream,
+                        buffer_size=args.buffer_size)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return 0
     print(json.dumps({k: metrics[k] for k in ("best_epoch", "monitor", "best_val") if k in metrics}))
@@ -136,7 +137,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     if args.verify:
         if len(args.paths) != 1:
             raise UserError("--verify takes one folder: mmgraph convert --verify OUT")
-        report = verify(args.paths[0])
+        report = verify(args.paths[0], content=True)
         print(report.summary())
         return 0 if report.ok else 1
     if args.merge:
@@ -161,7 +162,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         raise UserError("expected SOURCE OUT (or --preflight SOURCE, --verify OUT, or --merge PART... DEST)")
     report = convert(args.paths[0], args.paths[1], workers=args.workers, shard=parse_shard(args.shard),
                      graph_config=graph, progress=not args.no_progress, chunk_size=args.chunk_size,
-                     root=args.root, seed=args.seed, allow_outside=args.allow_outside)
+                     root=args.root, seed=args.seed, allow_outside=args.allow_outside, engine=args.engine,
+                     address=args.address)
     print(report.summary())
     return 1 if report.empty else 0  # a complete output without a sample: the rejections say why
 
@@ -276,6 +278,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in --out from its last checkpoint with its stored settings; --epochs "
                    "(and --patience) may extend it")
     p.add_argument("--init", help="run folder or checkpoint whose matching weights initialise the model")
+    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                   help="read a converted folder's train split shard by shard (data larger than memory; val/test "
+                   "stay in memory); default: only when it would not fit, said in the log")
+    p.add_argument("--buffer-size", type=int, default=16_384,
+                   help="with --stream: samples per shuffle window (default 16384; memory grows with it)")
     p.add_argument("--graph", metavar="FILE.toml", help=GRAPH_HELP)
     p.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard (the tensorboard extra)")
     _add_data_options(p)
@@ -317,7 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
         "2 on a usage error.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="SOURCE OUT; OUT with --verify; PART... DEST with --merge")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (default 1); with --engine ray and no --address: CPUs of the local Ray "
+                   "instance (default: all)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this machine's processes (default); ray: Ray Data tasks on a Ray cluster, same output "
+                   '(needs pip install "mmgraph[ray]")')
+    p.add_argument("--address", metavar="auto|ray://HOST:PORT",
+                   help="with --engine ray: the cluster to join (auto: the one 'ray start' runs here); default: start "
+                   "a local Ray instance")
     p.add_argument("--shard", default="0/1", metavar="I/N", help="convert only part I of N (one of N machines)")
     p.add_argument("--graph", metavar="FILE.toml", help=GRAPH_HELP)
     p.add_argument("--chunk-size", type=int, default=512, help="records per shard (default 512)")
@@ -331,7 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="built-in dataset seed (default 0)")
     p.add_argument("--allow-outside", action="store_true",
                    help="accept manifest file paths outside the manifest's folder (refused by default)")
-    p.add_argument("--verify", action="store_true", help="check OUT's shards against meta.json checksums")
+    p.add_argument("--verify", action="store_true",
+                   help="check OUT's shards against meta.json checksums and print the content hash of its (id, "
+                   "graph) pairs")
     p.add_argument("--merge", action="store_true", help="merge the --shard parts PART... into DEST")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_convert)

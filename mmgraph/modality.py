@@ -34,7 +34,8 @@ RECORDS = ("file", "text", "json")
 
 RESERVED_NAMES = frozenset(
     {HUB, "x", "pos", "batch", "ptr", "y", "id", "num_graphs", "edge_index", "num_nodes",
-     "modalities", "settings", "edges", "hub", "reverse", "max_nodes", "max_edges", "label", "split", "targets"}
+     "modalities", "settings", "edges", "hub", "reverse", "reverse_prefix", "max_nodes", "max_edges", "label",
+     "split", "targets"}
 )
 """Names no modality may take: the hub node type, graph attributes (a node type named ``y`` would
 shadow the label), ``GraphConfig``'s own keys (a ``[graph]`` table holds one table per modality

@@ -41,7 +41,7 @@ from tqdm.auto import tqdm
 import mmgraph
 from mmgraph.bench.perturb import perturbed
 from mmgraph.bench.robustness import SWEEP_MODALITY, SWEEPS, robustness_card
-from mmgraph.bench.suite import ModelEntry, Suite, recorded_source
+from mmgraph.bench.suite import ModelEntry, Suite, import_plugins, recorded_source
 from mmgraph.datasets import load_dataset
 from mmgraph.datasets.base import GraphDataset, MultimodalDataset
 from mmgraph.files import exclusive_lock, write_atomic
@@ -208,6 +208,7 @@ def _run_claimed_job(job: dict[str, Any]) -> dict[str, Any]:
         use_threads_of(folder.read_info().environment)
     elif job.get("threads"):
         torch.set_num_threads(int(job["threads"]))
+    import_plugins(job.get("imports", []))  # a spawned job process registers the suite's models itself
     files = job["data"]["files"]
     train, val, test = (GraphDataset.load(files[s]) for s in ("train", "val", "test"))
     tasks = {k: Task(**v) for k, v in job["data"]["tasks"].items()}
@@ -328,6 +329,13 @@ def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list
         suite = suite.apply_quick()
     if seeds is not None:
         suite.seeds = list(seeds)
+    import_plugins(suite.imports)
+    from mmgraph.models import MODELS
+
+    unknown = [e.label for e in suite.models if suite.model_config(e).name not in MODELS]
+    if unknown:
+        raise ValueError(f"suite {suite.name!r}: models {unknown} name no registered model (registered: "
+                         f"{MODELS.list()}); register yours in a file the suite's 'imports' lists")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -349,6 +357,7 @@ def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list
                 "run_dir": str(run_dir),
                 "result_path": str(run_dir / "result.json"),
                 "threads": threads or torch.get_num_threads(),
+                "imports": list(suite.imports),
                 "source": {"data": suite.dataset, "root": suite.root, "data_seed": suite.data_seed},
             })
     bar = tqdm(jobs, desc=f"bench {suite.name}", unit="run", disable=not progress)

@@ -7,7 +7,10 @@ The package, from the format up:
   (``mmgraph.datasets.on_disk``). The layout of ``OUT`` and the shard format are described there.
 - ``sources``: a manifest or a dataset as a stream of records, cut into numbered chunks.
 - ``worker``: ``convert_chunk``, one chunk's records → a ``Shard`` plus rejections (a plain
-  function; the local process pool calls it, and so could another engine).
+  function), and ``ChunkJob``: convert one chunk and write its shard, what every engine runs.
+- ``local_engine``, ``ray_engine``: what runs the chunks: this machine's processes, or the tasks of
+  a Ray Data pipeline on a cluster (the ``ray`` extra). The output is the same bytes either way:
+  the shard format is the contract between the engines.
 - ``api``: the public ``convert``, ``merge``, ``verify`` (re-exported here).
 - ``sizing``: ``preflight``, the cost of a source's graphs measured on a sample of its records,
   before anything is written (``mmgraph convert --preflight SOURCE``; re-exported here).
@@ -42,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mmgraph.convert.api import (
         DEFAULT_CHUNK_SIZE,
+        ENGINES,
         ConvertReport,
         VerifyReport,
         convert,
@@ -51,8 +55,8 @@ if TYPE_CHECKING:
     )
     from mmgraph.convert.sizing import PreflightReport, preflight
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "ConvertReport", "PreflightReport", "VerifyReport", "convert", "merge", "parse_shard",
-           "preflight", "verify"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "ENGINES", "ConvertReport", "PreflightReport", "VerifyReport", "convert", "merge",
+           "parse_shard", "preflight", "verify"]
 
 _PREFLIGHT = ("PreflightReport", "preflight")
 

@@ -1,4 +1,4 @@
-"""Built-in datasets (by name), the in-memory ``GraphDataset``, and dataset loading."""
+"""Built-in datasets (by name), the in-memory ``GraphDataset``, dataset loading, and PyG dataset views."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from mmgraph.datasets.avmnist import load_avmnist_dataset
 from mmgraph.datasets.base import GraphDataset, MultimodalDataset
 from mmgraph.datasets.digits import load_digits_dataset
 from mmgraph.datasets.emoji import load_emoji_dataset
+from mmgraph.datasets.pyg import PyGDataset, PyGOnDiskDataset
 from mmgraph.registry import Registry
 from mmgraph.task import Task
 
@@ -42,4 +43,4 @@ def load_dataset(name: str, *, root: str | None = None, seed: int = 0,
     return DATASETS.create(name, seed=seed, root=root)
 
 
-__all__ = ["DATASETS", "GraphDataset", "MultimodalDataset", "Task", "load_dataset"]
+__all__ = ["DATASETS", "GraphDataset", "MultimodalDataset", "PyGDataset", "PyGOnDiskDataset", "Task", "load_dataset"]

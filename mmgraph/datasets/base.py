@@ -199,8 +199,12 @@ class GraphDataset(torch.utils.data.Dataset):
             raise IndexError(f"index {i} out of range for {len(self)} samples")
         return self.data.sample(i % len(self))
 
-    def collate_indices(self, indices: Sequence[int] | Tensor, *, full_edges: FullEdges = "dense") -> HeteroData:
-        """The batch of the samples at ``indices``, gathered column-wise (no per-sample work)."""
+    def collate_indices(self, indices: Sequence[int] | Tensor, *, full_edges: FullEdges = "list") -> HeteroData:
+        """The batch of the samples at ``indices``, gathered column-wise (no per-sample work).
+
+        ``full_edges="list"`` (default) builds every edge list, so any PyG layer can take the batch;
+        ``"dense"`` leaves complete blocks as ``dense=True`` marks, for models that declare
+        ``supports_dense_blocks`` (``mmgraph.graph.collate.full_edges_for``)."""
         return self.data.take(torch.as_tensor(indices, dtype=torch.long)).to_batch(self.config, full_edges=full_edges)
 
     def without_modalities(self, modalities: Sequence[Modality]) -> GraphDataset:
@@ -227,7 +231,7 @@ class GraphDataset(torch.utils.data.Dataset):
             data = _columns_v1(state)
         else:
             raise ValueError(f"not a GraphDataset state (format {found!r}, expected {DATASET_FORMAT!r})")
-        return cls(data, GraphConfig.from_dict(state["config"]))
+        return cls(data, GraphConfig.from_record(state["config"]))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the dataset to one file (atomically)."""
@@ -252,9 +256,12 @@ class GraphDataset(torch.utils.data.Dataset):
         seed: int = 0,
         drop_last: bool = False,
         sampler: torch.utils.data.Sampler | None = None,
-        full_edges: FullEdges = "dense",
+        full_edges: FullEdges = "list",
     ) -> torch.utils.data.DataLoader:
-        """A ``DataLoader`` yielding batched graphs (deterministic shuffling from ``seed``)."""
+        """A ``DataLoader`` yielding batched graphs (deterministic shuffling from ``seed``).
+
+        ``full_edges`` as in ``collate_indices``: ``"list"`` for any PyG model, ``"dense"`` for a model
+        that declares ``supports_dense_blocks`` (the ``Trainer`` picks it with ``full_edges_for``)."""
         generator = torch.Generator().manual_seed(seed)
         return torch.utils.data.DataLoader(
             _Indices(len(self)),

@@ -11,6 +11,7 @@ from pathlib import Path
 from mmgraph.explain.attribution import DEFAULT_STEPS, explain
 from mmgraph.explain.plot import plot_explanation
 from mmgraph.files import write_atomic
+from mmgraph.graph.collate import full_edges_for
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ def explain_run(run_dir: str | Path, data: str | None, ids: Sequence[str], out: 
         raise ValueError(f"ids not in the {split} split of {data or run.record.data}: {missing[:5]} "
                          f"(its ids look like {graphs.ids[:3]})")
     rows = [index[sid] for sid in ids]
-    explanations = explain(run.model, graphs.collate_indices(rows), method=method, steps=steps)
+    full_edges = full_edges_for(run.model)
+    explanations = explain(run.model, graphs.collate_indices(rows, full_edges=full_edges), method=method, steps=steps)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -70,7 +72,7 @@ def explain_run(run_dir: str | Path, data: str | None, ids: Sequence[str], out: 
         stem = file_stem(str(explanation.id))
         json_path, png_path = out / f"{stem}.json", out / f"{stem}.png"
         write_atomic(json_path, json.dumps(explanation.to_dict(), indent=2).encode())
-        plot_explanation(explanation, graphs.collate_indices([row]), run.graph_config, png_path)
+        plot_explanation(explanation, graphs.collate_indices([row], full_edges=full_edges), run.graph_config, png_path)
         written += [json_path, png_path]
         log.info("explained %s: %s", explanation.id, explanation.modality_importance)
     return written

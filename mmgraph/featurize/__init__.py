@@ -10,10 +10,12 @@ from __future__ import annotations
 from mmgraph.featurize.audio import AUDIO_8K, AudioFeaturizer, AudioSettings, mel_filterbank
 from mmgraph.featurize.base import (
     FEATURIZERS,
+    TOKEN,
     FeaturizedSample,
     ModalityFeaturizer,
     NodeSet,
     NoSettings,
+    encoder_input,
     register_featurizer,
 )
 from mmgraph.featurize.image import ImageFeaturizer, ImageSettings
@@ -22,6 +24,7 @@ from mmgraph.featurize.text import TextFeaturizer, TextSettings, Tokenizer
 __all__ = [
     "AUDIO_8K",
     "FEATURIZERS",
+    "TOKEN",
     "AudioFeaturizer",
     "AudioSettings",
     "FeaturizedSample",
@@ -33,6 +36,7 @@ __all__ = [
     "TextFeaturizer",
     "TextSettings",
     "Tokenizer",
+    "encoder_input",
     "mel_filterbank",
     "register_featurizer",
 ]

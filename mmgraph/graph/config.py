@@ -15,7 +15,17 @@ from mmgraph.featurize import FEATURIZERS
 from mmgraph.files import load_toml
 from mmgraph.graph.edges import EdgeStrategy
 from mmgraph.modality import MODALITIES, layout_of
-from mmgraph.typing import CROSS, HUB, HUB_RELATION, INTRA, EdgeType, Modality, NodeType
+from mmgraph.typing import (
+    CROSS,
+    HUB,
+    HUB_RELATION,
+    INTRA,
+    REVERSE_PREFIX,
+    EdgeType,
+    Modality,
+    NodeType,
+    edge_type_order,
+)
 
 
 def edge_key(key: str) -> str:
@@ -97,6 +107,9 @@ DEFAULT_MAX_EDGES = 250_000
 """The default edge budget of one sample's graph: 4 MB of ``edge_index`` (the default settings make at
 most about 96,000 edges, most of them the complete blocks between modalities)."""
 
+REVERSE_PREFIXES = (REVERSE_PREFIX, "")
+"""Valid ``GraphConfig.reverse_prefix`` values: ``""`` is the naming of configs stored before (``from_record``)."""
+
 LEGACY_KEYS: dict[str, tuple[Modality, str]] = {
     "image_patch_size": ("image", "patch_size"),
     "image_channels": ("image", "channels"),
@@ -171,11 +184,18 @@ class GraphConfig(ConfigMixin):
         settings: modality → its settings (object or dict of fields); the same as passing each
             table by keyword: ``GraphConfig(image={"patch_size": 7}, text=TextSettings(tokenizer=tok))``.
         edges: strategy per modality or modality pair.
-        hub: add a ``sample`` hub node linked (both ways) to every node.
-        reverse: add the reverse of every cross-modal edge type so that every type receives.
         max_nodes, max_edges: the budget of one sample's graph (``None``: unchecked). A sample whose
             graph would be larger is featurized all the same, with a warning that names it and the
             settings that shrink it (see ``mmgraph.graph.budget``).
+        hub: add a ``sample`` hub node linked to every node (``(m, "hub", "sample")``, and its
+            reverse with ``reverse``).
+        reverse: add the reverse of every cross-modal (and hub) edge type so that every type
+            receives. ``False`` gives the forward types only, the way PyG datasets ship graphs:
+            ``torch_geometric.transforms.ToUndirected`` then adds exactly the reverse types.
+        reverse_prefix: the reverse of ``(a, "cross", b)`` is ``(b, reverse_prefix + "cross", a)``.
+            ``"rev_"`` (the default) is the name ``ToUndirected`` gives a reverse type; ``""`` (the
+            same relation both ways) is the naming of graphs stored before, which ``from_record``
+            keeps for their ``run.json`` / ``meta.json`` so that their models and shards still match.
         **tables: settings tables by modality name.
 
     Example::
@@ -191,6 +211,7 @@ class GraphConfig(ConfigMixin):
     reverse: bool
     max_nodes: int | None
     max_edges: int | None
+    reverse_prefix: str
 
     toml_table: ClassVar[str] = "graph"
 
@@ -204,6 +225,7 @@ class GraphConfig(ConfigMixin):
         reverse: bool = True,
         max_nodes: int | None = DEFAULT_MAX_NODES,
         max_edges: int | None = DEFAULT_MAX_EDGES,
+        reverse_prefix: str = REVERSE_PREFIX,
         **tables: Any,
     ) -> None:
         given = {str(k).lower(): v for k, v in (settings or {}).items()}
@@ -213,7 +235,7 @@ class GraphConfig(ConfigMixin):
             if key not in MODALITIES:
                 raise TypeError(
                     f"GraphConfig got an unexpected argument {key!r}; it takes modalities, settings, edges, hub, "
-                    f"reverse and a settings table per registered modality ({MODALITIES.list()})"
+                    f"reverse, reverse_prefix and a settings table per registered modality ({MODALITIES.list()})"
                 )
             if key.lower() in given:
                 raise ValueError(f"GraphConfig: settings of {key!r} given twice (as settings= and as {key}=)")
@@ -228,6 +250,9 @@ class GraphConfig(ConfigMixin):
                 raise ValueError(f"GraphConfig.{name} must be a positive int or None (got {value!r})")
         self.max_nodes = max_nodes
         self.max_edges = max_edges
+        if reverse_prefix not in REVERSE_PREFIXES:
+            raise ValueError(f"'reverse_prefix' must be one of {list(REVERSE_PREFIXES)} (got {reverse_prefix!r})")
+        self.reverse_prefix = reverse_prefix
         self._specs = self._build_specs()
 
     def _build_settings(self, given: dict[Modality, Any]) -> dict[Modality, Any]:
@@ -291,13 +316,17 @@ class GraphConfig(ConfigMixin):
             forward = (a, CROSS, b)
             specs.append(EdgeSpec(forward, strategy, False))
             if self.reverse:
-                specs.append(EdgeSpec((b, CROSS, a), strategy, False, reverse_of=forward))
+                specs.append(EdgeSpec((b, self.reverse_prefix + CROSS, a), strategy, False, reverse_of=forward))
         if self.hub:
             full = EdgeStrategy("full")
             for m in self.modalities:
-                specs.append(EdgeSpec((m, HUB_RELATION, HUB), full, False))
-                specs.append(EdgeSpec((HUB, HUB_RELATION, m), full, False, reverse_of=(m, HUB_RELATION, HUB)))
-        return sorted(specs, key=lambda s: s.edge_type)
+                forward = (m, HUB_RELATION, HUB)
+                specs.append(EdgeSpec(forward, full, False))
+                # graphs stored before reverse_prefix always linked the hub both ways
+                if self.reverse or not self.reverse_prefix:
+                    reverse = (HUB, self.reverse_prefix + HUB_RELATION, m)
+                    specs.append(EdgeSpec(reverse, full, False, reverse_of=forward))
+        return sorted(specs, key=lambda s: edge_type_order(s.edge_type))
 
     @property
     def node_types(self) -> list[NodeType]:
@@ -306,7 +335,7 @@ class GraphConfig(ConfigMixin):
 
     @property
     def edge_specs(self) -> list[EdgeSpec]:
-        """Every edge type of the schema with its strategy, sorted by edge type."""
+        """Every edge type of the schema with its strategy, in ``edge_type_order``."""
         return list(self._specs)
 
     @property
@@ -333,7 +362,8 @@ class GraphConfig(ConfigMixin):
         """
         modalities = _normalise_modalities(changes.pop("modalities", self.modalities))
         given = {str(k).lower(): v for k, v in (changes.pop("settings", None) or {}).items()}
-        plain = {k: changes.pop(k) for k in ("edges", "hub", "reverse", "max_nodes", "max_edges") if k in changes}
+        plain = {k: changes.pop(k) for k in ("edges", "hub", "reverse", "reverse_prefix", "max_nodes", "max_edges")
+                 if k in changes}
         for key in list(changes):
             if key in LEGACY_KEYS:
                 raise TypeError(_moved(key))
@@ -357,8 +387,8 @@ class GraphConfig(ConfigMixin):
         settings.update(given)  # tables of modalities not listed: refused by __init__, naming them
         return GraphConfig(
             modalities, settings=settings, edges=plain.get("edges", self.edges), hub=plain.get("hub", self.hub),
-            reverse=plain.get("reverse", self.reverse), max_nodes=plain.get("max_nodes", self.max_nodes),
-            max_edges=plain.get("max_edges", self.max_edges),
+            reverse=plain.get("reverse", self.reverse), reverse_prefix=plain.get("reverse_prefix", self.reverse_prefix),
+            max_nodes=plain.get("max_nodes", self.max_nodes), max_edges=plain.get("max_edges", self.max_edges),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -371,6 +401,7 @@ class GraphConfig(ConfigMixin):
             "reverse": self.reverse,
             "max_nodes": self.max_nodes,
             "max_edges": self.max_edges,
+            "reverse_prefix": self.reverse_prefix,
         }
 
     @classmethod
@@ -426,6 +457,16 @@ class GraphConfig(ConfigMixin):
             edges.update({edge_key(k): v for k, v in given.items()})
             table["edges"] = edges
         return self.replace(**table)
+
+
+    @classmethod
+    def from_record(cls, d: Mapping[str, Any]) -> GraphConfig:
+        """A config mmgraph stored (``run.json``, ``meta.json``, a ``GraphDataset`` file): as ``from_dict``,
+        except that one stored before ``reverse_prefix`` existed keeps the reverse names its models and
+        shards were made with (``reverse_prefix=""``)."""
+        if isinstance(d, Mapping) and "reverse_prefix" not in d:
+            d = {**d, "reverse_prefix": ""}
+        return cls.from_dict(d)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from torch import Tensor
+
 from mmgraph.featurize import FEATURIZERS, FeaturizedSample, ModalityFeaturizer, NodeSet
 from mmgraph.graph.budget import check_budget
 from mmgraph.graph.config import GraphConfig
@@ -57,6 +59,12 @@ class Featurizer:
         out = [FeaturizedSample(nodes=n, y=s.y, targets=dict(s.targets), id=s.id) for n, s in zip(nodes, samples)]
         self.over_budget += check_budget(out, self.config, seen=self.over_budget)
         return out
+
+    def node_attributes(self, node_type: str, x: Tensor) -> dict[str, Tensor]:
+        """The node attributes a graph carries for a node type's stored ``x`` (its featurizer's
+        ``node_attributes``; ``{"x": x}`` for the hub)."""
+        featurizer = self.modalities.get(node_type)
+        return {"x": x} if featurizer is None else featurizer.node_attributes(x)
 
     def empty(self, modality: Modality) -> NodeSet:
         """A zero-node ``NodeSet`` of ``modality`` (a sample that lacks it)."""

@@ -49,6 +49,10 @@ class DataSpec:
         return cls(config.modalities, config.node_types, config.edge_types, in_features, image.patch_size,
                    dict(tasks), vocab)
 
+    def metadata(self) -> tuple[list[NodeType], list[EdgeType]]:
+        """``(node_types, edge_types)``, as PyG's ``HeteroData.metadata()`` (what ``HGTConv`` or ``to_hetero`` take)."""
+        return list(self.node_types), list(self.edge_types)
+
     def restrict(self, modalities: list[Modality] | tuple[Modality, ...]) -> DataSpec:
         """The spec seen by a model that uses only ``modalities`` (unimodal models)."""
         unknown = set(modalities) - set(self.modalities)

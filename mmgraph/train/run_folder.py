@@ -107,7 +107,7 @@ class RunInfo:
             raise ValueError(f"{where} lacks {missing} (not a run record mmgraph wrote?)")
         d = dict(d)
         return cls(
-            graph_config=GraphConfig.from_dict(d.pop("graph_config")),
+            graph_config=GraphConfig.from_record(d.pop("graph_config")),
             model_config=ModelConfig.from_dict(d.pop("model_config")),
             train_config=TrainConfig.from_dict(d.pop("train_config")),
             tasks={k: Task(**v) for k, v in d.pop("tasks", {}).items()},

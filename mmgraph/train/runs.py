@@ -17,6 +17,8 @@ from torch import nn
 
 from mmgraph.datasets import MultimodalDataset, load_dataset
 from mmgraph.datasets.base import GraphDataset
+from mmgraph.datasets.on_disk import load_converted
+from mmgraph.datasets.streaming import DEFAULT_BUFFER_SIZE, StreamingGraphDataset, choose_streaming
 from mmgraph.errors import import_extra
 from mmgraph.files import load_toml
 from mmgraph.graph.columns import GraphColumns
@@ -227,6 +229,8 @@ def train_run(
     init: str | Path | None = None,
     graph: Mapping[str, Any] | None = None,
     allow_outside: bool = False,
+    stream: bool | None = None,
+    buffer_size: int = DEFAULT_BUFFER_SIZE,
 ) -> dict[str, Any]:
     """Train a model on a dataset into a run folder; returns the final metrics.
 
@@ -253,6 +257,10 @@ def train_run(
             reads it): applied to the dataset's recommended config, or to the init run's, with
             ``GraphConfig.with_overrides``. A resumed run keeps its stored config: passing both is an error.
         allow_outside: accept manifest file paths outside the manifest's folder.
+        stream: read the training split of a converted folder shard by shard
+            (``StreamingGraphDataset``; val and test stay in memory); ``None``: only when it would
+            not fit in memory (``choose_streaming``, stated in the log).
+        buffer_size: samples per shuffle window when streaming.
 
     Data without a ``val`` split gets one: ``VAL_FRACTION`` of ``train`` held out, seeded with
     ``data_seed`` (logged, and recorded in ``run.json`` as ``val_split``).
@@ -265,7 +273,7 @@ def train_run(
         raise ValueError("train_run needs a run folder (out)")
     with torchrun_process_group():
         return _train_run(data, model, out, train_config, dict(overrides or {}), root, data_seed, resume, init,
-                          graph, allow_outside)
+                          graph, allow_outside, stream, buffer_size)
 
 
 def check_runtime(config: TrainConfig) -> None:
@@ -316,15 +324,23 @@ def resumed_settings(folder: RunFolder, model: str | ModelConfig | None, train_c
     return replace(stored, train_config=config)
 
 
+def _load(data: str, root: str | None, data_seed: int, allow_outside: bool, streaming: bool) -> MultimodalDataset:
+    """The run's data; a streamed converted folder without its train split (read shard by shard later)."""
+    if streaming:
+        return load_converted(data, skip=("train",))
+    return load_dataset(data, root=root, seed=data_seed, allow_outside=allow_outside)
+
+
 def _train_run(data, model, out, train_config, overrides, root, data_seed, resume, init, graph,
-               allow_outside) -> dict[str, Any]:
+               allow_outside, stream, buffer_size) -> dict[str, Any]:
     folder = RunFolder(out)
+    streaming = choose_streaming(data, stream)
     if resume and graph:
         raise ValueError("a resumed run keeps the graph config in its run.json; drop --graph (or start a new run)")
     if resume:
         info = resumed_settings(folder, model, train_config, overrides)
         check_runtime(info.train_config)
-        dataset = load_dataset(data, root=root, seed=data_seed, allow_outside=allow_outside)
+        dataset = _load(data, root, data_seed, allow_outside, streaming)
         if info.val_split is not None:
             dataset, _ = dataset.hold_out_val(info.val_split["fraction"], info.val_split["seed"])
         threads = use_threads_of(info.environment)  # the thread count is part of what the numbers depend on
@@ -336,9 +352,12 @@ def _train_run(data, model, out, train_config, overrides, root, data_seed, resum
         model_config = model_config_from(model)
         config = train_config_from(model, train_config, overrides)
         check_runtime(config)
-        dataset = load_dataset(data, root=root, seed=data_seed, allow_outside=allow_outside)
+        dataset = _load(data, root, data_seed, allow_outside, streaming)
         val_split = None
-        if "val" not in dataset.splits:
+        if "val" not in dataset.splits and streaming:
+            log.warning("%s has no val split and its train split is streamed: no validation (convert the data "
+                        "with a val split for model selection)", data)
+        elif "val" not in dataset.splits:
             dataset, val_split = dataset.hold_out_val(VAL_FRACTION, seed=data_seed)
             log.warning("%s has no val split: %d of its training samples (%.0f%%, seed %d) are held out for "
                         "validation (recorded in run.json as val_split)", dataset.name, val_split["samples"],
@@ -358,6 +377,11 @@ def _train_run(data, model, out, train_config, overrides, root, data_seed, resum
     graph_config, model_config, train_config = info.graph_config, info.model_config, info.train_config
     progress = train_config.progress and is_main_process()
     splits = {s: dataset.featurize(s, graph_config, progress=progress) for s in dataset.splits}
+    if streaming:
+        world = ProcessPlace.current(train_config.device).world_size  # a stream batches per rank
+        splits["train"] = StreamingGraphDataset(data, "train", batch_size=max(1, train_config.batch_size // world),
+                                                seed=train_config.seed, buffer_size=buffer_size)
+        log.info("training split streamed: %r", splits["train"])
     seed_everything(train_config.seed)
     net = build_model(model_config, DataSpec.from_graph_config(graph_config, info.tasks))
     if init is not None and not resume:

@@ -20,8 +20,10 @@ from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from mmgraph.datasets.base import GraphDataset
+from mmgraph.datasets.streaming import StreamingGraphDataset
 from mmgraph.errors import import_extra
 from mmgraph.files import remove_stale_temps, write_atomic
+from mmgraph.graph.collate import full_edges_for
 from mmgraph.nn.heads import Head
 from mmgraph.train.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from mmgraph.train.config import TrainConfig
@@ -72,7 +74,10 @@ class Trainer:
     - ``loss(output, batch)`` → ``(total, parts)``;
     - ``task_heads``: task name → ``Head`` (scored by ``evaluate``; empty: only the loss);
     - optionally ``prepare(data, embed, seed)``: data-dependent set-up before training
-      (``mmgraph.nn.prepare``), called once by ``fit`` (not when resuming).
+      (``mmgraph.nn.prepare``), called once by ``fit`` (not when resuming);
+    - optionally ``supports_dense_blocks = True``: the model reads complete blocks from their
+      ``dense=True`` marks, so its batches skip those edge lists (``full_edges="dense"``); other
+      models get every edge list (``full_edges="list"``).
 
     Args:
         model: the model.
@@ -142,7 +147,7 @@ class Trainer:
             sampler = DistributedSampler(range(len(dataset)), num_replicas=self.world_size, rank=self.rank,
                                          shuffle=True, seed=self.config.seed)
             sampler.set_epoch(epoch)
-        return dataset.loader(batch_size, shuffle=False, sampler=sampler)
+        return dataset.loader(batch_size, shuffle=False, sampler=sampler, full_edges=full_edges_for(self.model))
 
     def prepare(self, train: GraphDataset) -> None:
         """Data-dependent set-up before training: the model's ``prepare`` hook (``mmgraph.nn.prepare``:
@@ -163,7 +168,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------ fit
 
-    def fit(self, train: GraphDataset, val: GraphDataset | None = None, *, resume: bool = False,
+    def fit(self, train: GraphDataset | StreamingGraphDataset, val: GraphDataset | None = None, *, resume: bool = False,
             sampler_factory: Callable[[int], torch.utils.data.Sampler] | None = None,
             on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> FitResult:
         """Train for ``config.epochs`` (or until early stopping), validating each epoch.
@@ -172,7 +177,9 @@ class Trainer:
         it and ends with the same weights and metrics as an uninterrupted run.
 
         Args:
-            train, val: datasets (``val`` drives model selection and early stopping).
+            train, val: datasets (``val`` drives model selection and early stopping); ``train`` may be a
+                ``StreamingGraphDataset`` (data larger than memory: read shard by shard; its batch
+                size and seed must be the config's).
             resume: continue from the run folder's ``checkpoints/last.pt``.
             sampler_factory: ``epoch → Sampler`` (e.g. a ``DistributedSampler``).
             on_epoch_end: called with ``(epoch, metrics row)`` after each epoch's checkpoint.
@@ -180,7 +187,12 @@ class Trainer:
         cfg = self.config
         monitor = cfg.monitor or (self.default_monitor() if val is not None else None)
         higher = self._higher_is_better(monitor) if monitor else True
-        steps_per_epoch = math.ceil(math.ceil(len(train) / self.world_size) / self.rank_batch_size())
+        streaming = isinstance(train, StreamingGraphDataset)
+        if streaming:
+            _check_stream(train, cfg, self.world_size, self.rank_batch_size())
+        # a stream knows its batches per rank from meta.json's counts: the schedule is the same either way
+        steps_per_epoch = len(train) if streaming else math.ceil(math.ceil(len(train) / self.world_size) /
+                                                                 self.rank_batch_size())
         total_steps = steps_per_epoch * cfg.epochs
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -201,7 +213,8 @@ class Trainer:
             best_score, best_epoch, since_best = state["best_score"], state["best_epoch"], state["since_best"]
             log.info("resumed from %s at epoch %d", last_path, start_epoch)
         else:
-            self.prepare(train)
+            # a stream's model set-up reads its first buffer_size samples (all of them when they fit)
+            self.prepare(train.head(train.buffer_size) if streaming else train)
         writer = self._tensorboard()
         t_start = time.perf_counter()
         stopped = False
@@ -258,7 +271,13 @@ class Trainer:
         # the RNG stream of each epoch depends on (seed, epoch, rank) only: resuming replays it exactly
         torch.manual_seed((cfg.seed * 1_000_003 + epoch) * 1009 + self.rank)
         sampler = sampler_factory(epoch) if sampler_factory else None
-        loader = self._loader(train, self.rank_batch_size(), shuffle=sampler is None, epoch=epoch, sampler=sampler)
+        if isinstance(train, StreamingGraphDataset):
+            train.set_epoch(epoch)
+            train.full_edges = full_edges_for(self.model)
+            loader = train.loader()
+        else:
+            loader = self._loader(train, self.rank_batch_size(), shuffle=sampler is None, epoch=epoch,
+                                  sampler=sampler)
         total, count = 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                    disable=not (cfg.progress and self.is_main), leave=False)
@@ -350,3 +369,15 @@ class Trainer:
         from torch.utils.tensorboard import SummaryWriter
 
         return SummaryWriter(str(self.folder.tensorboard_dir))
+
+
+def _check_stream(train: StreamingGraphDataset, cfg: TrainConfig, world_size: int, rank_batch: int) -> None:
+    """A stream must batch and shuffle as the config says, over this run's ranks.
+
+    A stream's ``batch_size`` is per rank: the global ``cfg.batch_size`` divided among the ranks.
+    """
+    for name, have, want in (("batch_size", train.batch_size, rank_batch), ("seed", train.seed, cfg.seed),
+                             ("world_size", train.world_size, world_size)):
+        if have != want:
+            raise ValueError(f"the training stream's {name} ({have}) differs from the trainer's ({want}): "
+                             f"build the StreamingGraphDataset with {name}={want}")

@@ -71,6 +71,34 @@ def test_suite_errors(tmp_path):
         parse_suite({"dataset": "digits", "models": [{"name": "mmgnn"}, {"name": "mmgnn"}]})
 
 
+def test_suite_imports_register_models_once(tmp_path):
+    from mmgraph.bench.suite import import_plugins
+    from mmgraph.models import MODELS
+
+    plugin = tmp_path / "plugins" / "extra_model.py"
+    plugin.parent.mkdir()
+    plugin.write_text("from mmgraph.models import MODELS\n"
+                      "MODELS.register('suite_test_model', lambda config, spec: None)\n")
+    (tmp_path / "s.toml").write_text('dataset = "digits"\nimports = ["plugins/extra_model.py"]\n'
+                                     '[[models]]\nname = "suite_test_model"\n')
+    suite = load_suite(str(tmp_path / "s.toml"))
+    assert suite.imports == [str(plugin.resolve())]  # relative to the suite file
+    try:
+        import_plugins(suite.imports)
+        import_plugins(suite.imports)  # a second import would register the name twice: once per process
+        assert "suite_test_model" in MODELS
+    finally:
+        if "suite_test_model" in MODELS:
+            MODELS.unregister("suite_test_model")
+    with pytest.raises(ValueError, match="no such file"):
+        import_plugins([str(tmp_path / "missing.py")])
+    with pytest.raises(ValueError, match="'imports' must be a list"):
+        parse_suite({"dataset": "digits", "imports": "a.py", "models": [{"name": "mmgnn"}]})
+    unregistered = parse_suite({"dataset": "digits", "models": [{"name": "not_registered"}]})
+    with pytest.raises(ValueError, match="name no registered model"):
+        run_suite(unregistered, tmp_path / "o", isolate=False, progress=False)
+
+
 def test_tiny_suite_end_to_end(tmp_path):
     (tmp_path / "tiny.toml").write_text(TINY)
     suite = load_suite(str(tmp_path / "tiny.toml"))

@@ -134,7 +134,9 @@ def test_run_json_and_meta_json_written_by_mmgraph_0_1_load(tmp_path: Path) -> N
     record = {"data": "m.jsonl", "graph_config": legacy_dict(config), "model_config": ModelConfig().to_dict(),
               "train_config": TrainConfig().to_dict(), "tasks": {}}
     (run / "run.json").write_text(json.dumps(record))
-    assert init_graph_config(run) == config
+    # a stored config keeps the reverse names its model was built with: (text, cross, image)
+    assert init_graph_config(run) == config.replace(reverse_prefix="")
+    assert ("text", "cross", "image") in init_graph_config(run).edge_types
     # meta.json of a converted folder
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("".join(
@@ -149,8 +151,8 @@ def test_run_json_and_meta_json_written_by_mmgraph_0_1_load(tmp_path: Path) -> N
     meta["graph_config"] = legacy_dict(fresh.graph_config)
     (out / "meta.json").write_text(json.dumps(meta))
     old = load_dataset(str(out))
-    assert old.graph_config == fresh.graph_config
-    assert old.featurize("train", fresh.graph_config).columns["text"].x.tolist() == \
+    assert old.graph_config == fresh.graph_config.replace(reverse_prefix="")
+    assert old.featurize("train", old.graph_config).columns["text"].x.tolist() == \
         fresh.splits["train"].columns["text"].x.tolist()
 
 
@@ -181,3 +183,23 @@ def test_overrides_merge_tables_and_edges_over_a_config(tmp_path: Path) -> None:
         with pytest.raises(exc) as info:
             read_graph_overrides(tmp_path / "bad.toml")
         assert message in str(info.value)
+
+
+def test_reverse_types_are_named_as_pyg_names_them() -> None:
+    """``(b, "rev_cross", a)`` reverses ``(a, "cross", b)`` (``ToUndirected``'s name); stored configs keep theirs."""
+    config = GraphConfig(modalities=("image", "text"), hub=True)
+    # in edge_type_order: a reverse type where it sat when it shared its forward type's name (same model init)
+    assert config.edge_types == [("image", "cross", "text"), ("image", "hub", "sample"), ("image", "intra", "image"),
+                                 ("sample", "rev_hub", "image"), ("sample", "rev_hub", "text"),
+                                 ("text", "rev_cross", "image"), ("text", "hub", "sample"), ("text", "intra", "text")]
+    forward_only = config.replace(reverse=False)
+    assert forward_only.edge_types == [et for et in config.edge_types if not et[1].startswith("rev_")]
+    # user tables (TOML) get the default; a stored record without the key is from before it existed
+    stored = {k: v for k, v in config.to_dict().items() if k != "reverse_prefix"}
+    assert GraphConfig.from_dict(stored) == config
+    legacy = GraphConfig.from_record(stored)
+    assert legacy.reverse_prefix == "" and ("text", "cross", "image") in legacy.edge_types
+    assert ("sample", "hub", "text") in legacy.edge_types
+    assert GraphConfig.from_record(config.to_dict()) == config
+    with pytest.raises(ValueError, match="'reverse_prefix' must be one of"):
+        GraphConfig(reverse_prefix="back_")

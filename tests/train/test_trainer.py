@@ -121,3 +121,19 @@ def test_one_line_per_epoch_unless_progress_is_off(digits_small, tmp_path, capsy
     assert "epoch 1/1" not in capsys.readouterr().err
     rows = json.loads((tmp_path / "a" / "metrics.json").read_text())
     assert len(rows) == 2 and (tmp_path / "b" / "curves.png").exists()
+
+
+def test_loader_batches_follow_the_model(digits_small):
+    """The trainer's batches skip complete blocks' edge lists only for a model that reads the ``dense`` marks."""
+    train, _, spec = digits_small
+    dense = make(spec)
+    lists = make(spec, dense_path=False)
+    assert dense.supports_dense_blocks and not lists.supports_dense_blocks
+    for model, has_lists in ((dense, False), (lists, True)):
+        batch = next(iter(Trainer(model, TrainConfig(progress=False))._loader(train, 8, shuffle=False)))
+        full = ("audio", "cross", "image")
+        assert batch[full].dense and ("edge_index" in batch[full]) == has_lists
+    # the default loader is PyG-safe: every edge list is there
+    assert "edge_index" in next(iter(train.loader(8)))["audio", "cross", "image"]
+    with pytest.raises(ValueError, match="full_edges='list'"):
+        lists(train.collate_indices(range(4), full_edges="dense"))

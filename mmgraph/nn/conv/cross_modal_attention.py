@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgraph.nn.context import BatchContext
-from mmgraph.typing import EdgeType, NodeType
+from mmgraph.typing import EdgeType, NodeType, sorted_edge_types
 
 
 def edge_key(edge_type: EdgeType) -> str:
@@ -92,7 +92,7 @@ class CrossModalAttention(nn.Module):
         self.dropout = dropout
         self.attn_dropout = attn_dropout
         self.node_types = sorted(node_types)
-        self.edge_types = sorted(tuple(et) for et in edge_types)
+        self.edge_types = sorted_edge_types(edge_types)
         unknown = {t for et in self.edge_types for t in (et[0], et[2])} - set(self.node_types)
         if unknown:
             raise ValueError(f"edge types use node types {sorted(unknown)} missing from node_types")

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch_geometric.nn import GATv2Conv, HeteroConv, HGTConv, SAGEConv
 
 from mmgraph.nn.context import BatchContext
-from mmgraph.typing import EdgeType, NodeType
+from mmgraph.typing import EdgeType, NodeType, sorted_edge_types
 
 
 class PyGHeteroLayer(nn.Module):
@@ -41,7 +41,7 @@ class PyGHeteroLayer(nn.Module):
         self.channels = channels
         self.dropout = dropout
         self.node_types = sorted(node_types)
-        self.edge_types = sorted(tuple(et) for et in edge_types)
+        self.edge_types = sorted_edge_types(edge_types)
         ff = ff_channels or 4 * channels
         self.norm_attn = nn.ModuleDict({t: nn.LayerNorm(channels) for t in self.node_types})
         self.norm_ff = nn.ModuleDict({t: nn.LayerNorm(channels) for t in self.node_types})
@@ -79,7 +79,7 @@ class HGTLayer(PyGHeteroLayer):
 
     def __init__(self, channels: int, node_types: Sequence[NodeType], edge_types: Sequence[EdgeType],
                  heads: int = 4, dropout: float = 0.1, ff_channels: int | None = None) -> None:
-        conv = HGTConv(channels, channels, (sorted(node_types), sorted(edge_types)), heads=heads)
+        conv = HGTConv(channels, channels, (sorted(node_types), sorted_edge_types(edge_types)), heads=heads)
         super().__init__(conv, channels, node_types, dropout, ff_channels, edge_types)
 
 
@@ -95,7 +95,7 @@ class HeteroGATv2Layer(PyGHeteroLayer):
             raise ValueError(f"'channels' (got {channels}) must be divisible by 'heads' (got {heads})")
         conv = HeteroConv(
             {tuple(et): GATv2Conv((channels, channels), channels // heads, heads=heads, add_self_loops=False)
-             for et in sorted(edge_types)},
+             for et in sorted_edge_types(edge_types)},
             aggr="sum",
         )
         super().__init__(conv, channels, node_types, dropout, ff_channels, edge_types)
@@ -106,6 +106,6 @@ class HeteroSAGELayer(PyGHeteroLayer):
 
     def __init__(self, channels: int, node_types: Sequence[NodeType], edge_types: Sequence[EdgeType],
                  heads: int = 4, dropout: float = 0.1, ff_channels: int | None = None) -> None:
-        conv = HeteroConv({tuple(et): SAGEConv((channels, channels), channels) for et in sorted(edge_types)},
+        conv = HeteroConv({tuple(et): SAGEConv((channels, channels), channels) for et in sorted_edge_types(edge_types)},
                           aggr="sum")
         super().__init__(conv, channels, node_types, dropout, ff_channels, edge_types)
