@@ -130,6 +130,24 @@ def test_real_inputs(tmp_path, _):
     assert json.dumps(result).count("median_ms_per_sample") == 4  # read, featurize, collate, fwd+bwd
 
 
+@pytest.mark.slow  # starts a local Ray instance in a fresh process
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs the ray extra: pip install -e '.[ray]'")
+def test_ray_convert(tmp_path):
+    run_script("ray_convert.py", "--records", "64", "--cpus", "1", "--chunk-size", "32", "--repeats", "1",
+               "--out", str(tmp_path / "ray.json"))
+    result = read(tmp_path / "ray")
+    assert sorted(r["engine"] for r in result["rows"]) == ["local", "ray"] and result["same_bytes"] is True
+
+
+@pytest.mark.slow  # trains an epoch in fresh processes
+def test_stream_memory(tmp_path):
+    run_script("stream_memory.py", "--sizes", "64", "--buffer-size", "16", "--chunk-size", "32",
+               "--out", str(tmp_path / "stream.json"))
+    result = read(tmp_path / "stream")
+    assert sorted(r["mode"] for r in result["rows"]) == ["in-memory", "stream"]
+    assert {r["records"] for r in result["rows"]} == {64}
+
+
 @pytest.mark.parametrize("name", ["model_step", "collate_speed", "real_inputs"])
 def test_render_results_regenerates_the_committed_tables(tmp_path, name):
     committed = BENCHMARKS / "results" / f"{name}.json"
