@@ -82,7 +82,8 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
     if "val" not in dataset.splits:  # as mmgraph train does
         dataset, held = dataset.hold_out_val(VAL_FRACTION, seed=suite.data_seed)
         log.warning("%s has no val split: %d training samples held out for validation", dataset.name, held["samples"])
-    config = dataset.fit_graph_config(dataset.graph_config.with_overrides(suite.graph) if suite.graph else None)
+    config = dataset.fit_graph_config(dataset.graph_config.with_overrides(suite.graph) if suite.graph else None,
+                                      tokenizer_kwargs=suite.tokenizer or None)
     unknown = [t for t in (suite.tasks or []) if t not in dataset.tasks]
     if unknown:
         raise ValueError(f"suite {suite.name!r}: unknown tasks {unknown}; {dataset.name} has {list(dataset.tasks)}")

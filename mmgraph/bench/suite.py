@@ -14,6 +14,9 @@ A suite is a TOML file::
     [graph.image]                 # one table per modality, merged into its settings (so is [graph.edges])
     patch_size = 4
 
+    [tokenizer]                   # Tokenizer.fit arguments for the text vocabulary (default: min_freq = 2)
+    min_freq = 1
+
     [train]                       # TrainConfig fields
     epochs = 10
     lr = 3e-3
@@ -83,6 +86,7 @@ class Suite:
     root: str | None = None
     description: str = ""
     graph: dict[str, Any] = field(default_factory=dict)
+    tokenizer: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     robustness: dict[str, Any] = field(default_factory=dict)
     quick: dict[str, Any] = field(default_factory=dict)

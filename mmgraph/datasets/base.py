@@ -32,6 +32,9 @@ DATASET_FORMAT = "mmgraph-graphdataset-v2"
 _DATASET_FORMAT_V1 = "mmgraph-graphdataset-v1"
 """The format before v2 (columns inline, layouts as lists): still read."""
 
+FIT_TOKENIZER: dict[str, Any] = {"min_freq": 2}
+"""``Tokenizer.fit`` arguments of ``MultimodalDataset.fit_graph_config`` (its ``tokenizer_kwargs`` override them)."""
+
 NodeTargetFn = Callable[[MultimodalSample, FeaturizedSample, GraphConfig], dict[Modality, dict[str, Tensor]]]
 
 
@@ -63,13 +66,19 @@ class MultimodalDataset:
     def fit_graph_config(
         self, config: GraphConfig | None = None, *, tokenizer_kwargs: dict | None = None
     ) -> GraphConfig:
-        """``config`` (default: the recommended one) with a tokenizer fit on the training text."""
+        """``config`` (default: the recommended one) with a tokenizer fit on the training text.
+
+        ``tokenizer_kwargs`` go to ``Tokenizer.fit`` over ``FIT_TOKENIZER`` (``min_freq=2``: a word seen
+        once in training becomes ``<unk>``; on emoji the graph model's test subcategory accuracy rose
+        from 55.7 to 58.3 and its rare-word sweep AUC from 48.7 to 53.6, one seed, R16 study).
+        """
         from mmgraph.featurize import Tokenizer
 
         config = config or self.graph_config
         if "text" in config.modalities and config.settings["text"].tokenizer is None:
             texts = [s.text for s in self.splits["train"] if s.text is not None]
-            config = config.replace(text={"tokenizer": Tokenizer.fit(texts, **(tokenizer_kwargs or {}))})
+            config = config.replace(text={"tokenizer": Tokenizer.fit(texts, **{**FIT_TOKENIZER,
+                                                                            **(tokenizer_kwargs or {})})})
         return config
 
     def featurize(
