@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 import mmgraph
-from mmgraph.bench.perturb import perturbed
+from mmgraph.bench.perturb import TEXT_SWEEPS, TextPerturber, perturbed
 from mmgraph.bench.robustness import SWEEP_MODALITY, SWEEPS, robustness_card
 from mmgraph.bench.suite import ModelEntry, Suite, import_plugins
 from mmgraph.datasets import load_dataset
@@ -110,6 +110,9 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
         "val": _subsample(dataset.splits["val"], suite.max_eval, 2),
         "test": _subsample(dataset.splits["test"], suite.max_eval, 3),
     }
+    # shifted test sets a dataset offers (AV-MNIST's test_speaker, test_noise): the same rows as test
+    for name in sorted(s for s in dataset.splits if s.startswith("test_")):
+        splits[name] = _subsample(dataset.splits[name], suite.max_eval, 3)
     stored = isinstance(dataset.splits["train"], GraphDataset)  # a converted folder: graphs, no raw samples
     if stored and sweeps:
         log.warning("suite %r: %s holds converted graphs, not raw samples: the noise sweeps %s are skipped",
@@ -123,10 +126,15 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
                                            description=f"featurize {split}")
         gd.save(cache / f"{split}.pt")
         files[split] = str(cache / f"{split}.pt")
+    text = None
+    if any(k in TEXT_SWEEPS for k in sweeps):  # built from the training text only
+        headline = tasks[next(iter(tasks))]
+        text = TextPerturber(dataset.splits["train"], config.settings["text"].tokenizer.split,
+                             lambda s: s.y if headline.target == "y" else s.targets.get(headline.target))
     for kind, levels in sweeps.items():
         for level in levels:
             name = f"test_{kind}_{level:g}"
-            gd = GraphDataset.from_samples(perturbed(splits["test"], kind, level), config,
+            gd = GraphDataset.from_samples(perturbed(splits["test"], kind, level, text=text), config,
                                            node_targets=dataset.node_targets, progress=progress, description=name)
             gd.save(cache / f"{name}.pt")
             files[name] = str(cache / f"{name}.pt")
@@ -136,6 +144,7 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
         "tasks": {k: t.to_dict() for k, t in tasks.items()},
         "modalities": list(config.modalities),
         "sweeps": sweeps,
+        "shifts": sorted(s[len("test_"):] for s in splits if s.startswith("test_")),
         "dataset": dataset.name,
         "dataset_info": json.loads(json.dumps(dataset.info, default=str)),
     }
@@ -187,6 +196,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         remove=modalities if job.get("remove_modalities", True) and len(modalities) > 1 else (),
         sweeps=job["data"]["sweeps"],
         perturbed_set=lambda kind, level: GraphDataset.load(files[f"test_{kind}_{level:g}"]),
+        shifts={name: (lambda name=name: GraphDataset.load(files[f"test_{name}"]))
+                for name in job["data"].get("shifts", [])},
     )
     epoch_seconds = [h["epoch_seconds"] for h in fit.history]
     cost = {
