@@ -75,7 +75,8 @@ def machine_info() -> dict[str, Any]:
 
 def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str, Any]:
     """Featurize the suite's splits and perturbed test sets once; reuse the cache when unchanged."""
-    dataset: MultimodalDataset = load_dataset(suite.dataset, root=suite.root, seed=suite.data_seed)
+    dataset: MultimodalDataset = load_dataset(suite.dataset, root=suite.root, seed=suite.data_seed,
+                                              options=suite.dataset_options or None)
     if "test" not in dataset.splits:
         raise ValueError(f"suite {suite.name!r}: {dataset.name} has no test split (splits: {list(dataset.splits)}); "
                          f"a benchmark scores the test split")
@@ -95,6 +96,7 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
     # the task order is part of the key: the manifest's first task is the suite's headline
     key = {
         "dataset": suite.dataset, "root": suite.root, "data_seed": suite.data_seed, "graph": config.to_dict(),
+        "dataset_options": suite.dataset_options,
         "max_train": suite.max_train, "max_eval": suite.max_eval, "sweeps": sweeps, "version": mmgraph.__version__,
         "tasks": list(tasks),
     }

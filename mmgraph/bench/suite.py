@@ -14,6 +14,10 @@ A suite is a TOML file::
     [graph.image]                 # one table per modality, merged into its settings (so is [graph.edges])
     patch_size = 4
 
+    [dataset_options]             # a built-in dataset loader's own arguments (AV-MNIST's shift tests)
+    holdout_speakers = ["theo"]
+    holdout_noise = ["human non-speech"]
+
     [tokenizer]                   # Tokenizer.fit arguments for the text vocabulary (default: min_freq = 2)
     min_freq = 1
 
@@ -87,6 +91,7 @@ class Suite:
     description: str = ""
     graph: dict[str, Any] = field(default_factory=dict)
     tokenizer: dict[str, Any] = field(default_factory=dict)
+    dataset_options: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     robustness: dict[str, Any] = field(default_factory=dict)
     quick: dict[str, Any] = field(default_factory=dict)
