@@ -18,8 +18,8 @@ A suite is a TOML file::
     holdout_speakers = ["theo"]
     holdout_noise = ["human non-speech"]
 
-    [tokenizer]                   # Tokenizer.fit arguments for the text vocabulary (default: min_freq = 2)
-    min_freq = 1
+    [tokenizer]                   # Tokenizer.fit arguments for the text vocabulary (default: every word)
+    min_freq = 2
 
     [train]                       # TrainConfig fields
     epochs = 10

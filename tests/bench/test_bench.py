@@ -22,7 +22,7 @@ batch_size = 32
 lr = 5e-3
 
 [tokenizer]
-min_freq = 1
+min_freq = 2
 
 [robustness]
 audio_snr_db = [10, -10]
@@ -142,12 +142,13 @@ def test_tiny_suite_end_to_end(tmp_path):
     assert Trainer(loaded.model).evaluate(test)["digit/accuracy"] == pytest.approx(
         graph["test"]["digit/accuracy"], abs=1e-6)
     assert loaded.info["label"] == "graph" and loaded.info["dataset"] == "digits"
-    # the suite's [tokenizer] table: every training word kept (min_freq 1), not the default min_freq 2
+    # the suite's [tokenizer] table: words seen twice (min_freq 2), not every training word (the default)
     from mmgraph.datasets import load_dataset
     from mmgraph.featurize import Tokenizer
 
     texts = [s.text for s in load_dataset("digits").splits["train"] if s.text]
-    assert loaded.graph_config.settings["text"].tokenizer == Tokenizer.fit(texts, min_freq=1)
+    assert loaded.graph_config.settings["text"].tokenizer == Tokenizer.fit(texts, min_freq=2)
+    assert len(Tokenizer.fit(texts, min_freq=2)) < len(Tokenizer.fit(texts))
     # a rerun resumes: finished jobs are read back, not retrained
     mtime = (out / "runs" / "graph" / "seed0" / "result.json").stat().st_mtime
     run_suite(suite, out, progress=False, isolate=False)

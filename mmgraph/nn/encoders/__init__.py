@@ -4,6 +4,7 @@ from functools import partial
 
 from mmgraph.nn.encoders.frame import FrameEncoder
 from mmgraph.nn.encoders.hub import HubEncoder
+from mmgraph.nn.encoders.minilm_words import MiniLMWordEncoder
 from mmgraph.nn.encoders.patch import PatchEncoder
 from mmgraph.nn.encoders.position import SinusoidalPosition
 from mmgraph.nn.encoders.pretrained import PretrainedTextEncoder
@@ -26,6 +27,8 @@ ENCODERS.register("hub", HubEncoder.from_config)
 # all-MiniLM-L6-v2 word embeddings, frozen or fine-tuned (the mmgraph[pretrained] extra)
 ENCODERS.register("minilm", PretrainedTextEncoder.from_config)
 ENCODERS.register("minilm:finetune", partial(PretrainedTextEncoder.from_config, trainable=True))
+# frozen per-word MiniLM vectors, computed once per vocabulary (TextSettings(features="minilm")'s vectors)
+ENCODERS.register("minilm_words", MiniLMWordEncoder.from_config)
 
 DEFAULT_ENCODERS = {"image": "patch", "text": "token", "audio": "frame", "sample": "hub"}
 """The encoder each built-in node type gets unless a config names another."""
@@ -35,6 +38,7 @@ __all__ = [
     "ENCODERS",
     "FrameEncoder",
     "HubEncoder",
+    "MiniLMWordEncoder",
     "PatchEncoder",
     "PretrainedTextEncoder",
     "SinusoidalPosition",
