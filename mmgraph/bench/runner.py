@@ -170,6 +170,7 @@ def job_run_info(job: dict[str, Any], tasks: dict[str, Task], graph_config: Grap
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Train and measure one (model, seed); returns the result record (also written to disk)."""
     from mmgraph.models import DataSpec, build_model
+    from mmgraph.models.build import with_default_text_encoder
     from mmgraph.train import Trainer, seed_everything
 
     if job.get("threads"):
@@ -178,7 +179,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     files = job["data"]["files"]
     train, val, test = (GraphDataset.load(files[s]) for s in ("train", "val", "test"))
     tasks = {k: Task(**v) for k, v in job["data"]["tasks"].items()}
-    model_config = ModelConfig.from_dict(job["model"])
+    model_config = with_default_text_encoder(ModelConfig.from_dict(job["model"]), job["data"]["modalities"])
     train_config = TrainConfig.from_dict(job["train"])
     rss_data = _peak_rss_mb()
     seed_everything(train_config.seed)
@@ -213,7 +214,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_over_data_mb": _peak_rss_mb() - rss_data,
     }
     result = {
-        "label": job["label"], "seed": train_config.seed, "model": job["model"], "train": job["train"],
+        "label": job["label"], "seed": train_config.seed, "model": model_config.to_dict(), "train": job["train"],
         "test": test_metrics, "robustness": robustness, "cost": cost, "best_epoch": fit.best_epoch,
         "history": fit.history, "resumed": resume,
     }

@@ -18,7 +18,7 @@ from mmgraph.models.baselines.unimodal import UnimodalModel
 from mmgraph.models.config import DataSpec, ModelConfig
 from mmgraph.models.gnn import MultimodalGNN
 from mmgraph.nn.conv import CONVS
-from mmgraph.nn.encoders import DEFAULT_ENCODERS, ENCODERS
+from mmgraph.nn.encoders import DEFAULT_ENCODERS, ENCODERS, default_text_encoder
 from mmgraph.nn.heads import HEADS, ClusterHead, Head, MultiTaskHead
 from mmgraph.nn.readout import READOUTS
 from mmgraph.registry import Registry
@@ -53,6 +53,19 @@ def build_heads(config: ModelConfig, spec: DataSpec, channels: int | None = None
         label = next((t.target for t in spec.tasks.values() if t.kind == "classification"), "y")
         heads["cluster"] = ClusterHead("cluster", channels, config.num_clusters, target=label)
     return MultiTaskHead(heads, config.task_weights)
+
+
+def with_default_text_encoder(config: ModelConfig, modalities) -> ModelConfig:
+    """``config`` for a new run on data with ``modalities``: where it names no text encoder and the
+    environment's default (``default_text_encoder``) is not ``DEFAULT_ENCODERS``' one, that default
+    written in, so the run records what it trains (and loads back the same anywhere)."""
+    uses = config.modalities if config.modalities is not None else modalities
+    if "text" not in uses or "text" not in modalities or "text" in config.encoders:
+        return config
+    name = default_text_encoder()
+    if name == DEFAULT_ENCODERS["text"]:
+        return config
+    return config.replace(encoders={**config.encoders, "text": name})
 
 
 def build_encoder(node_type: str, config: ModelConfig, spec: DataSpec) -> nn.Module:
