@@ -83,7 +83,8 @@ def _unit_pixels(img: np.ndarray) -> np.ndarray:
 def change_contrast(sample: MultimodalSample, factor: float, rng: np.random.Generator | None = None
                     ) -> MultimodalSample:
     """Each colour channel pulled towards its mean by ``factor`` (1: unchanged, 0: a flat image):
-    ``mean + factor * (pixel - mean)``; an alpha channel is kept."""
+    ``mean + factor * (pixel - mean)``; an alpha channel is kept. Deterministic (``rng`` unused: the
+    signature of every image sweep)."""
     if sample.image is None or factor == 1.0:
         return sample
     img = sample.image
@@ -108,7 +109,7 @@ def hue_rotation(degrees: float) -> np.ndarray:
 def rotate_hue(sample: MultimodalSample, degrees: float, rng: np.random.Generator | None = None
                ) -> MultimodalSample:
     """The image's colours rotated by ``degrees`` about the grey axis (``hue_rotation``), clipped to
-    [0, 1]. Greyscale images (no 3 colour channels) come back unchanged."""
+    [0, 1]. Greyscale images (no 3 colour channels) come back unchanged. Deterministic (``rng`` unused)."""
     img = sample.image
     if img is None or degrees % 360 == 0 or img.ndim != 3 or img.shape[-1] < 3:
         return sample

@@ -29,6 +29,11 @@ A suite is a TOML file::
     remove_modalities = true
     audio_snr_db = [20, 10, 0, -10]     # white noise added to the test audio at these SNRs
     image_noise_std = [0.0, 0.2, 0.4]   # Gaussian pixel noise on the test images
+    image_contrast = [1.0, 0.5, 0.25]   # each colour channel pulled towards its mean by this factor
+    image_hue_deg = [0, 90, 180]        # colours rotated about the grey axis (colour images)
+    text_rare_other = [0, 1, 2, 4]      # k rare training words of another class appended to the test text
+    text_drop = [0, 1, 2, 4]            # k words dropped
+    text_unknown = [0, 1, 2, 4]         # k words replaced by made-up words
 
     [quick]                       # overrides applied by --quick
     seeds = [0]
