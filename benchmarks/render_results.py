@@ -93,7 +93,44 @@ def collate_speed(result: dict) -> tuple[str, object]:
     return "\n".join(lines), fig
 
 
-RENDERERS = {"model_step": model_step, "collate_speed": collate_speed}
+def profile_graph_model(result: dict) -> tuple[str, object]:
+    nodes = ", ".join(f"{t} {n:.1f} (max {result['max_nodes_per_graph'][t]})"
+                      for t, n in result["nodes_per_graph"].items())
+    load = result["load_average"]
+    lines = [
+        f"# profile_graph_model: one training step of the {result['suite']} suite's graph model", "",
+        f"Batch of {result['batch_size']} real AV-MNIST graphs (nodes per graph: {nodes}); the suite's graph and "
+        f"model config; one step as the Trainer runs it (batching, forward, loss, backward, gradient clipping, "
+        f"AdamW), {result['steps']} steps under `torch.profiler` after warm-up, averaged. Profiled CPU time "
+        f"{result['profiled_ms_per_step']:.1f} ms / step (wall {result['median_step_ms_wall_under_profiler']:.1f} "
+        f"ms, median). Load average {load['before']} before, {load['after']} after.", "",
+        "## Per part (innermost module or method; backward matched to its forward op)", "",
+        "| part | forward ms | backward ms | total ms | share |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in result["parts"]:
+        lines.append(f"| {r['part']} | {r['forward_ms']:.1f} | {r['backward_ms']:.1f} | {r['total_ms']:.1f} | "
+                     f"{100 * r['share']:.1f}% |")
+    lines += ["", "## Per op (self CPU time, forward and backward)", "",
+              "| op | calls / step | self ms / step | share |", "| --- | ---: | ---: | ---: |"]
+    for r in result["ops"]:
+        lines.append(f"| `{r['op']}` | {r['calls_per_step']:g} | {r['self_ms']:.2f} | {100 * r['share']:.1f}% |")
+    lines += ["", f"Machine: {_machine(result)}.", "", f"Command: `{result['command']}`", ""]
+    rows = [r for r in result["parts"] if r["share"] >= 0.01][::-1]
+    fig = _figure(9.5, 0.35 * len(rows) + 1.5)
+    ax = fig.subplots()
+    names = [r["part"] for r in rows]
+    ax.barh(names, [r["forward_ms"] for r in rows], color="tab:blue", label="forward")
+    ax.barh(names, [r["backward_ms"] for r in rows], left=[r["forward_ms"] for r in rows], color="tab:orange",
+            label="backward")
+    ax.set_xlabel("ms per training step")
+    ax.legend(loc="lower right")
+    ax.set_title(f"profile_graph_model: {result['profiled_ms_per_step']:.0f} ms per step, "
+                 f"{result['machine']['threads']} thread(s)")
+    return "\n".join(lines), fig
+
+
+RENDERERS = {"model_step": model_step, "collate_speed": collate_speed, "profile_graph_model": profile_graph_model}
 
 
 def render(json_path: str | Path) -> None:
