@@ -126,7 +126,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--depth", type=int, default=2, help="module levels to label (1: encoders, layers, ...)")
-    parser.add_argument("--methods", default="_project,_dense_keys,_attend_dense,_attend_mixed,_attend",
+    parser.add_argument("--methods", default="_project,_blocks,_dense_keys,_attend_dense,_attend_mixed",
                         help="CrossModalAttention methods to label (those that exist)")
     parser.add_argument("--top-ops", type=int, default=25)
     parser.add_argument("--out", default="benchmarks/results/profile_graph_model.json")

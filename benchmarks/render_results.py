@@ -130,7 +130,59 @@ def profile_graph_model(result: dict) -> tuple[str, object]:
     return "\n".join(lines), fig
 
 
-RENDERERS = {"model_step": model_step, "collate_speed": collate_speed, "profile_graph_model": profile_graph_model}
+def train_throughput(result: dict) -> tuple[str, object]:
+    nodes = ", ".join(f"{t} {n:g}" for t, n in result["nodes_per_sample"].items())
+    lines = [
+        f"# train_throughput: training and inference samples/s on {result['suite']}, models side by side", "",
+        f"{result['train_samples']:,} training samples (one epoch per model, batch {result['batch_size']}), "
+        f"{result['test_samples']:,} test samples; nodes per sample: {nodes}. Models run in turn in chunks of "
+        f"the epoch (same machine load); ratios are medians of per-chunk paired ratios, in wall time and in "
+        f"process CPU time (which does not count waiting for a core). Memory: peak RSS growth of a training "
+        f"step in a fresh process. Targets: {', '.join(f'{k} {v}' for k, v in result['targets'].items())}.", "",
+    ]
+    for p in result["passes"]:
+        load = p["load_average_1min"]
+        lines += [
+            f"## {p['threads']} thread(s): load average {load['min']:.1f}–{load['max']:.1f} "
+            f"(median {load['median']:.1f}) on {result['machine']['cpus']} cores", "",
+            "| model | parameters | train samples/s | 55k epoch s | × CNN throughput (wall / CPU) | "
+            "× plain step (wall / CPU) | inference samples/s | step memory MB | × plain memory |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        ]
+        for r in p["rows"]:
+            lines.append(
+                f"| {r['model']} | {r['parameters']:,} | {r['train_samples_per_s']:,.0f} | {r['epoch_s_55000']:.0f} | "
+                f"{r['throughput_ratio_to_cnn_wall']:.2f} / {r['throughput_ratio_to_cnn_cpu']:.2f} | "
+                f"{r['step_ratio_to_plain_wall']:.2f} / {r['step_ratio_to_plain_cpu']:.2f} | "
+                f"{r['inference_samples_per_s']:,.0f} | {r['peak_step_memory_mb'] or '–'} | "
+                f"{r['memory_ratio_to_plain'] or '–'} |")
+        share = p["graph_model_share_of_peak"]
+        lines += ["", f"Graph model: {p['graph_model_step_gflop_per_sample']} GFLOP per training sample "
+                      f"(forward + backward), {p['graph_model_achieved_gflops']} GFLOP/s achieved = "
+                      f"{100 * share['fp32']:.1f}% of the fp32 matmul peak ({p['matmul_peak_gflops']['fp32']} GFLOP/s, "
+                      f"2048² `torch.mm`) and {100 * share['bf16']:.1f}% of the bf16 one "
+                      f"({p['matmul_peak_gflops']['bf16']} GFLOP/s), measured in the same run.", ""]
+    lines += [f"Machine: Python {result['machine']['python']}, torch {result['machine']['torch']}, "
+              f"{result['machine']['cpus']} cores, {result['machine']['processor']}.", "",
+              f"Command: `{result['command']}`", ""]
+    passes = result["passes"]
+    fig = _figure(10, 1.2 + 1.6 * len(passes))
+    axes = fig.subplots(len(passes), 2, squeeze=False)
+    for (ax_train, ax_infer), p in zip(axes, passes):
+        names = [r["model"] for r in p["rows"]][::-1]
+        colors = ["tab:blue" if n == "graph model" else "tab:gray" for n in names]
+        bars = ax_train.barh(names, [r["train_samples_per_s"] for r in p["rows"]][::-1], color=colors)
+        ax_train.bar_label(bars, fmt="%.0f", padding=3)
+        ax_train.set_title(f"training samples/s, {p['threads']} thread(s)")
+        bars = ax_infer.barh(names, [r["inference_samples_per_s"] for r in p["rows"]][::-1], color=colors)
+        ax_infer.bar_label(bars, fmt="%.0f", padding=3)
+        ax_infer.set_yticklabels([])
+        ax_infer.set_title(f"inference samples/s, {p['threads']} thread(s)")
+    return "\n".join(lines), fig
+
+
+RENDERERS = {"train_throughput": train_throughput, "model_step": model_step, "collate_speed": collate_speed,
+             "profile_graph_model": profile_graph_model}
 
 
 def render(json_path: str | Path) -> None:

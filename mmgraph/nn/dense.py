@@ -41,7 +41,7 @@ class DenseLayout:
         if self.uniform:
             return x.reshape(self.num_graphs, self.max_nodes, *x.shape[1:])
         out = x.new_full((self.num_graphs * self.max_nodes, *x.shape[1:]), fill)
-        out = out.index_copy(0, self.flat_index, x)
+        out.index_copy_(0, self.flat_index, x)  # in place: the out-of-place form copies ``out`` once more
         return out.view(self.num_graphs, self.max_nodes, *x.shape[1:])
 
     def from_dense(self, x: Tensor) -> Tensor:
@@ -148,6 +148,7 @@ class GraphGroups:
             rank[g] = torch.arange(g.numel(), device=device)
         self._flat_index: dict[str, Tensor] = {}
         self._rows: dict[str, list[int]] = {}
+        self._gather_index: dict[str, Tensor] = {}  # types without padding: block row → node row
         for t in self.node_types:
             layout = layouts[t]
             padded = torch.tensor([m[t] for m in self.max_nodes], device=device)  # (G,)
@@ -159,6 +160,9 @@ class GraphGroups:
             ptr = torch.cumsum(layout.counts, 0) - layout.counts
             self._flat_index[t] = base[graph] + torch.arange(layout.num_nodes, device=device) - ptr[graph]  # (N_t,)
             self._rows[t] = rows.tolist()
+            if sum(self._rows[t]) == layout.num_nodes:
+                self._gather_index[t] = torch.empty_like(self._flat_index[t])
+                self._gather_index[t][self._flat_index[t]] = torch.arange(layout.num_nodes, device=device)
 
     @property
     def num_groups(self) -> int:
@@ -169,7 +173,11 @@ class GraphGroups:
         if self.single:
             return [self.layouts[node_type].to_dense(x)]
         rows = self._rows[node_type]
-        flat = x.new_zeros((sum(rows), *x.shape[1:])).index_copy(0, self._flat_index[node_type], x)
+        if node_type in self._gather_index:  # no padding: the blocks are the rows reordered
+            flat = x.index_select(0, self._gather_index[node_type])
+        else:
+            flat = x.new_zeros((sum(rows), *x.shape[1:]))
+            flat.index_copy_(0, self._flat_index[node_type], x)
         blocks = flat.split(rows)
         return [b.view(g.numel(), m[node_type], *x.shape[1:]) for b, g, m in zip(blocks, self.graphs, self.max_nodes)]
 
