@@ -164,7 +164,8 @@ class Trainer:
         higher = self._higher_is_better(monitor) if monitor else True
         steps_per_epoch = math.ceil(math.ceil(len(train) / self.world_size) / cfg.batch_size)
         total_steps = steps_per_epoch * cfg.epochs
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # foreach: one kernel per op over all parameters (the default on CPU loops over them); the same numbers
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, warmup_cosine(total_steps, max(1, round(cfg.warmup * total_steps)))
         )
