@@ -25,12 +25,12 @@ class DenseLayout:
         self.max_nodes = int(counts.max()) if self.num_graphs else 0
         self.counts = counts
         self.uniform = self.num_nodes == self.num_graphs * self.max_nodes
+        self._graph_local: tuple[Tensor, Tensor] | None = None
         if self.uniform:
             self.flat_index = None
             self.mask = torch.ones(self.num_graphs, self.max_nodes, dtype=torch.bool, device=ptr.device)
         else:
-            graph = torch.repeat_interleave(torch.arange(self.num_graphs, device=ptr.device), counts)
-            local = torch.arange(self.num_nodes, device=ptr.device) - ptr[:-1][graph]
+            graph, local = self.graph_and_local()
             self.flat_index = graph * self.max_nodes + local  # (N,)
             mask = torch.zeros(self.num_graphs * self.max_nodes, dtype=torch.bool, device=ptr.device)
             mask[self.flat_index] = True
@@ -43,6 +43,15 @@ class DenseLayout:
         out = x.new_full((self.num_graphs * self.max_nodes, *x.shape[1:]), fill)
         out.index_copy_(0, self.flat_index, x)  # in place: the out-of-place form copies ``out`` once more
         return out.view(self.num_graphs, self.max_nodes, *x.shape[1:])
+
+    def graph_and_local(self) -> tuple[Tensor, Tensor]:
+        """``(N,)`` each: the graph of every node and its position within the graph; cached."""
+        if self._graph_local is None:
+            ptr = torch.cumsum(self.counts, 0) - self.counts
+            graph = torch.repeat_interleave(torch.arange(self.num_graphs, device=self.counts.device), self.counts,
+                                            output_size=self.num_nodes)
+            self._graph_local = graph, torch.arange(self.num_nodes, device=self.counts.device) - ptr[graph]
+        return self._graph_local
 
     def from_dense(self, x: Tensor) -> Tensor:
         """``(B, N_max, *F)`` → ``(N, *F)`` (padding dropped)."""
