@@ -7,11 +7,10 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from mmgraph.featurize import FeaturizedSample
@@ -23,6 +22,9 @@ from mmgraph.graph.featurizer import Featurizer
 from mmgraph.sample import MultimodalSample
 from mmgraph.task import Task
 from mmgraph.typing import Modality
+
+if TYPE_CHECKING:
+    from torch_geometric.data import HeteroData
 
 log = logging.getLogger(__name__)
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData
 
 from mmgraph.featurize import FeaturizedSample
 from mmgraph.graph.build import featurize_all, hub_nodes, set_graph_attributes, set_node_targets
@@ -24,6 +23,9 @@ from mmgraph.graph.edges import EdgeStrategy, prefix_template
 from mmgraph.graph.featurizer import Featurizer
 from mmgraph.sample import MultimodalSample
 from mmgraph.typing import HUB, EdgeType, NodeType
+
+if TYPE_CHECKING:
+    from torch_geometric.data import HeteroData
 
 FullEdges = Literal["list", "dense"]
 
@@ -106,6 +108,8 @@ def assemble_batch(
     """
     if full_edges not in ("list", "dense"):
         raise ValueError(f"'full_edges' must be 'list' or 'dense' (got {full_edges!r})")
+    from torch_geometric.data import HeteroData  # here, not at the top: see the package docstring
+
     data = HeteroData()
     num_graphs = len(next(iter(nodes.values())).shapes)
     graph_index = torch.arange(num_graphs)
