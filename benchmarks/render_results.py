@@ -80,8 +80,15 @@ def collate_speed(result: dict) -> tuple[str, object]:
                      f"{r['speedup_vs_per_sample']:.1f} |")
     lines += ["", f"Headline (median of paired ratios): dense collate "
                   f"{h['speedup_collate_dense_vs_per_sample_median_of_paired']}×, edge-list collate "
-                  f"{h['speedup_collate_list_vs_per_sample_median_of_paired']}×; target {h['target']}.",
-              "", f"Machine: {_machine(result)}.", "", f"Command: `{result['command']}`", ""]
+                  f"{h['speedup_collate_list_vs_per_sample_median_of_paired']}×; target {h['target']}."]
+    if "collate_time_caller_2_threads_over_1_thread_median_of_paired" in h:
+        ratio = h["collate_time_caller_2_threads_over_1_thread_median_of_paired"]
+        lines += ["", "Collate time with the caller at 2 intra-op threads over 1 (median of paired ratios): "
+                      + ", ".join(f"{mode} {r}×" for mode, r in ratio.items()) + f"; target {h['target_threads']}."]
+    if "load_average_1min" in result:
+        load = result["load_average_1min"]
+        lines += ["", f"Load average (1 min) before / after the run: {load['before']} / {load['after']}."]
+    lines += ["", f"Machine: {_machine(result)}.", "", f"Command: `{result['command']}`", ""]
     fig = _figure(9.5, 0.5 * len(rows) + 1.5)
     ax = fig.subplots()
     names = [r["method"] for r in rows][::-1]

@@ -9,9 +9,9 @@ import multiprocessing as mp
 import os
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from mmgraph.convert.sources import Chunk, chunks, open_source
 from mmgraph.convert.worker import convert_chunk
 from mmgraph.datasets.base import MultimodalDataset, NodeTargetFn
 from mmgraph.files import sha256_file, write_atomic
+from mmgraph.graph.collate import intra_op_threads
 from mmgraph.graph.config import GraphConfig
 from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS
 
@@ -159,16 +160,6 @@ def _run_chunk(chunk: Chunk) -> dict[str, Any]:
     return _JOB(chunk)
 
 
-@contextmanager
-def _one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 def _mp_context(start_method: str | None) -> mp.context.BaseContext:
     """The worker start method, started early: a forkserver imports torch while the source is read.
 
@@ -277,7 +268,7 @@ def convert(
     pending: set[Future] = set()
     try:
         # in this process too, featurize on one thread: the same bytes as a worker would write
-        with _one_thread() if pool is None else nullcontext():
+        with intra_op_threads(1) if pool is None else nullcontext():
             local = job if pool is None else None
             for chunk in chunks(src.items(), chunk_size):
                 streamed += len(chunk.items)

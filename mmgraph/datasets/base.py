@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from mmgraph.featurize import FeaturizedSample
 from mmgraph.files import write_atomic
-from mmgraph.graph.collate import FullEdges, NodeColumns
+from mmgraph.graph.collate import FullEdges, NodeColumns, one_thread
 from mmgraph.graph.columns import GraphColumns
 from mmgraph.graph.config import GraphConfig
 from mmgraph.graph.featurizer import Featurizer
@@ -168,6 +168,7 @@ class GraphDataset(torch.utils.data.Dataset):
             raise IndexError(f"index {i} out of range for {len(self)} samples")
         return self.data.sample(i % len(self))
 
+    @one_thread
     def collate_indices(self, indices: Sequence[int] | Tensor, *, full_edges: FullEdges = "dense") -> HeteroData:
         """The batch of the samples at ``indices``, gathered column-wise (no per-sample work)."""
         return self.data.take(torch.as_tensor(indices, dtype=torch.long)).to_batch(self.config, full_edges=full_edges)
