@@ -20,7 +20,10 @@ feed-forward width, masked mean pooling, the same head): the attention floor.
   and bf16 matmul peaks (2048² ``torch.mm``, medians) measured between the chunks of the same run.
 - memory: peak RSS growth of a training step of each model in a fresh process (as ``model_step.py``).
 
-    python benchmarks/train_throughput.py [--threads 1,2] [--chunk-steps 16] [--work DIR] [--root DATA]
+``--train-samples`` / ``--test-samples`` use fewer samples than the suite's budget (a quick or smoke run).
+
+    python benchmarks/train_throughput.py [--threads 1,2] [--chunk-steps 16] [--train-samples N] [--work DIR]
+        [--root DATA]
 """
 
 from __future__ import annotations
@@ -255,25 +258,30 @@ def main() -> None:
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts, one pass each")
     parser.add_argument("--chunk-steps", type=int, default=16, help="training batches per interleaved chunk")
     parser.add_argument("--infer-chunk", type=int, default=1000, help="test samples per interleaved chunk")
-    parser.add_argument("--max-train", type=int, default=None, help="fewer training samples than the suite's")
+    parser.add_argument("--train-samples", type=int, default=None, help="fewer training samples than the suite's")
+    parser.add_argument("--test-samples", type=int, default=None, help="fewer test samples than the suite's")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--out", default="benchmarks/results/train_throughput.json")
     args = parser.parse_args()
 
     suite = load_suite(args.suite)
-    data_suite = dataclasses.replace(suite, root=args.root or suite.root, robustness={})
+    data_suite = dataclasses.replace(
+        suite, root=args.root or suite.root, robustness={},
+        max_train=min(filter(None, (args.train_samples, suite.max_train)), default=None),
+        max_eval=min(filter(None, (args.test_samples, suite.max_eval)), default=None),
+    )
     manifest = prepare_data(data_suite, Path(args.work), progress=False)
     train = GraphDataset.load(manifest["files"]["train"])
-    if args.max_train and args.max_train < len(train):
-        train = train.subset(range(args.max_train))
     test = GraphDataset.load(manifest["files"]["test"])
     tasks = manifest["tasks"]
     spec = DataSpec.from_graph_config(train.config, {k: Task(**v) for k, v in tasks.items()})
     passes = [run_threads(int(t), args, suite, train, test, spec, tasks, manifest["files"]["train"])
               for t in args.threads.split(",")]
     command = f"python benchmarks/train_throughput.py --threads {args.threads} --chunk-steps {args.chunk_steps}"
-    if args.max_train:
-        command += f" --max-train {args.max_train}"
+    if args.train_samples:
+        command += f" --train-samples {args.train_samples}"
+    if args.test_samples:
+        command += f" --test-samples {args.test_samples}"
     result = {
         "benchmark": "train_throughput",
         "suite": suite.name,
