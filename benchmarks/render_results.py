@@ -169,6 +169,7 @@ def train_throughput(result: dict) -> tuple[str, object]:
                       f"{100 * share['fp32']:.1f}% of the fp32 matmul peak ({p['matmul_peak_gflops']['fp32']} GFLOP/s, "
                       f"2048² `torch.mm`) and {100 * share['bf16']:.1f}% of the bf16 one "
                       f"({p['matmul_peak_gflops']['bf16']} GFLOP/s), measured in the same run.", ""]
+    lines += [f"- {note}" for note in result.get("notes", [])] + ([""] if result.get("notes") else [])
     lines += [f"Machine: Python {result['machine']['python']}, torch {result['machine']['torch']}, "
               f"{result['machine']['cpus']} cores, {result['machine']['processor']}.", "",
               f"Command: `{result['command']}`", ""]

@@ -278,6 +278,8 @@ def main() -> None:
     passes = [run_threads(int(t), args, suite, train, test, spec, tasks, manifest["files"]["train"])
               for t in args.threads.split(",")]
     command = f"python benchmarks/train_throughput.py --threads {args.threads} --chunk-steps {args.chunk_steps}"
+    if args.root:
+        command += f" --root {args.root}"
     if args.train_samples:
         command += f" --train-samples {args.train_samples}"
     if args.test_samples:
