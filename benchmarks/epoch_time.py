@@ -24,6 +24,7 @@ import mmgraph
 from mmgraph.bench.suite import load_suite
 from mmgraph.datasets import load_dataset
 from mmgraph.datasets.base import GraphDataset
+from mmgraph.graph.collate import full_edges_for
 from mmgraph.models import DataSpec, build_model
 from mmgraph.train import seed_everything
 
@@ -59,7 +60,7 @@ def main() -> None:
 
     def run(label: str, round_index: int) -> float:
         model, opt = models[label], optimizers[label]
-        loader = train.loader(args.batch_size, shuffle=True, seed=round_index)
+        loader = train.loader(args.batch_size, shuffle=True, seed=round_index, full_edges=full_edges_for(model))
         batches = iter(loader)
         t0 = time.perf_counter()
         for _ in range(args.steps):

@@ -35,6 +35,7 @@ from mmgraph.explain import METHODS, DeletionCurves, ModalityAgreement, deletion
 from mmgraph.explain.attribution import classification_task
 from mmgraph.explain.plot import plot_explanation
 from mmgraph.explain.runs import file_stem
+from mmgraph.graph.collate import full_edges_for
 from mmgraph.models import DataSpec, ModelConfig, build_model
 from mmgraph.train import TrainConfig, Trainer, seed_everything
 from mmgraph.train.runs import load_run
@@ -69,7 +70,8 @@ def measure(model, graphs: GraphDataset, method: str) -> tuple[DeletionCurves, M
     curves, agreements, explanations = [], [], []
     t0 = time.perf_counter()
     for start in range(0, len(graphs), BATCH):
-        batch = graphs.collate_indices(list(range(start, min(start + BATCH, len(graphs)))))
+        batch = graphs.collate_indices(list(range(start, min(start + BATCH, len(graphs)))),
+                                       full_edges=full_edges_for(model))
         found = explain(model, batch, method=method)
         curves.append(deletion_curves(model, batch, found, seed=start))
         agreements.append(modality_agreement(model, batch, found))

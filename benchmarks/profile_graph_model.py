@@ -35,6 +35,7 @@ import mmgraph
 from mmgraph.bench.suite import load_suite
 from mmgraph.datasets import load_dataset
 from mmgraph.datasets.base import GraphDataset
+from mmgraph.graph.collate import full_edges_for
 from mmgraph.models import DataSpec, build_model
 from mmgraph.nn.conv.cross_modal_attention import CrossModalAttention
 from mmgraph.train import seed_everything
@@ -146,11 +147,13 @@ def main() -> None:
     model = build_model(model_config, spec).train()
     label_modules(model, args.depth)
     label_methods(CrossModalAttention, [m for m in args.methods.split(",") if m])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay,
+                                  foreach=True)  # as the Trainer builds it
 
     def step(i: int) -> None:
         with record_function(PREFIX + "batching (collate_indices)"):
-            batch = train.collate_indices(range(i * args.batch_size, (i + 1) * args.batch_size))
+            batch = train.collate_indices(range(i * args.batch_size, (i + 1) * args.batch_size),
+                                          full_edges=full_edges_for(model))
         with record_function(PREFIX + "model: context, dropout masks, loss (outside submodules)"):
             output = model(batch)
             loss, _ = model.loss(output, batch)

@@ -47,6 +47,7 @@ import mmgraph
 from mmgraph.bench.runner import prepare_data
 from mmgraph.bench.suite import load_suite
 from mmgraph.datasets.base import GraphDataset
+from mmgraph.graph.collate import full_edges_for
 from mmgraph.models import DataSpec, ModelConfig, build_model
 from mmgraph.models.baselines.common import BaselineModel, key_padding_mask, masked_mean
 from mmgraph.models.build import build_heads
@@ -142,7 +143,7 @@ def _memory_child(label: str, train_file: str, suite_name: str, tasks: dict, thr
     train = GraphDataset.load(train_file)
     spec = DataSpec.from_graph_config(train.config, {k: Task(**v) for k, v in tasks.items()})
     model, cfg = build_models(load_suite(suite_name), spec)[label]
-    batch = train.collate_indices(range(cfg.batch_size))
+    batch = train.collate_indices(range(cfg.batch_size), full_edges=full_edges_for(model))
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     model.train()
 
@@ -211,7 +212,9 @@ def run_threads(threads: int, args, suite, train: GraphDataset, test: GraphDatas
             trainer.evaluate(part)
             infer[label].append(time.perf_counter() - t0)
     load.append(os.getloadavg()[0])
-    flops_per_sample = step_flops(models[GRAPH][0], train.collate_indices(range(batch_size))) / batch_size
+    graph_model = models[GRAPH][0]
+    flops_batch = train.collate_indices(range(batch_size), full_edges=full_edges_for(graph_model))
+    flops_per_sample = step_flops(graph_model, flops_batch) / batch_size
     memory = {} if args.no_memory else peak_memory(list(trainers), train_file, suite.name, tasks, threads)
 
     def paired(a: list[float], b: list[float]) -> float:

@@ -1,4 +1,10 @@
-"""The ``mmgraph`` command: thin wrappers that parse, call one library function, and print."""
+"""The ``mmgraph`` command: thin wrappers that parse, call one library function, and print.
+
+Each command imports its library code inside its handler, so ``mmgraph --help``, ``--version`` and
+``mmgraph COMMAND --help`` answer without loading torch. Errors follow ``mmgraph.errors``: a user
+error is one line (exit status 2), a bug says so in one line (exit status 3) and ``--debug`` shows
+its traceback.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,50 @@ import os
 import sys
 from collections.abc import Sequence
 
-import mmgraph
+from mmgraph import __version__
+from mmgraph.errors import USER_ERRORS, missing_extra
+
+EXIT_USER_ERROR = 2
+"""Exit status of a user error (also argparse's, for a bad flag)."""
+EXIT_BUG = 3
+"""Exit status of an internal error: a bug, shown as such."""
 
 
-class UserError(Exception):
-    """A problem with the user's input: reported in one line, without a traceback."""
+class UserError(ValueError):
+    """A problem with the command line itself (a flag's value, a missing argument): one line, no traceback."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one line naming ``--help``."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _overrides(args: argparse.Namespace, *names: str) -> dict:
+    """The ``TrainConfig`` settings given on the command line (flags left out are not set)."""
+    out = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+    if getattr(args, "no_progress", False):
+        out["progress"] = False
+    if getattr(args, "tensorboard", False):
+        out["tensorboard"] = True
+    return out
+
+
+# ---------------------------------------------------------------------------------------- handlers
+
+
+GRAPH_HELP = ("TOML file of graph settings ([graph] with [graph.image], [graph.audio], [graph.text], [graph.edges], "
+              "max_nodes, max_edges) applied over the dataset's recommended config; only the keys given change")
+
+
+def _graph_overrides(path: str | None) -> dict | None:
+    """The ``--graph FILE.toml`` overrides (checked now, naming the file), or ``None``."""
+    if not path:
+        return None
+    from mmgraph.graph.config import read_graph_overrides
+
+    return read_graph_overrides(path)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -25,15 +70,13 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_train(args: argparse.Namespace) -> int:
     import json
 
-    from mmgraph.train import TrainConfig
     from mmgraph.train.runs import train_run
 
-    overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed, "lr": args.lr,
-                                   "batch_size": args.batch_size, "patience": args.patience}.items() if v is not None}
-    config = TrainConfig(**overrides, progress=not args.no_progress, tensorboard=args.tensorboard,
-                         device=args.device)
-    metrics = train_run(args.data, args.model, args.out, train_config=config, root=args.root,
-                        resume=args.resume, init=args.init)
+    overrides = _overrides(args, "epochs", "seed", "lr", "batch_size", "patience", "device")
+    metrics = train_run(args.data, args.model, args.out, overrides=overrides, root=args.root, resume=args.resume,
+                        init=args.init, graph=_graph_overrides(args.graph),
+                        allow_outside=args.allow_outside, stream=args.stream,
+                        buffer_size=args.buffer_size)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
         return 0
     print(json.dumps({k: metrics[k] for k in ("best_epoch", "monitor", "best_val") if k in metrics}))
@@ -41,7 +84,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if split in metrics:
             shown = {k: round(v, 4) for k, v in metrics[split].items()}
             print(f"{split}: {shown}")
-    print(f"run folder: {args.out}")
+    print(f"run folder: {args.out} (curves.png, metrics.csv, checkpoints/)")
+    return 0
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    import json
+
+    from mmgraph.train.pretrain import PretrainConfig, pretrain_run
+
+    if args.mask_ratio is not None and not 0.0 < args.mask_ratio <= 1.0:
+        raise UserError(f"--mask-ratio must be in (0, 1] (got {args.mask_ratio})")
+    pretrain_config = None
+    if args.objective is not None or args.mask_ratio is not None:
+        given = {k: v for k, v in {"objective": args.objective, "mask_ratio": args.mask_ratio}.items() if v is not None}
+        pretrain_config = PretrainConfig(**given)
+    overrides = _overrides(args, "epochs", "seed", "lr", "batch_size", "device")
+    summary = pretrain_run(args.data, args.out, model=args.model, overrides=overrides, root=args.root,
+                           resume=args.resume, pretrain_config=pretrain_config)
+    print(json.dumps(summary))
+    print(f"run folder: {args.out} (fine-tune with: mmgraph train --init {args.out} ...)")
     return 0
 
 
@@ -54,7 +116,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     run = run_benchmark(args.suite, args.out, quick=args.quick,
                         seeds=list(range(args.seeds)) if args.seeds is not None else None, root=args.root,
                         threads=args.threads, progress=not args.no_progress,
-                        command="mmgraph " + " ".join(sys.argv[1:]))
+                        command="mmgraph " + " ".join(sys.argv[1:]), graph=_graph_overrides(args.graph))
     print(run.summary())
     return 0
 
@@ -65,21 +127,32 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     if args.verify:
         if len(args.paths) != 1:
             raise UserError("--verify takes one folder: mmgraph convert --verify OUT")
-        report = verify(args.paths[0])
+        report = verify(args.paths[0], content=True)
         print(report.summary())
         return 0 if report.ok else 1
     if args.merge:
         parts, dest = (args.paths[:-1] or args.paths), args.paths[-1]
         print(merge(parts, dest).summary())
         return 0
-    if len(args.paths) != 2:
-        raise UserError("expected SOURCE OUT (or --verify OUT, or --merge PART... DEST)")
-    from mmgraph.graph.config import GraphConfig
+    graph = _graph_overrides(args.graph)
+    if args.preflight:
+        from mmgraph.convert.sizing import DEFAULT_PREFLIGHT_BATCH, DEFAULT_PREFLIGHT_SAMPLES, preflight
 
-    graph = GraphConfig.from_toml(args.graph) if args.graph else None
+        if len(args.paths) != 1:
+            raise UserError("--preflight takes one SOURCE (nothing is written): mmgraph convert --preflight SOURCE")
+        report = preflight(args.paths[0], graph_config=graph, samples=args.samples or DEFAULT_PREFLIGHT_SAMPLES,
+                           batch_size=args.batch_size or DEFAULT_PREFLIGHT_BATCH, root=args.root, data_seed=args.seed,
+                           allow_outside=args.allow_outside)
+        print(report.summary())
+        return 0
+    if args.samples is not None or args.batch_size is not None:
+        raise UserError("--samples and --batch-size go with --preflight (a conversion reads every record)")
+    if len(args.paths) != 2:
+        raise UserError("expected SOURCE OUT (or --preflight SOURCE, --verify OUT, or --merge PART... DEST)")
     report = convert(args.paths[0], args.paths[1], workers=args.workers, shard=parse_shard(args.shard),
                      graph_config=graph, progress=not args.no_progress, chunk_size=args.chunk_size,
-                     root=args.root, seed=args.seed, allow_outside=args.allow_outside)
+                     root=args.root, seed=args.seed, allow_outside=args.allow_outside, engine=args.engine,
+                     address=args.address)
     print(report.summary())
     return 0
 
@@ -90,127 +163,221 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     ids = [i.strip() for i in args.ids.split(",") if i.strip()]
     if not ids:
         raise UserError("--ids needs at least one sample id (ID[,ID...])")
-    written = explain_run(args.run, args.data, ids, args.out, method=args.method, split=args.split, root=args.root)
+    written = explain_run(args.run, args.data, ids, args.out, method=args.method, split=args.split, root=args.root,
+                          allow_outside=args.allow_outside)
     for path in written:
         print(path)
     print(f"explained {len(ids)} sample(s) with the {args.method} method: {args.out}")
     return 0
 
 
-def _cmd_pretrain(args: argparse.Namespace) -> int:
-    import json
+def _cmd_predict(args: argparse.Namespace) -> int:
+    """One row per sample: id, the modalities present, per task the predicted class (its id and name) and the
+    class probabilities, or the predicted value; with --explain each modality's importance."""
+    from mmgraph.predict import predict_run
 
-    from mmgraph.train import TrainConfig
-    from mmgraph.train.pretrain import PretrainConfig, pretrain_run
-
-    if not 0.0 < args.mask_ratio <= 1.0:
-        raise UserError(f"--mask-ratio must be in (0, 1] (got {args.mask_ratio})")
-    overrides = {k: v for k, v in {"epochs": args.epochs, "seed": args.seed, "lr": args.lr,
-                                   "batch_size": args.batch_size}.items() if v is not None}
-    config = TrainConfig(**overrides, progress=not args.no_progress, device=args.device)
-    summary = pretrain_run(args.data, args.out, model=args.model, train_config=config, root=args.root,
-                           resume=args.resume,
-                           pretrain_config=PretrainConfig(objective=args.objective, mask_ratio=args.mask_ratio))
-    print(json.dumps(summary))
-    print(f"run folder: {args.out} (fine-tune with: mmgraph train --init {args.out} ...)")
+    result = predict_run(args.run, args.data, args.out, split=args.split, explain=args.explain, root=args.root,
+                         allow_outside=args.allow_outside, batch_size=args.batch_size, device=args.device)
+    print(result.summary())
     return 0
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    """The task metrics of a trained run on a split of any dataset or manifest; with --robustness also the
+    benchmark's robustness card: each modality removed, and the audio-SNR and image-noise sweeps."""
+    from mmgraph.evaluate import evaluate_run
+
+    result = evaluate_run(args.run, args.data, args.out, split=args.split, robustness=args.robustness,
+                          root=args.root, allow_outside=args.allow_outside, device=args.device,
+                          batch_size=args.batch_size)
+    print(result.summary())
+    return 0
+
+
+# ------------------------------------------------------------------------------------------ parser
+
+_DATA_HELP = "built-in dataset name, manifest (.jsonl/.csv) or folder written by 'mmgraph convert'"
+_DEVICE_HELP = "auto (CUDA when present; the default), cpu, cuda, cuda:N, mps"
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", help="raw-data folder, for built-in datasets that need one (default $MMGRAPH_DATA)")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="accept manifest file paths outside the manifest's folder (refused by default)")
+
+
+def _add_run_and_data(p: argparse.ArgumentParser, split: str) -> None:
+    """RUN DATA, the split (default ``split``) and where to read and run them: what ``predict`` and
+    ``evaluate`` share."""
+    p.add_argument("run", metavar="RUN", help="run folder (from mmgraph train or mmgraph bench)")
+    p.add_argument("data", metavar="DATA", help=_DATA_HELP)
+    p.add_argument("--split", default=split, help=f"train, val, test, or all: every split in order (default: {split})")
+    p.add_argument("--device", help=_DEVICE_HELP)
+    p.add_argument("--batch-size", type=int, default=256, help="samples per forward pass (default 256)")
+    _add_data_options(p)
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int, help="maximum epochs (default 10; with --resume: more epochs extend the run)")
+    p.add_argument("--seed", type=int, help="seed of initialisation, data order and dropout (default 0)")
+    p.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 1e-3)")
+    p.add_argument("--batch-size", type=int, help="training batch size in graphs (default 64)")
+    p.add_argument("--device", help=_DEVICE_HELP)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars and no per-epoch lines")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback of an error")
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="log progress details")
+
+    parser = _Parser(
         prog="mmgraph",
         description="Graph-centric multimodal learning: samples → heterogeneous graphs → cross-modal GNNs.",
     )
-    parser.add_argument("--version", action="version", version=f"mmgraph {mmgraph.__version__}")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"mmgraph {__version__}",
+                        help="print the version and exit")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", help="run mmgraph COMMAND --help for its options")
 
-    p = sub.add_parser("info", help="print a dataset's statistics and its graphs' shapes")
+    def command(name: str, help: str, **kw) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help, description=kw.pop("description", help), parents=[common], **kw)
+
+    p = command("info", "print a dataset's statistics and its graphs' shapes")
     p.add_argument("dataset", help="built-in dataset name (e.g. digits)")
-    p.add_argument("--root", help="folder with the raw files (for datasets that need them)")
+    p.add_argument("--root", help="raw-data folder, for built-in datasets that need one (default $MMGRAPH_DATA)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("train", help="train a model on a dataset into a run folder")
-    p.add_argument("--data", required=True, help="built-in dataset name, manifest (.jsonl/.csv) or converted folder")
-    p.add_argument("--model", default="mmgnn", help="model config TOML or a model name (default: mmgnn)")
+    p = command("train", "train a model on a dataset into a run folder",
+                description="Train a model into a run folder: run.json, checkpoints/ (best.pt: the state dict, "
+                "last.pt: the training state), metrics.json/.csv, curves.png, test_metrics.json. Settings: the "
+                "defaults, then the --model file's [train] table, then these flags.")
+    p.add_argument("--data", required=True, help=_DATA_HELP)
+    p.add_argument("--model", help="model config TOML ([model] and optionally [train] tables) or a model name "
+                   "(default: mmgnn)")
     p.add_argument("--out", required=True, help="run folder (checkpoints, metrics, run.json)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--patience", type=int, help="early stopping patience in epochs")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    _add_train_options(p)
+    p.add_argument("--patience", type=int, help="stop after this many epochs without a better validation score")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint with its stored settings; --epochs "
+                   "(and --patience) may extend it")
     p.add_argument("--init", help="run folder or checkpoint whose matching weights initialise the model")
-    p.add_argument("--root", help="raw-data folder (default $MMGRAPH_DATA)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")
-    p.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard (needs the extra)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
+                   help="read a converted folder's train split shard by shard (data larger than memory; val/test "
+                   "stay in memory); default: only when it would not fit, said in the log")
+    p.add_argument("--buffer-size", type=int, default=16_384,
+                   help="with --stream: samples per shuffle window (default 16384; memory grows with it)")
+    p.add_argument("--graph", metavar="FILE.toml", help=GRAPH_HELP)
+    p.add_argument("--tensorboard", action="store_true", help="also log to TensorBoard (the tensorboard extra)")
+    _add_data_options(p)
     p.set_defaults(func=_cmd_train)
 
-    p = sub.add_parser("bench", help="run a benchmark suite (default: quick, on the embedded dataset)",
-                       description="Runs a suite of models x seeds (kind 'models') or the self-supervised stages "
-                       "(kind 'ssl'); the suite's kind picks the runner.")
+    p = command("pretrain", "self-supervised pretraining of the graph model (labels unread) into a run folder")
+    p.add_argument("--data", required=True, help=_DATA_HELP)
+    p.add_argument("--out", required=True, help="run folder (checkpoints, run.json); fine-tune with train --init OUT")
+    p.add_argument("--objective", choices=["masked", "contrastive", "both"],
+                   help="masked-node reconstruction, cross-modal contrastive, or both (the default)")
+    p.add_argument("--mask-ratio", type=float, help="fraction of each modality's nodes masked (default 0.5)")
+    p.add_argument("--model", help="model config TOML or 'mmgnn' (the architecture to fine-tune; default mmgnn)")
+    _add_train_options(p)
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its last checkpoint; --epochs may extend it")
+    p.add_argument("--root", help="raw-data folder, for built-in datasets that need one (default $MMGRAPH_DATA)")
+    p.set_defaults(func=_cmd_pretrain)
+
+    p = command("bench", "run a benchmark suite (default: quick, on the embedded dataset)",
+                description="Runs a suite of models x seeds (kind 'models') or the self-supervised stages "
+                "(kind 'ssl'); the suite's kind picks the runner.")
     p.add_argument("--suite", default="quick", help="suite name (see --list) or TOML file (default: quick)")
     p.add_argument("--out", help="output folder (default: bench-out/SUITE); reruns resume")
     p.add_argument("--quick", action="store_true", help="apply the suite's [quick] settings")
     p.add_argument("--list", action="store_true", help="list the built-in suites (each one parsed) and exit")
     p.add_argument("--seeds", type=int, help="number of seeds (0..N-1), overriding the suite")
     p.add_argument("--threads", type=int, help="torch threads per run (default: the suite's, else torch's)")
-    p.add_argument("--root", help="raw-data folder (default $MMGRAPH_DATA)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--graph", metavar="FILE.toml", help=GRAPH_HELP + ", after the suite's own [graph]")
+    p.add_argument("--root", help="raw-data folder, for built-in datasets that need one (default $MMGRAPH_DATA)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_bench)
 
-    p = sub.add_parser(
-        "convert", help="convert a manifest or a built-in dataset into graph shards (parallel, resumable)",
-        usage="mmgraph convert SOURCE OUT [options] | --verify OUT | --merge PART... DEST",
+    p = command(
+        "convert", "convert a manifest or a built-in dataset into graph shards (parallel, resumable)",
+        usage="mmgraph convert SOURCE OUT [options] | --preflight SOURCE | --verify OUT | --merge PART... DEST",
         description="SOURCE is a manifest (.jsonl/.csv) or a built-in dataset name. OUT gets shards/, meta.json "
         "and rejected.jsonl; re-running on the same OUT resumes.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="SOURCE OUT; OUT with --verify; PART... DEST with --merge")
-    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="worker processes (default 1); with --engine ray and no --address: CPUs of the local Ray "
+                   "instance (default: all)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local: this machine's processes (default); ray: Ray Data tasks on a Ray cluster, same output "
+                   '(needs pip install "mmgraph[ray]")')
+    p.add_argument("--address", metavar="auto|ray://HOST:PORT",
+                   help="with --engine ray: the cluster to join (auto: the one 'ray start' runs here); default: start "
+                   "a local Ray instance")
     p.add_argument("--shard", default="0/1", metavar="I/N", help="convert only part I of N (one of N machines)")
-    p.add_argument("--graph", metavar="CONFIG.toml", help="graph config (default: the dataset's, or defaults)")
+    p.add_argument("--graph", metavar="FILE.toml", help=GRAPH_HELP)
     p.add_argument("--chunk-size", type=int, default=512, help="records per shard (default 512)")
-    p.add_argument("--root", help="raw-data folder, for built-in datasets that need one")
+    p.add_argument("--preflight", action="store_true",
+                   help="read a sample of SOURCE's records and print nodes, edges and memory per sample and per batch, "
+                        "and suggested settings; writes nothing")
+    p.add_argument("--samples", type=int, help="with --preflight: records to read (default 64, a seeded random sample)")
+    p.add_argument("--batch-size", type=int,
+                   help="with --preflight: the batch size whose memory is estimated (default 32)")
+    p.add_argument("--root", help="raw-data folder, for built-in datasets that need one (default $MMGRAPH_DATA)")
     p.add_argument("--seed", type=int, default=0, help="built-in dataset seed (default 0)")
-    p.add_argument("--allow-outside", action="store_true", help="allow manifest paths outside its folder")
-    p.add_argument("--verify", action="store_true", help="check OUT's shards against meta.json checksums")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="accept manifest file paths outside the manifest's folder (refused by default)")
+    p.add_argument("--verify", action="store_true",
+                   help="check OUT's shards against meta.json checksums and print the content hash of its (id, "
+                   "graph) pairs")
     p.add_argument("--merge", action="store_true", help="merge the --shard parts PART... into DEST")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_convert)
 
-    p = sub.add_parser("explain", help="explain a trained run's predictions: modality and node importance (JSON + PNG)")
+    p = command("explain", "explain a trained run's predictions: modality and node importance (JSON + PNG)")
     p.add_argument("--run", required=True, help="run folder (from mmgraph train)")
-    p.add_argument("--data", required=True, help="built-in dataset name, manifest (.jsonl/.csv) or converted folder")
+    p.add_argument("--data", help=f"{_DATA_HELP} (default: the run's own data, as run.json records it)")
     p.add_argument("--ids", required=True, metavar="ID[,ID...]", help="sample ids to explain, comma-separated")
     p.add_argument("--out", required=True, help="output folder: <id>.json and <id>.png per sample")
     p.add_argument("--method", choices=["gradient", "attention"], default="gradient",
                    help="integrated gradients (default) or the readout's attention and gate weights")
     p.add_argument("--split", default="test", help="dataset split holding the samples (default: test)")
-    p.add_argument("--root", help="raw-data folder (default: the run's, or $MMGRAPH_DATA)")
+    _add_data_options(p)
     p.set_defaults(func=_cmd_explain)
 
-    p = sub.add_parser("pretrain", help="self-supervised pretraining of the graph model (labels unread) into a run "
-                       "folder")
-    p.add_argument("--data", required=True, help="built-in dataset name, manifest (.jsonl/.csv) or converted folder")
-    p.add_argument("--out", required=True, help="run folder (checkpoints, run.json); fine-tune with train --init OUT")
-    p.add_argument("--objective", choices=["masked", "contrastive", "both"], default="both",
-                   help="masked-node reconstruction, cross-modal contrastive, or both (default)")
-    p.add_argument("--mask-ratio", type=float, default=0.5, help="fraction of each modality's nodes masked (0.5)")
-    p.add_argument("--model", default="mmgnn", help="model config TOML or 'mmgnn' (the architecture to fine-tune)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    p.add_argument("--root", help="raw-data folder (default $MMGRAPH_DATA)")
-    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, ...")
-    p.add_argument("--no-progress", action="store_true")
-    p.set_defaults(func=_cmd_pretrain)
+    p = command("predict", "predictions of a trained run for a dataset: one row per sample (CSV or JSONL)",
+                description=_cmd_predict.__doc__)
+    _add_run_and_data(p, "all")
+    p.add_argument("--out", required=True, help="predictions file: .csv or .jsonl")
+    p.add_argument("--explain", action="store_true",
+                   help="add each modality's importance (integrated gradients; graph models only)")
+    p.set_defaults(func=_cmd_predict)
+
+    p = command("evaluate", "a trained run's metrics on a dataset, and its robustness card (JSON, Markdown, plots)",
+                description=_cmd_evaluate.__doc__)
+    _add_run_and_data(p, "test")
+    p.add_argument("--out", help="folder for results.json/.csv/.md and plots (default: RUN/evaluation/DATA-SPLIT)")
+    p.add_argument("--robustness", action="store_true",
+                   help="also: each modality removed, audio-SNR and image-noise sweeps (as mmgraph bench)")
+    p.set_defaults(func=_cmd_evaluate)
     return parser
+
+
+def _report(command: str, exc: BaseException) -> int:
+    """Print one line about ``exc``; the exit status says whether it is the user's error or a bug."""
+    user = exc if isinstance(exc, USER_ERRORS) else missing_extra(exc) if isinstance(exc, ImportError) else None
+    if user is not None:
+        print(f"mmgraph {command}: error: {user}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    print(f"mmgraph {command}: internal error (a bug, not a problem with your input): {type(exc).__name__}: {exc}; "
+          f"rerun with --debug for the traceback, and please report it", file=sys.stderr)
+    return EXIT_BUG
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -225,15 +392,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.func(args) or 0)
-    except (UserError, ValueError, KeyError, FileNotFoundError, TypeError) as exc:
-        if args.debug:
-            raise
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
-        print(f"mmgraph {args.command}: error: {message}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"mmgraph {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if args.debug:
+            raise
+        return _report(args.command, exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

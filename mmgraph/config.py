@@ -15,6 +15,7 @@ import types
 import typing
 from typing import Any, TypeVar
 
+from mmgraph.errors import InvalidType
 from mmgraph.files import load_toml
 
 C = TypeVar("C", bound="ConfigMixin")
@@ -70,7 +71,7 @@ def check_types(cls: type, d: dict[str, Any], where: str | None = None) -> None:
         tp = hints.get(name)
         if tp is not None and not _matches(value, tp):
             prefix = f"{where}: " if where else ""
-            raise TypeError(
+            raise InvalidType(
                 f"{prefix}{cls.__name__}.{name} must be {_type_name(tp)} (got {type(value).__name__} {value!r})"
             )
 
@@ -95,7 +96,7 @@ class ConfigMixin:
     def from_dict(cls: type[C], d: dict[str, Any]) -> C:
         """Build from a dict (a TOML table, a stored ``run.json`` entry): unknown keys and bad types are errors."""
         if not isinstance(d, dict):
-            raise TypeError(f"{cls.__name__}: expected a table of settings, got {type(d).__name__}")
+            raise InvalidType(f"{cls.__name__}: expected a table of settings, got {type(d).__name__}")
         check_fields(cls, d)
         check_types(cls, d)
         return cls(**d)

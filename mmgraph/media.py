@@ -1,4 +1,5 @@
-"""Reading media files and waveforms: ``read_image``, ``read_wav`` (with its WAV layout check), ``Audio``.
+"""Reading media files and waveforms: ``read_image``, ``read_audio`` (``read_wav`` built in, with its
+layout check; FLAC, OGG, MP3 through the ``mmgraph[audio]`` extra), ``Audio``.
 
 The bottom floor of the data path: decoding files into arrays, with the same field-naming errors as
 sample validation (a truncated WAV, a decompression bomb and an unreadable image are refused with a
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mmgraph.errors import MissingExtra
+
 DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 """Images with more pixels are refused before decoding (decompression-bomb guard)."""
 
@@ -24,6 +27,25 @@ MAX_AUDIO_CHANNELS = 16
 """2-D audio arrays with more rows than this are refused as ``(samples, channels)`` mistakes."""
 
 PathLike = str | os.PathLike
+
+WAV_SUFFIXES = (".wav", ".wave")
+"""Audio files read by the built-in WAV reader (scipy)."""
+
+SOUNDFILE_SUFFIXES = (".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff")
+"""Audio files read through ``soundfile`` (libsndfile), the optional ``mmgraph[audio]`` extra."""
+
+
+class MissingExtraError(MissingExtra):
+    """An optional dependency is missing: the message says which ``mmgraph[...]`` extra installs it.
+
+    An ``ImportError``, so that it stops a conversion or a training run at once (a missing package is
+    the environment's problem, not one record's) rather than rejecting every record that needs it;
+    ``extra`` names the extra, which the CLI reports in one line.
+    """
+
+    def __init__(self, message: str, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 @dataclass(frozen=True, eq=False)
@@ -220,11 +242,57 @@ def read_wav(path: PathLike) -> tuple[np.ndarray, int]:
     return to_mono_float(np.asarray(data), field=f"audio ({path.name})", channels_last=True), int(rate)
 
 
+def read_audio(path: PathLike) -> tuple[np.ndarray, int]:
+    """Read an audio file to a mono float32 waveform in [-1, 1] and its sample rate, by its suffix.
+
+    WAV (``.wav``) is built in (``read_wav``); FLAC, OGG (Vorbis, Opus), MP3 and AIFF
+    (``SOUNDFILE_SUFFIXES``) are read with ``soundfile``, the optional extra
+    ``pip install "mmgraph[audio]"``: without it, reading one raises ``MissingExtraError`` naming the
+    extra. A file with another suffix is read as WAV. Channels are averaged, as for WAV.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in SOUNDFILE_SUFFIXES:
+        return _read_soundfile(path)
+    if suffix in WAV_SUFFIXES or not path.exists():
+        return read_wav(path)
+    try:  # any other name: WAV is the one format always available
+        return read_wav(path)
+    except ValueError as exc:
+        raise ValueError(
+            f"{exc} (read as WAV: mmgraph reads {', '.join(WAV_SUFFIXES)} files and, with the extra "
+            f"mmgraph[audio], {', '.join(SOUNDFILE_SUFFIXES)})"
+        ) from None
+
+
+def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    try:
+        import soundfile
+    except ImportError:
+        raise MissingExtraError(
+            f'audio: reading {path.suffix} files needs the optional extra: pip install "mmgraph[audio]" '
+            f"(soundfile; {path.name})", extra="audio",
+        ) from None
+    if not path.exists():
+        raise ValueError(f"audio: file not found: {path}")
+    try:
+        data, rate = soundfile.read(path, dtype="float32", always_2d=True)  # (samples, channels)
+    except (RuntimeError, OSError, ValueError, TypeError) as exc:  # libsndfile's errors are RuntimeErrors
+        raise ValueError(f"audio: cannot read {path.name}: {exc}") from None
+    if rate <= 0:
+        raise ValueError(f"audio: {path.name} declares sample rate {rate}")
+    return to_mono_float(data, field=f"audio ({path.name})", channels_last=True), int(rate)
+
+
 __all__ = [
     "DEFAULT_MAX_IMAGE_PIXELS",
     "MAX_AUDIO_CHANNELS",
+    "SOUNDFILE_SUFFIXES",
+    "WAV_SUFFIXES",
     "Audio",
+    "MissingExtraError",
     "PathLike",
+    "read_audio",
     "read_image",
     "read_wav",
     "to_mono_float",

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS, Audio, read_image, read_wav, to_mono_float
+from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS, Audio, read_audio, read_image, to_mono_float
 from mmgraph.registry import Registry
 from mmgraph.typing import HUB, Modality
 
@@ -34,7 +34,8 @@ RECORDS = ("file", "text", "json")
 
 RESERVED_NAMES = frozenset(
     {HUB, "x", "pos", "batch", "ptr", "y", "id", "num_graphs", "edge_index", "num_nodes",
-     "modalities", "settings", "edges", "hub", "reverse", "label", "split", "targets"}
+     "modalities", "settings", "edges", "hub", "reverse", "reverse_prefix", "max_nodes", "max_edges", "label",
+     "split", "targets"}
 )
 """Names no modality may take: the hub node type, graph attributes (a node type named ``y`` would
 shadow the label), ``GraphConfig``'s own keys (a ``[graph]`` table holds one table per modality
@@ -184,12 +185,12 @@ def check_text(text: Any) -> str:
 
 
 def check_audio(audio: Any, sample_rate: Any = None) -> Audio:
-    """Validate audio: a waveform array with its ``sample_rate`` (Hz), or a WAV file path (``read_wav``)."""
+    """Validate audio: a waveform array with its ``sample_rate`` (Hz), or an audio file path (``read_audio``)."""
     if isinstance(audio, (str, os.PathLike)):
-        waveform, sample_rate = read_wav(audio)
+        waveform, sample_rate = read_audio(audio)
         return Audio(waveform, sample_rate)
     if not isinstance(audio, np.ndarray):
-        raise TypeError(f"audio: expected a numpy waveform array or a WAV path, got {describe_value(audio)}")
+        raise TypeError(f"audio: expected a numpy waveform array or an audio file path, got {describe_value(audio)}")
     if sample_rate is None:
         raise ValueError("audio: an audio array needs sample_rate=... (Hz)")
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, numbers.Integral) or sample_rate <= 0:

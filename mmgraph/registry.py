@@ -6,6 +6,8 @@ import fnmatch
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from mmgraph.errors import UnknownName
+
 T = TypeVar("T")
 
 
@@ -59,7 +61,7 @@ class Registry(Generic[T]):
         try:
             return self._items[key]
         except (KeyError, TypeError):
-            raise KeyError(
+            raise UnknownName(
                 f"unknown {self.kind} {name!r}; valid names: {', '.join(self.list()) or '(none)'}"
             ) from None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -73,3 +74,70 @@ def assert_columns_equal(a: GraphColumns, b: GraphColumns) -> None:
     for m, d in a.node_targets.items():
         for name in d:
             close(d[name], b.node_targets[m][name])
+
+
+def write_manifest(folder: Path, n: int = 40, *, label: str | None = "float", splits: bool = False,
+                   seed: int = 0) -> Path:
+    """A small JSONL manifest with files: 8×8 PNG images, 0.1 s WAVs at 8 kHz, short texts.
+
+    Every record lacks one modality in turn (image, text, audio, none missing), so batches mix
+    modality sets. ``label``: ``"float"`` (a regression value the image brightness carries),
+    ``"int"`` (3 classes), or ``None`` (unlabelled). ``splits``: records cycle train×3, val, test.
+    """
+    from PIL import Image
+    from scipy.io import wavfile
+
+    rng = np.random.default_rng(seed)
+    (folder / "imgs").mkdir(parents=True, exist_ok=True)
+    (folder / "wav").mkdir(exist_ok=True)
+    lines = []
+    for i in range(n):
+        value = float(rng.uniform(0.0, 1.0))
+        record = {"id": f"r{i:02d}"}
+        if i % 4 != 0:
+            image = np.clip(value + 0.1 * rng.standard_normal((8, 8)), 0, 1)
+            Image.fromarray((image * 255).astype(np.uint8)).save(folder / "imgs" / f"{i}.png")
+            record["image"] = f"imgs/{i}.png"
+        if i % 4 != 1:
+            record["text"] = " ".join(rng.choice(WORDS, size=3))
+        if i % 4 != 2:
+            wavfile.write(folder / "wav" / f"{i}.wav", 8000, (rng.standard_normal(800) * 3000).astype(np.int16))
+            record["audio"] = f"wav/{i}.wav"
+        if label == "float":
+            record["label"] = round(10.0 * value, 3)
+        elif label == "int":
+            record["label"] = int(value * 3)
+        if splits:
+            record["split"] = ("train", "train", "train", "val", "test")[i % 5]
+        lines.append(json.dumps(record))
+    path = folder / "manifest.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory) -> Path:
+    """A tiny graph model trained one epoch on ``digits`` (tasks digit and snr_db): a run folder."""
+    from mmgraph.models import ModelConfig
+    from mmgraph.train import TrainConfig
+    from mmgraph.train.runs import train_run
+
+    out = tmp_path_factory.mktemp("digits-run") / "run"
+    train_run("digits", ModelConfig(hidden=8, layers=1, heads=2, tasks=["digit", "snr_db"]), out,
+              train_config=TrainConfig(epochs=1, batch_size=128, lr=5e-3, progress=False))
+    return out
+
+
+@pytest.fixture(scope="session")
+def manifest_run(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny graph model trained on a manifest of records that each lack a modality, with a float label
+    (regression): ``(run folder, manifest)``."""
+    from mmgraph.models import ModelConfig
+    from mmgraph.train import TrainConfig
+    from mmgraph.train.runs import train_run
+
+    folder = tmp_path_factory.mktemp("manifest-run")
+    manifest = write_manifest(folder / "data", 40, label="float", splits=True)
+    train_run(str(manifest), ModelConfig(hidden=8, layers=1, heads=2), folder / "run",
+              train_config=TrainConfig(epochs=2, batch_size=8, lr=5e-3, progress=False))
+    return folder / "run", manifest

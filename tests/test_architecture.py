@@ -14,8 +14,8 @@ import networkx as nx
 PACKAGE = Path(__file__).resolve().parents[1] / "mmgraph"
 
 FLOORS = [  # lowest first; a module may import its own floor and the floors below
-    ("bottom", ["mmgraph.typing", "mmgraph.registry", "mmgraph.config", "mmgraph.files", "mmgraph.task",
-                "mmgraph.modality", "mmgraph.media"]),
+    ("bottom", ["mmgraph.typing", "mmgraph.errors", "mmgraph.registry", "mmgraph.config", "mmgraph.files",
+                "mmgraph.task", "mmgraph.modality", "mmgraph.media"]),
     ("sample", ["mmgraph.sample"]),
     ("featurize", ["mmgraph.featurize"]),
     ("graph", ["mmgraph.graph"]),
@@ -24,7 +24,7 @@ FLOORS = [  # lowest first; a module may import its own floor and the floors bel
     ("models", ["mmgraph.models"]),
     ("train", ["mmgraph.train"]),
     ("explain", ["mmgraph.explain"]),
-    ("bench, convert", ["mmgraph.bench", "mmgraph.convert", "mmgraph.info"]),
+    ("bench, convert", ["mmgraph.bench", "mmgraph.convert", "mmgraph.info", "mmgraph.predict", "mmgraph.evaluate"]),
     ("command line", ["mmgraph.cli", "mmgraph.__main__"]),
 ]
 

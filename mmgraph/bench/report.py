@@ -117,7 +117,7 @@ def render_markdown(report: dict[str, Any], summary: dict) -> str:
     sizes = ", ".join(f"{k} {v:,}" for k, v in report["sizes"].items())
     seeds = report["seeds"]
     lines = [
-        f"# Benchmark `{report['suite']}` on `{report['dataset']}`",
+        report.get("title") or f"# Benchmark `{report['suite']}` on `{report['dataset']}`",
         "",
         report.get("description") or "",
         "",

@@ -7,6 +7,7 @@ report (``results.json/.csv/.md``, plots) into one output folder, and resume whe
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from mmgraph.bench.report import print_table
 from mmgraph.bench.runner import run_suite
 from mmgraph.bench.ssl import load_ssl_suite, run_ssl_suite
 from mmgraph.bench.suite import SUITES_DIR, list_suites, load_suite, suite_kind
+from mmgraph.graph.config import merge_graph_overrides
 
 
 @dataclass
@@ -40,7 +42,7 @@ class BenchmarkRun:
 
 def run_benchmark(suite: str, out: str | Path | None = None, *, quick: bool = False, seeds: list[int] | None = None,
                   root: str | None = None, threads: int | None = None, progress: bool = True,
-                  command: str | None = None) -> BenchmarkRun:
+                  command: str | None = None, graph: Mapping[str, Any] | None = None) -> BenchmarkRun:
     """Run (or resume) a suite with the runner of its ``kind``.
 
     Args:
@@ -52,16 +54,20 @@ def run_benchmark(suite: str, out: str | Path | None = None, *, quick: bool = Fa
         threads: torch threads per run (overrides an SSL suite's ``threads``).
         progress: progress bars.
         command: the command line to record in the report.
+        graph: graph-config overrides (a ``[graph]`` table, as ``mmgraph bench --graph FILE.toml`` reads
+            it), merged over the suite's own ``[graph]`` (``merge_graph_overrides``).
     """
     if suite_kind(suite) == "ssl":
         ssl = load_ssl_suite(suite)
         ssl.root = root or ssl.root
         ssl.threads = threads or ssl.threads
+        ssl.graph = merge_graph_overrides(ssl.graph, graph or {})
         folder = Path(out or f"bench-out/{ssl.name}")
         report = run_ssl_suite(ssl, folder, folder, quick=quick, seeds=seeds, progress=progress, command=command)
         return BenchmarkRun("ssl", ssl.name, report, folder)
     models = load_suite(suite)
     models.root = root or models.root
+    models.graph = merge_graph_overrides(models.graph, graph or {})
     folder = Path(out or f"bench-out/{models.name}")
     report = run_suite(models, folder, quick=quick, seeds=seeds, progress=progress, command=command, threads=threads)
     return BenchmarkRun("models", models.name, report, folder)

@@ -23,12 +23,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.integrate import trapezoid
 from tqdm.auto import tqdm
 
 import mmgraph
 from mmgraph.bench.perturb import perturbed
-from mmgraph.bench.suite import ModelEntry, Suite
+from mmgraph.bench.robustness import SWEEP_MODALITY, SWEEPS, robustness_card
+from mmgraph.bench.suite import ModelEntry, Suite, import_plugins
 from mmgraph.datasets import load_dataset
 from mmgraph.datasets.base import GraphDataset, MultimodalDataset
 from mmgraph.files import write_atomic
@@ -37,11 +37,9 @@ from mmgraph.models.config import ModelConfig
 from mmgraph.task import Task
 from mmgraph.train.config import TrainConfig
 from mmgraph.train.run_folder import RunFolder, RunInfo
+from mmgraph.train.runs import VAL_FRACTION
 
 log = logging.getLogger(__name__)
-
-SWEEPS = ("audio_snr_db", "image_noise_std")
-SWEEP_MODALITY = {"audio_snr_db": "audio", "image_noise_std": "image"}
 
 
 def slug(text: str) -> str:
@@ -52,6 +50,8 @@ def _subsample(samples, limit: int | None, seed: int):
     if limit is None or len(samples) <= limit:
         return samples
     index = np.sort(np.random.default_rng(seed).permutation(len(samples))[:limit])
+    if isinstance(samples, GraphDataset):  # converted graphs: gather columns
+        return samples.subset(torch.from_numpy(index))
     return [samples[int(i)] for i in index]
 
 
@@ -76,7 +76,13 @@ def machine_info() -> dict[str, Any]:
 def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str, Any]:
     """Featurize the suite's splits and perturbed test sets once; reuse the cache when unchanged."""
     dataset: MultimodalDataset = load_dataset(suite.dataset, root=suite.root, seed=suite.data_seed)
-    config = dataset.fit_graph_config(dataset.graph_config.replace(**suite.graph) if suite.graph else None)
+    if "test" not in dataset.splits:
+        raise ValueError(f"suite {suite.name!r}: {dataset.name} has no test split (splits: {list(dataset.splits)}); "
+                         f"a benchmark scores the test split")
+    if "val" not in dataset.splits:  # as mmgraph train does
+        dataset, held = dataset.hold_out_val(VAL_FRACTION, seed=suite.data_seed)
+        log.warning("%s has no val split: %d training samples held out for validation", dataset.name, held["samples"])
+    config = dataset.fit_graph_config(dataset.graph_config.with_overrides(suite.graph) if suite.graph else None)
     unknown = [t for t in (suite.tasks or []) if t not in dataset.tasks]
     if unknown:
         raise ValueError(f"suite {suite.name!r}: unknown tasks {unknown}; {dataset.name} has {list(dataset.tasks)}")
@@ -103,9 +109,17 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
         "val": _subsample(dataset.splits["val"], suite.max_eval, 2),
         "test": _subsample(dataset.splits["test"], suite.max_eval, 3),
     }
+    stored = isinstance(dataset.splits["train"], GraphDataset)  # a converted folder: graphs, no raw samples
+    if stored and sweeps:
+        log.warning("suite %r: %s holds converted graphs, not raw samples: the noise sweeps %s are skipped",
+                    suite.name, suite.dataset, sorted(sweeps))
+        sweeps = {}
     for split, samples in splits.items():
-        gd = GraphDataset.from_samples(samples, config, node_targets=dataset.node_targets, progress=progress,
-                                       description=f"featurize {split}")
+        if stored:
+            gd = samples
+        else:
+            gd = GraphDataset.from_samples(samples, config, node_targets=dataset.node_targets, progress=progress,
+                                           description=f"featurize {split}")
         gd.save(cache / f"{split}.pt")
         files[split] = str(cache / f"{split}.pt")
     for kind, levels in sweeps.items():
@@ -131,15 +145,6 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
 # ------------------------------------------------------------------------------------------ jobs
 
 
-def _auc(levels: list[float], values: list[float]) -> float:
-    """Mean of the curve over the sweep range (trapezoid area divided by the range)."""
-    order = np.argsort(levels)
-    x, y = np.asarray(levels, float)[order], np.asarray(values, float)[order]
-    if len(x) == 1 or x[-1] == x[0]:
-        return float(y.mean())
-    return float(trapezoid(y, x) / (x[-1] - x[0]))
-
-
 def job_run_info(job: dict[str, Any], tasks: dict[str, Task], graph_config: GraphConfig, model_config: ModelConfig,
                  train_config: TrainConfig) -> RunInfo:
     """A job's ``run.json`` as ``mmgraph train`` writes it (plus the model's label), so that a benchmark
@@ -157,6 +162,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
     if job.get("threads"):
         torch.set_num_threads(int(job["threads"]))
+    import_plugins(job.get("imports", []))  # a spawned job process registers the suite's models itself
     files = job["data"]["files"]
     train, val, test = (GraphDataset.load(files[s]) for s in ("train", "val", "test"))
     tasks = {k: Task(**v) for k, v in job["data"]["tasks"].items()}
@@ -174,13 +180,13 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     test_metrics = trainer.evaluate(test)
     infer_s = time.perf_counter() - t0
     headline = job["headline"]
-    robustness: dict[str, Any] = {}
-    if job.get("remove_modalities", True) and len(job["data"]["modalities"]) > 1:
-        for m in job["data"]["modalities"]:
-            robustness[f"without_{m}"] = trainer.evaluate(test.without_modalities([m])).get(headline)
-    for kind, levels in job["data"]["sweeps"].items():
-        curve = [trainer.evaluate(GraphDataset.load(files[f"test_{kind}_{lv:g}"])).get(headline) for lv in levels]
-        robustness[kind] = {"levels": levels, "values": curve, "auc": _auc(levels, curve)}
+    modalities = job["data"]["modalities"]
+    robustness = robustness_card(
+        lambda data: trainer.evaluate(data).get(headline), test,
+        remove=modalities if job.get("remove_modalities", True) and len(modalities) > 1 else (),
+        sweeps=job["data"]["sweeps"],
+        perturbed_set=lambda kind, level: GraphDataset.load(files[f"test_{kind}_{level:g}"]),
+    )
     epoch_seconds = [h["epoch_seconds"] for h in fit.history]
     cost = {
         "parameters": int(sum(p.numel() for p in model.parameters())),
@@ -247,6 +253,13 @@ def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list
         suite = suite.apply_quick()
     if seeds is not None:
         suite.seeds = list(seeds)
+    import_plugins(suite.imports)
+    from mmgraph.models import MODELS
+
+    unknown = [e.label for e in suite.models if suite.model_config(e).name not in MODELS]
+    if unknown:
+        raise ValueError(f"suite {suite.name!r}: models {unknown} name no registered model (registered: "
+                         f"{MODELS.list()}); register yours in a file the suite's 'imports' lists")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -268,6 +281,7 @@ def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list
                 "run_dir": str(run_dir),
                 "result_path": str(run_dir / "result.json"),
                 "threads": threads,
+                "imports": list(suite.imports),
                 "source": {"data": suite.dataset, "root": suite.root, "data_seed": suite.data_seed},
             })
     results = []

@@ -6,10 +6,12 @@ A suite is a TOML file::
     dataset = "digits"            # built-in name, manifest path or converted folder
     tasks = ["digit"]             # the first task is the headline
     seeds = [0, 1, 2]
+    imports = ["my_models.py"]    # optional: Python files (relative to the suite) or modules that
+                                  # register models (MODELS.register), imported before any is built
 
-    [graph]                       # GraphConfig overrides of the dataset's recommended config
+    [graph]                       # GraphConfig overrides of the dataset's recommended config (with_overrides)
     hub = false
-    [graph.image]                 # one table per modality, merged into its settings
+    [graph.image]                 # one table per modality, merged into its settings (so is [graph.edges])
     patch_size = 4
 
     [train]                       # TrainConfig fields
@@ -39,6 +41,10 @@ runs either kind (``mmgraph.bench.run``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import importlib
+import importlib.util
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +88,7 @@ class Suite:
     quick: dict[str, Any] = field(default_factory=dict)
     max_train: int | None = None
     max_eval: int | None = None
+    imports: list[str] = field(default_factory=list)
     source: str | None = None
 
     def train_config(self, entry: ModelEntry, seed: int) -> TrainConfig:
@@ -90,7 +97,7 @@ class Suite:
         try:
             return TrainConfig.from_dict(merged)
         except TypeError as exc:
-            raise TypeError(f"suite {self.name!r}, model {entry.label!r}: {exc}") from None
+            raise type(exc)(f"suite {self.name!r}, model {entry.label!r}: {exc}") from None
 
     def model_config(self, entry: ModelEntry) -> ModelConfig:
         """The entry's config with the suite's tasks (unless the entry names its own)."""
@@ -156,7 +163,35 @@ def parse_suite(data: dict[str, Any], source: str | None = None) -> Suite:
     unknown = sorted(set(data) - fields)
     if unknown:
         raise ValueError(f"suite {name!r}: unknown keys {unknown}; valid: {sorted(fields)}")
-    return Suite(name=name, models=models, seeds=list(seeds), source=source, **data)
+    imports = data.pop("imports", [])
+    if isinstance(imports, str) or not all(isinstance(i, str) for i in imports):
+        raise ValueError(f"suite {name!r}: 'imports' must be a list of Python files or module names (got {imports!r})")
+    base = Path(source).parent if source else Path.cwd()
+    imports = [str((base / i).resolve()) if i.endswith(".py") else i for i in imports]
+    return Suite(name=name, models=models, seeds=list(seeds), source=source, imports=imports, **data)
+
+
+def import_plugins(imports: list[str]) -> None:
+    """Import a suite's ``imports`` (Python files by path, or modules by name), once per process: what they
+    register (``MODELS.register``, encoders, heads) is then buildable by name, in the runner's jobs too."""
+    for item in imports:
+        if not item.endswith(".py"):
+            importlib.import_module(item)
+            continue
+        path = Path(item)
+        name = f"mmgraph_suite_plugin_{hashlib.sha256(str(path).encode()).hexdigest()[:12]}_{path.stem}"
+        if name in sys.modules:
+            continue
+        if not path.is_file():
+            raise ValueError(f"suite import {item!r}: no such file")
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
 
 
 def suite_path(name_or_path: str) -> Path:

@@ -7,8 +7,13 @@ The package, from the format up:
   (``mmgraph.datasets.on_disk``). The layout of ``OUT`` and the shard format are described there.
 - ``sources``: a manifest or a dataset as a stream of records, cut into numbered chunks.
 - ``worker``: ``convert_chunk``, one chunk's records → a ``Shard`` plus rejections (a plain
-  function; the local process pool calls it, and so could another engine).
+  function), and ``ChunkJob``: convert one chunk and write its shard, what every engine runs.
+- ``local_engine``, ``ray_engine``: what runs the chunks: this machine's processes, or the tasks of
+  a Ray Data pipeline on a cluster (the ``ray`` extra). The output is the same bytes either way:
+  the shard format is the contract between the engines.
 - ``api``: the public ``convert``, ``merge``, ``verify`` (re-exported here).
+- ``sizing``: ``preflight``, the cost of a source's graphs measured on a sample of its records,
+  before anything is written (``mmgraph convert --preflight SOURCE``; re-exported here).
 
 **Determinism and resume.** Chunk ``k`` always holds records ``[k * chunk_size, (k + 1) *
 chunk_size)`` of the input order (rejected ones included, as rejections), each chunk is featurized
@@ -40,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mmgraph.convert.api import (
         DEFAULT_CHUNK_SIZE,
+        ENGINES,
         ConvertReport,
         VerifyReport,
         convert,
@@ -47,11 +53,17 @@ if TYPE_CHECKING:
         parse_shard,
         verify,
     )
+    from mmgraph.convert.sizing import PreflightReport, preflight
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "ConvertReport", "VerifyReport", "convert", "merge", "parse_shard", "verify"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "ENGINES", "ConvertReport", "PreflightReport", "VerifyReport", "convert", "merge",
+           "parse_shard", "preflight", "verify"]
+
+_PREFLIGHT = ("PreflightReport", "preflight")
 
 
 def __getattr__(name: str) -> Any:
+    if name in _PREFLIGHT:
+        return getattr(importlib.import_module("mmgraph.convert.sizing"), name)
     if name in __all__:
         return getattr(importlib.import_module("mmgraph.convert.api"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

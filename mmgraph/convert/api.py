@@ -5,26 +5,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import multiprocessing as mp
 import os
 import re
 import time
-from collections.abc import Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import torch
 from tqdm.auto import tqdm
 
 import mmgraph
 from mmgraph.convert.layout import (
+    CONTENT_MODULUS,
     META,
     REJECTED,
     SHARD_DIR,
     CorruptShardError,
+    content_sum,
     done_sidecar,
     finalize,
     make_plan,
@@ -32,16 +30,16 @@ from mmgraph.convert.layout import (
     plan_difference,
     plan_of,
     read_meta,
+    read_shard,
     read_sidecar,
     remove_stale_temps,
     shard_stem,
-    write_shard,
 )
-from mmgraph.convert.sources import Chunk, chunks, open_source
-from mmgraph.convert.worker import convert_chunk
-from mmgraph.datasets.base import MultimodalDataset, NodeTargetFn
+from mmgraph.convert.local_engine import LocalEngine
+from mmgraph.convert.sources import Chunk, GraphChoice, chunks, open_source
+from mmgraph.convert.worker import ChunkJob
+from mmgraph.datasets.base import MultimodalDataset
 from mmgraph.files import sha256_file, write_atomic
-from mmgraph.graph.collate import intra_op_threads
 from mmgraph.graph.config import GraphConfig
 from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS
 
@@ -102,6 +100,10 @@ class VerifyReport:
     Attributes:
         missing: shard files that are absent, or chunks not converted yet (incomplete conversion).
         corrupt: shard files whose SHA-256 differs from ``meta.json``.
+        content_sha256: with ``content=True`` and every shard sound: a hash of the set of (id, split,
+            graph) pairs, independent of their order and of the chunk size (``layout.content_sum``
+            over all shards, as 64 hex digits): two folders holding the same graphs have the same.
+        samples: the samples hashed.
     """
 
     out: Path
@@ -109,6 +111,8 @@ class VerifyReport:
     missing: list[str]
     corrupt: list[str]
     complete: bool
+    content_sha256: str | None = None
+    samples: int = 0
 
     @property
     def ok(self) -> bool:
@@ -116,7 +120,10 @@ class VerifyReport:
 
     def summary(self) -> str:
         if self.ok:
-            return f"{self.out}: {self.checked} shard(s) verified, all match meta.json"
+            text = f"{self.out}: {self.checked} shard(s) verified, all match meta.json"
+            if self.content_sha256 is not None:
+                text += f"\ncontent sha256 of the {self.samples:,} (id, graph) pairs: {self.content_sha256}"
+            return text
         problems = []
         if self.corrupt:
             problems.append(f"{len(self.corrupt)} corrupt ({', '.join(self.corrupt[:5])})")
@@ -125,57 +132,33 @@ class VerifyReport:
         return f"{self.out}: {self.checked} shard(s) checked: " + "; ".join(problems)
 
 
-# ------------------------------------------------------------------------------------- local engine
+# ------------------------------------------------------------------------------------------ engines
+
+ENGINES = ("local", "ray")
+"""What runs the chunks: ``local`` (this machine's processes) or ``ray`` (a Ray cluster; the extra)."""
 
 
-@dataclass(frozen=True)
-class _LocalJob:
-    """What a local worker needs to convert and write any chunk of one conversion (picklable)."""
+class Engine(Protocol):
+    """Runs a conversion's chunks: converts and writes each with the ``ChunkJob``, yields the sidecars."""
 
-    config: GraphConfig
-    out: Path
-    plan_hash: str
-    node_targets: NodeTargetFn | None
-    max_image_pixels: int
+    name: str
 
-    def __call__(self, chunk: Chunk) -> dict[str, Any]:
-        done = convert_chunk(chunk, self.config, node_targets=self.node_targets,
-                             max_image_pixels=self.max_image_pixels)
-        return write_shard(self.out, done.shard, plan_hash=self.plan_hash, records=done.records,
-                           rejected=done.rejected, stats=done.stats)
+    def run(self, job: ChunkJob, chunks: Iterator[Chunk]) -> Iterator[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
 
 
-_JOB: _LocalJob | None = None
+def open_engine(engine: str, *, workers: int, address: str | None, start_method: str | None) -> Engine:
+    """The engine named ``engine``, started (a forkserver, or the connection to Ray)."""
+    if engine not in ENGINES:
+        raise ValueError(f"'engine' must be one of {list(ENGINES)} (got {engine!r})")
+    if engine == "local":
+        if address is not None:
+            raise ValueError("an address is a Ray cluster's: it needs the Ray engine (--engine ray)")
+        return LocalEngine(workers, start_method)
+    from mmgraph.convert.ray_engine import RayEngine
 
-
-def _init_worker(job: _LocalJob) -> None:
-    global _JOB
-    torch.set_num_threads(1)  # one process per core; also keeps results independent of thread counts
-    _JOB = job
-
-
-def _run_chunk(chunk: Chunk) -> dict[str, Any]:
-    if _JOB is None:
-        raise RuntimeError("worker not initialised")
-    return _JOB(chunk)
-
-
-def _mp_context(start_method: str | None) -> mp.context.BaseContext:
-    """The worker start method, started early: a forkserver imports torch while the source is read.
-
-    forkserver (default where available): workers fork from a server that imported mmgraph once,
-    where spawn would re-import torch in every worker (seconds each). Both need only picklable,
-    importable code, which is all a chunk and the worker settings are; fork is not used because
-    forking a process whose torch thread pools are running is unsafe.
-    """
-    method = start_method or ("forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn")
-    context = mp.get_context(method)
-    if method == "forkserver":
-        from multiprocessing import forkserver
-
-        context.set_forkserver_preload(["mmgraph.convert.api"])
-        forkserver.ensure_running()
-    return context
+    return RayEngine(address, workers if workers > 1 else None)
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -192,7 +175,7 @@ def convert(
     *,
     workers: int = 1,
     shard: tuple[int, int] = (0, 1),
-    graph_config: GraphConfig | None = None,
+    graph_config: GraphChoice = None,
     progress: bool = True,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     root: str | None = None,
@@ -200,16 +183,21 @@ def convert(
     allow_outside: bool = False,
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
     start_method: str | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> ConvertReport:
     """Convert a manifest or a built-in dataset into graph shards in ``out`` (resuming a killed run).
 
     Args:
         source: a manifest path (``.jsonl``/``.csv``), a built-in dataset name, or a ``MultimodalDataset``.
         out: output folder (created; a folder holding this same conversion is resumed).
-        workers: worker processes (1: convert in this process).
+        workers: worker processes (1: convert in this process); with ``engine="ray"`` and no
+            ``address``: the CPUs of the local Ray instance (1: all of this machine's).
         shard: ``(i, n)``: convert only chunks ``k`` with ``k % n == i`` (one of ``n`` machines).
-        graph_config: how samples become graphs. Default: a built-in dataset's recommended config;
-            for a manifest ``GraphConfig`` defaults over the modalities its records have. A missing
+        graph_config: how samples become graphs: a ``GraphConfig``, or overrides of the default (a
+            ``[graph]`` table, as ``--graph FILE.toml`` reads it; ``GraphConfig.with_overrides``). The
+            default: a built-in dataset's recommended config; for a manifest ``GraphConfig`` defaults
+            over the modalities its records have. A missing
             tokenizer is fit on the text of the ``train`` split (for a manifest, of the train records
             that pass the checks needing no decoding).
         progress: show a tqdm bar (records/s).
@@ -220,6 +208,10 @@ def convert(
         start_method: multiprocessing start method (default ``forkserver`` where available, else ``spawn``).
             As with any spawn/forkserver pool, a script calling ``convert(workers > 1)`` must guard its
             entry point with ``if __name__ == "__main__":`` (workers import the main module).
+        engine: ``"local"`` (this machine) or ``"ray"`` (Ray Data tasks; needs ``pip install
+            "mmgraph[ray]"``; see ``mmgraph.convert.ray_engine``): the same output either way.
+        address: with ``engine="ray"``, the cluster to join (``"auto"``, ``"ray://HOST:10001"``);
+            ``None`` starts a local Ray instance (or uses this process's existing connection).
 
     Returns:
         A ``ConvertReport`` (counts, speed, whether the output is complete).
@@ -233,43 +225,34 @@ def convert(
         raise ValueError(f"'shard' must be (i, n) with 0 <= i < n (got {shard!r})")
     start = time.perf_counter()
     out = Path(out)
-    context = _mp_context(start_method) if workers > 1 else None
-    src = open_source(source, graph_config, root=root, seed=seed, allow_outside=allow_outside,
-                      max_image_pixels=max_image_pixels)
-    plan, plan_hash = make_plan(name=src.name, source=src.description, num_records=src.num_records,
-                                config=src.config, dataset_tasks=src.tasks, chunk_size=chunk_size,
-                                mmgraph_version=mmgraph.__version__)
-    open_out(out, plan, plan_hash)
-
-    def mine(chunk: int) -> bool:
-        return chunk % parts == part
-
-    remove_stale_temps(out, mine, whole=parts == 1)
-    total = sum(min(chunk_size, src.num_records - k * chunk_size) for k in range(plan["num_chunks"]) if mine(k))
-    # every chunk is featurized with the config as meta.json holds it (what a resumed run reads back)
-    job = _LocalJob(GraphConfig.from_dict(plan["graph_config"]), out, plan_hash, src.node_targets, max_image_pixels)
-    converted = rejected = written = skipped = written_records = streamed = 0
-    bar = tqdm(total=total, desc=f"convert {src.name}", unit="rec", disable=not progress, dynamic_ncols=True)
-
-    def count(sidecar: dict[str, Any]) -> None:
-        nonlocal converted, rejected
-        converted, rejected = converted + sidecar["samples"], rejected + len(sidecar["rejected"])
-
-    def collect(sidecar: dict[str, Any]) -> None:
-        nonlocal written, written_records
-        count(sidecar)
-        n = sidecar["records"][1] - sidecar["records"][0]
-        written, written_records = written + 1, written_records + n
-        bar.update(n)
-
-    pool = None
-    if context is not None:
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(job,))
-    pending: set[Future] = set()
+    runner = open_engine(engine, workers=workers, address=address, start_method=start_method)
     try:
-        # in this process too, featurize on one thread: the same bytes as a worker would write
-        with intra_op_threads(1) if pool is None else nullcontext():
-            local = job if pool is None else None
+        src = open_source(source, graph_config, root=root, seed=seed, allow_outside=allow_outside,
+                          max_image_pixels=max_image_pixels)
+        plan, plan_hash = make_plan(name=src.name, source=src.description, num_records=src.num_records,
+                                    config=src.config, dataset_tasks=src.tasks, chunk_size=chunk_size,
+                                    mmgraph_version=mmgraph.__version__)
+        open_out(out, plan, plan_hash)
+
+        def mine(chunk: int) -> bool:
+            return chunk % parts == part
+
+        remove_stale_temps(out, mine, whole=parts == 1)
+        total = sum(min(chunk_size, src.num_records - k * chunk_size) for k in range(plan["num_chunks"]) if mine(k))
+        # every chunk is featurized with the config as meta.json holds it (what a resumed run reads back); the
+        # path is absolute because workers (Ray's above all) need not share this process's working folder
+        job = ChunkJob(GraphConfig.from_record(plan["graph_config"]), Path(os.path.abspath(out)), plan_hash,
+                       src.node_targets, max_image_pixels)
+        converted = rejected = written = skipped = written_records = streamed = 0
+        bar = tqdm(total=total, desc=f"convert {src.name}", unit="rec", disable=not progress, dynamic_ncols=True)
+
+        def count(sidecar: dict[str, Any]) -> None:
+            nonlocal converted, rejected
+            converted, rejected = converted + sidecar["samples"], rejected + len(sidecar["rejected"])
+
+        def pending() -> Iterator[Chunk]:
+            """This run's chunks not done yet (done ones are counted and skipped)."""
+            nonlocal streamed, skipped
             for chunk in chunks(src.items(), chunk_size):
                 streamed += len(chunk.items)
                 if not mine(chunk.index):
@@ -280,23 +263,21 @@ def convert(
                     skipped += 1
                     bar.update(len(chunk.items))
                     continue
-                if local is not None:
-                    collect(local(chunk))
-                    continue
-                while len(pending) >= 2 * workers:  # bounded: at most 2 chunks per worker in flight
-                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in finished:
-                        collect(future.result())
-                pending.add(pool.submit(_run_chunk, chunk))
-            for future in pending:
-                collect(future.result())
-            pending = set()
+                yield chunk
+
+        try:
+            for sidecar in runner.run(job, pending()):
+                count(sidecar)
+                n = sidecar["records"][1] - sidecar["records"][0]
+                written, written_records = written + 1, written_records + n
+                bar.update(n)
+        finally:
+            bar.close()
     finally:
-        bar.close()
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        runner.close()
     if streamed != src.num_records:
         raise ValueError(f"{source}: the source changed during conversion ({src.num_records} records, then {streamed})")
+    remove_stale_temps(out, mine, whole=False)  # what retried tasks (a killed Ray worker) left
     meta = finalize(out, plan, plan_hash)
     seconds = time.perf_counter() - start
     return ConvertReport(
@@ -312,19 +293,38 @@ def convert(
     )
 
 
-def verify(out: str | os.PathLike) -> VerifyReport:
-    """Check every shard listed in ``meta.json`` against its SHA-256; report missing and corrupt ones."""
+def verify(out: str | os.PathLike, *, content: bool = False) -> VerifyReport:
+    """Check every shard listed in ``meta.json`` against its SHA-256; report missing and corrupt ones.
+
+    With ``content=True`` also load each sound shard (one at a time) and hash its (id, graph) pairs
+    into ``content_sha256``: what to compare between conversions whose shard files may differ (another
+    chunk size, another order of the input), where comparing shard checksums says nothing.
+    """
     out = Path(out)
     meta = read_meta(out)
     missing, corrupt = [], []
+    total = samples = 0
     for entry in meta["shards"]:
         path = out / entry["file"]
         if not path.is_file():
             missing.append(entry["file"])
-        elif sha256_file(path) != entry["sha256"]:
+            continue
+        if not content:
+            if sha256_file(path) != entry["sha256"]:
+                corrupt.append(entry["file"])
+            continue
+        try:
+            shard = read_shard(path, entry["sha256"])
+        except CorruptShardError:
             corrupt.append(entry["file"])
+            continue
+        total = (total + content_sum(shard)) % CONTENT_MODULUS
+        samples += len(shard.columns)
     missing += [f"{SHARD_DIR}/{shard_stem(k)}.pt (not converted)" for k in meta.get("missing_chunks", [])]
-    return VerifyReport(out, len(meta["shards"]), missing, corrupt, bool(meta.get("complete")))
+    report = VerifyReport(out, len(meta["shards"]), missing, corrupt, bool(meta.get("complete")))
+    if content and report.ok:
+        report.content_sha256, report.samples = f"{total:064x}", samples
+    return report
 
 
 def merge(outs: Sequence[str | os.PathLike], dest: str | os.PathLike) -> ConvertReport:
@@ -372,4 +372,5 @@ def merge(outs: Sequence[str | os.PathLike], dest: str | os.PathLike) -> Convert
                          copied, 0, seconds, 0.0, meta["complete"])
 
 
-__all__ = ["DEFAULT_CHUNK_SIZE", "ConvertReport", "VerifyReport", "convert", "merge", "parse_shard", "verify"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "ENGINES", "ConvertReport", "VerifyReport", "convert", "merge", "parse_shard",
+           "verify"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,8 +57,13 @@ class Source:
     items: Callable[[], Iterator[Record]]
 
 
+GraphChoice = GraphConfig | Mapping[str, Any] | None
+"""A conversion's graph config: a whole ``GraphConfig``, overrides of the source's default (a ``[graph]``
+table, see ``GraphConfig.with_overrides``), or ``None`` for the default."""
+
+
 def manifest_source(
-    path: Path, graph_config: GraphConfig | None, *, allow_outside: bool, max_image_pixels: int
+    path: Path, graph_config: GraphChoice, *, allow_outside: bool, max_image_pixels: int
 ) -> Source:
     """A manifest, read once here (counts, modalities present, train text for the tokenizer)."""
     manifest = ManifestDataset(path, allow_outside=allow_outside, max_image_pixels=max_image_pixels)
@@ -75,11 +80,12 @@ def manifest_source(
                     yield record.fields["text"]
 
     tokenizer = Tokenizer.fit(train_texts())
-    if graph_config is None:
+    if isinstance(graph_config, GraphConfig):
+        config = graph_config
+    else:
         # modalities no usable record has are left out; an all-bad manifest still gets a report
         config = GraphConfig(modalities=tuple(sorted(present))) if present else GraphConfig()
-    else:
-        config = graph_config
+        config = config.with_overrides(graph_config) if graph_config else config
     if "text" in config.modalities and config.settings["text"].tokenizer is None:
         config = config.replace(text={"tokenizer": tokenizer})
     return Source(
@@ -94,8 +100,10 @@ def manifest_source(
     )
 
 
-def dataset_source(dataset: MultimodalDataset, graph_config: GraphConfig | None, description: dict) -> Source:
+def dataset_source(dataset: MultimodalDataset, graph_config: GraphChoice, description: dict) -> Source:
     """An in-memory dataset: its splits one after the other, in their order."""
+    if graph_config is not None and not isinstance(graph_config, GraphConfig):
+        graph_config = dataset.graph_config.with_overrides(graph_config) if graph_config else None
     config = dataset.fit_graph_config(graph_config)
     splits = dict(dataset.splits)
 
@@ -119,7 +127,7 @@ def dataset_source(dataset: MultimodalDataset, graph_config: GraphConfig | None,
 
 def open_source(
     source: str | os.PathLike | MultimodalDataset,
-    graph_config: GraphConfig | None,
+    graph_config: GraphChoice,
     *,
     root: str | None,
     seed: int,
@@ -165,5 +173,5 @@ def chunks(items: Iterator[Record], chunk_size: int) -> Iterator[Chunk]:
         yield Chunk(index, index * chunk_size, buffer)
 
 
-__all__ = ["Chunk", "DatasetRecord", "Record", "Source", "chunks", "dataset_source", "manifest_source",
+__all__ = ["Chunk", "DatasetRecord", "GraphChoice", "Record", "Source", "chunks", "dataset_source", "manifest_source",
            "open_source"]

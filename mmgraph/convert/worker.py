@@ -1,17 +1,20 @@
 """Converting one chunk: decode its records, featurize them, pack the survivors into a ``Shard``.
 
 ``convert_chunk`` is a plain function of the chunk and the conversion's settings, with no state and
-no dependence on how chunks are scheduled: the local process pool calls it, and so can any other
-engine. It writes nothing; ``layout.write_shard`` does.
+no dependence on how chunks are scheduled. It writes nothing; ``ChunkJob`` (what every engine runs
+per chunk: the local process pool and the Ray engine alike) converts a chunk and writes its shard
+and sidecar with ``layout.write_shard``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 
-from mmgraph.convert.layout import Shard
+from mmgraph.convert.layout import Shard, write_shard
 from mmgraph.convert.sources import Chunk
 from mmgraph.datasets.base import NodeTargetFn
 from mmgraph.datasets.manifest import ManifestRecord, Rejection, TaskStats
@@ -117,4 +120,30 @@ def convert_chunk(
     return ConvertedChunk(shard, rejected, stats, (chunk.start, chunk.start + len(chunk.items)))
 
 
-__all__ = ["ConvertedChunk", "convert_chunk"]
+@dataclass(frozen=True)
+class ChunkJob:
+    """Everything needed to convert and write any chunk of one conversion (picklable: sent to workers).
+
+    Attributes:
+        config: the graph config as the plan holds it (what a resumed run reads back).
+        out: the output folder (must be reachable at this path wherever the job runs).
+        plan_hash: the conversion's ``plan_sha256``, written into each sidecar.
+        node_targets: a dataset's function adding per-node targets, or ``None``.
+        max_image_pixels: refuse larger images before decoding them.
+    """
+
+    config: GraphConfig
+    out: Path
+    plan_hash: str
+    node_targets: NodeTargetFn | None
+    max_image_pixels: int
+
+    def __call__(self, chunk: Chunk) -> dict[str, Any]:
+        """Convert ``chunk``, write its shard then its sidecar; returns the sidecar."""
+        done = convert_chunk(chunk, self.config, node_targets=self.node_targets,
+                             max_image_pixels=self.max_image_pixels)
+        return write_shard(self.out, done.shard, plan_hash=self.plan_hash, records=done.records,
+                           rejected=done.rejected, stats=done.stats)
+
+
+__all__ = ["ChunkJob", "ConvertedChunk", "convert_chunk"]

@@ -1,6 +1,8 @@
-"""Built-in datasets (by name), the in-memory ``GraphDataset``, and dataset loading."""
+"""Built-in datasets (by name), the in-memory ``GraphDataset``, dataset loading, and PyG dataset views."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from mmgraph.datasets.avmnist import load_avmnist_dataset
 from mmgraph.datasets.base import GraphDataset, MultimodalDataset
@@ -9,6 +11,9 @@ from mmgraph.datasets.emoji import load_emoji_dataset
 from mmgraph.registry import Registry
 from mmgraph.task import Task
 
+if TYPE_CHECKING:
+    from mmgraph.datasets.pyg import PyGDataset, PyGOnDiskDataset
+
 DATASETS: Registry = Registry("dataset")
 """Dataset name -> ``loader(seed=..., root=...) -> MultimodalDataset``."""
 DATASETS.register("avmnist", load_avmnist_dataset)
@@ -16,7 +21,8 @@ DATASETS.register("digits", load_digits_dataset)
 DATASETS.register("emoji", load_emoji_dataset)
 
 
-def load_dataset(name: str, *, root: str | None = None, seed: int = 0) -> MultimodalDataset:
+def load_dataset(name: str, *, root: str | None = None, seed: int = 0,
+                 allow_outside: bool = False) -> MultimodalDataset:
     """Load a dataset: a built-in name, a manifest path or a converted folder.
 
     - a path ending in ``.jsonl`` or ``.csv``: the manifest's usable samples (``load_manifest``);
@@ -24,7 +30,8 @@ def load_dataset(name: str, *, root: str | None = None, seed: int = 0) -> Multim
     - otherwise a built-in dataset by name (``mmgraph.datasets.DATASETS.list()`` names them).
 
     A converted folder wins over a built-in dataset of the same name. ``root`` and ``seed`` apply
-    to built-in datasets only.
+    to built-in datasets only; ``allow_outside`` to manifests (accept file paths outside the
+    manifest's folder).
     """
     from pathlib import Path
 
@@ -32,7 +39,7 @@ def load_dataset(name: str, *, root: str | None = None, seed: int = 0) -> Multim
     from mmgraph.datasets.on_disk import is_converted, load_converted
 
     if is_manifest_path(name):
-        return load_manifest(name)
+        return load_manifest(name, allow_outside=allow_outside)
     if is_converted(name):
         return load_converted(name)
     if name not in DATASETS and Path(name).is_dir():
@@ -40,4 +47,13 @@ def load_dataset(name: str, *, root: str | None = None, seed: int = 0) -> Multim
     return DATASETS.create(name, seed=seed, root=root)
 
 
-__all__ = ["DATASETS", "GraphDataset", "MultimodalDataset", "Task", "load_dataset"]
+def __getattr__(name: str) -> Any:
+    """The PyG views load on first use: converter workers import this package and need no PyTorch Geometric."""
+    if name in ("PyGDataset", "PyGOnDiskDataset"):
+        from mmgraph.datasets import pyg
+
+        return getattr(pyg, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["DATASETS", "GraphDataset", "MultimodalDataset", "PyGDataset", "PyGOnDiskDataset", "Task", "load_dataset"]

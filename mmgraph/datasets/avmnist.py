@@ -29,8 +29,9 @@ import numpy as np
 import torch
 
 from mmgraph.datasets.base import MultimodalDataset
+from mmgraph.datasets.digits import DIGIT_NAMES
 from mmgraph.datasets.raw import listed_files, read_sha256sums, resolve_data_root, verify_files
-from mmgraph.featurize import AudioFeaturizer, FeaturizedSample
+from mmgraph.featurize import AUDIO_8K, AudioFeaturizer, FeaturizedSample
 from mmgraph.graph.config import GraphConfig
 from mmgraph.media import Audio
 from mmgraph.sample import MultimodalSample
@@ -417,12 +418,13 @@ def _hann(length: int) -> np.ndarray:
 
 
 class VoiceActivityTargets:
-    """The ``vad`` node target of ``avmnist``: per audio frame, 1 where the clean clip is voiced.
+    """The ``vad`` node target of ``avmnist``: per audio node, 1 where the clean clip is voiced.
 
     A frame is voiced when the clean FSDD clip's frame energy (``frame_energies``, at the
     featurizer's sample rate and framing) exceeds ``VAD_RELATIVE_THRESHOLD`` of its peak frame
     energy. The clean clip is found from the sample id, so perturbed copies of a sample (noisier
-    audio, same id) keep the targets of the original. A ``NodeTargetFn``.
+    audio, same id) keep the targets of the original. Where the audio ``max_frames`` setting pools
+    frames into nodes, a node is voiced when at least half of its frames are. A ``NodeTargetFn``.
     """
 
     def __init__(self, splits: Mapping[str, AVMNISTSplit], threshold: float = VAD_RELATIVE_THRESHOLD) -> None:
@@ -442,10 +444,11 @@ class VoiceActivityTargets:
     def __call__(
         self, raw: MultimodalSample, featurized: FeaturizedSample, config: GraphConfig
     ) -> dict[Modality, dict[str, torch.Tensor]]:
-        n_frames = featurized.num_nodes("audio")
-        if n_frames == 0:  # audio removed: no frames, no targets
+        n_nodes = featurized.num_nodes("audio")
+        if n_nodes == 0:  # audio removed: no frames, no targets
             return {}
         featurizer = AudioFeaturizer.from_settings(config.settings["audio"])
+        n_frames = featurizer.num_frames(featurizer.resampled_length(raw.audio))  # before max_frames pooling
         clean = featurizer.resample(Audio(self.clean_clip(raw.id), SAMPLE_RATE))
         energy = frame_energies(clean, config)
         if energy.shape[0] < n_frames:
@@ -453,9 +456,11 @@ class VoiceActivityTargets:
                 f"vad: sample {raw.id!r} has {n_frames} audio frames but its clean clip only {energy.shape[0]} "
                 f"(was the audio replaced by a longer one?)"
             )
-        energy = energy[:n_frames]  # the audio max_frames setting may have cut the featurized frames
-        voiced = energy > self.threshold * energy.max()
-        return {"audio": {"vad": torch.from_numpy(voiced).long()}}
+        energy = energy[:n_frames]
+        voiced = torch.from_numpy(energy > self.threshold * energy.max())
+        if n_nodes < n_frames:  # the max_frames setting pooled the frames: a node is voiced if most of its frames are
+            voiced = featurizer.pool(voiced) >= 0.5
+        return {"audio": {"vad": voiced.long()}}
 
     def __repr__(self) -> str:
         return f"VoiceActivityTargets(threshold={self.threshold})"
@@ -512,12 +517,14 @@ def load_avmnist_dataset(
         name="avmnist",
         splits=splits,
         tasks={
-            "digit": Task("digit", "classification", "y", num_classes=10),
+            "digit": Task("digit", "classification", "y", num_classes=10, class_names=DIGIT_NAMES),
             "snr_db": Task("snr_db", "regression", "snr_db"),
-            "speaker": Task("speaker", "classification", "speaker", num_classes=len(banks.speakers)),
-            "vad": Task("vad", "node_classification", "vad", num_classes=2, node_type="audio"),
+            "speaker": Task("speaker", "classification", "speaker", num_classes=len(banks.speakers),
+                            class_names=banks.speakers),
+            "vad": Task("vad", "node_classification", "vad", num_classes=2, node_type="audio",
+                        class_names=("silence", "voice")),
         },
-        graph_config=GraphConfig(modalities=("audio", "image"), image={"patch_size": 4}),
+        graph_config=GraphConfig(modalities=("audio", "image"), image={"patch_size": 4, "channels": 1}, audio=AUDIO_8K),
         node_targets=VoiceActivityTargets(splits),
         info={
             "source": "MNIST (PCA-degraded) + Free Spoken Digit Dataset mixed with ESC-50 noise "

@@ -6,9 +6,10 @@ import io
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -81,6 +82,38 @@ class MultimodalDataset:
             self.splits[split], config, node_targets=self.node_targets, progress=progress,
             chunk_size=chunk_size, description=f"{self.name}/{split}",
         )
+
+    def hold_out_val(self, fraction: float = 0.1, seed: int = 0) -> tuple[MultimodalDataset, dict[str, Any]]:
+        """This dataset with a ``val`` split carved from ``train`` (for data that has none), and what was done.
+
+        ``round(fraction * len(train))`` samples (at least 1; ``train`` keeps at least 1) are chosen by a
+        permutation seeded with ``seed``, so the same data and seed give the same split; both splits
+        keep the input order. Returns the new dataset and ``{"from": "train", "fraction", "seed",
+        "samples"}`` (what a run records).
+
+        Raises:
+            ValueError: the dataset already has a ``val`` split, or ``train`` has fewer than 2 samples.
+        """
+        if "val" in self.splits:
+            raise ValueError(f"{self.name} already has a val split")
+        train = self.splits.get("train")
+        n = 0 if train is None else len(train)
+        if n < 2:
+            raise ValueError(f"{self.name}: cannot hold out a val split from {n} training sample(s)")
+        count = min(n - 1, max(1, round(fraction * n)))
+        chosen = np.zeros(n, dtype=bool)
+        chosen[np.random.default_rng(seed).permutation(n)[:count]] = True
+        val_index, train_index = np.flatnonzero(chosen), np.flatnonzero(~chosen)
+
+        def take(index: np.ndarray) -> Sequence[MultimodalSample] | GraphDataset:
+            if isinstance(train, GraphDataset):
+                return train.subset(torch.as_tensor(index))
+            return [train[int(i)] for i in index]
+
+        splits = {"train": take(train_index), "val": take(val_index),
+                  **{k: v for k, v in self.splits.items() if k != "train"}}
+        held = {"from": "train", "fraction": fraction, "seed": seed, "samples": int(count)}
+        return replace(self, splits=splits), held
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={len(v)}" for k, v in self.splits.items())
@@ -169,8 +202,12 @@ class GraphDataset(torch.utils.data.Dataset):
         return self.data.sample(i % len(self))
 
     @one_thread
-    def collate_indices(self, indices: Sequence[int] | Tensor, *, full_edges: FullEdges = "dense") -> HeteroData:
-        """The batch of the samples at ``indices``, gathered column-wise (no per-sample work)."""
+    def collate_indices(self, indices: Sequence[int] | Tensor, *, full_edges: FullEdges = "list") -> HeteroData:
+        """The batch of the samples at ``indices``, gathered column-wise (no per-sample work).
+
+        ``full_edges="list"`` (default) builds every edge list, so any PyG layer can take the batch;
+        ``"dense"`` leaves complete blocks as ``dense=True`` marks, for models that declare
+        ``supports_dense_blocks`` (``mmgraph.graph.collate.full_edges_for``)."""
         return self.data.take(torch.as_tensor(indices, dtype=torch.long)).to_batch(self.config, full_edges=full_edges)
 
     def without_modalities(self, modalities: Sequence[Modality]) -> GraphDataset:
@@ -197,7 +234,7 @@ class GraphDataset(torch.utils.data.Dataset):
             data = _columns_v1(state)
         else:
             raise ValueError(f"not a GraphDataset state (format {found!r}, expected {DATASET_FORMAT!r})")
-        return cls(data, GraphConfig.from_dict(state["config"]))
+        return cls(data, GraphConfig.from_record(state["config"]))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the dataset to one file (atomically)."""
@@ -222,9 +259,12 @@ class GraphDataset(torch.utils.data.Dataset):
         seed: int = 0,
         drop_last: bool = False,
         sampler: torch.utils.data.Sampler | None = None,
-        full_edges: FullEdges = "dense",
+        full_edges: FullEdges = "list",
     ) -> torch.utils.data.DataLoader:
-        """A ``DataLoader`` yielding batched graphs (deterministic shuffling from ``seed``)."""
+        """A ``DataLoader`` yielding batched graphs (deterministic shuffling from ``seed``).
+
+        ``full_edges`` as in ``collate_indices``: ``"list"`` for any PyG model, ``"dense"`` for a model
+        that declares ``supports_dense_blocks`` (the ``Trainer`` picks it with ``full_edges_for``)."""
         generator = torch.Generator().manual_seed(seed)
         return torch.utils.data.DataLoader(
             _Indices(len(self)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmgraph.datasets.base import MultimodalDataset
+from mmgraph.featurize import AUDIO_8K
 from mmgraph.graph.config import GraphConfig
 from mmgraph.sample import MultimodalSample
 from mmgraph.task import Task
@@ -42,6 +43,8 @@ AUDIO_AMPLITUDE = (0.1, 0.5)
 AUDIO_SNR_DB = (-24.0, -8.0)
 TEXT_CHAR_CORRUPTION = 0.3  # probability that each character is replaced by a random letter
 SPLIT_FRACTIONS = (0.7, 0.15, 0.15)
+DIGIT_NAMES = tuple(str(d) for d in range(10))
+"""The class names of the ``digit`` task (also AV-MNIST's)."""
 
 
 def dtmf_tone(digit: int, duration: float, amplitude: float, rng: np.random.Generator) -> np.ndarray:
@@ -130,15 +133,16 @@ def load_digits_dataset(seed: int = 0, root: str | None = None) -> MultimodalDat
     splits = stratified_split(labels, SPLIT_FRACTIONS, seed=0)
     config = GraphConfig(
         modalities=("audio", "image", "text"),
-        image={"patch_size": 4},
+        image={"patch_size": 4, "channels": 1},
         text={"max_tokens": 8},
+        audio=AUDIO_8K,
         edges={"audio": "window:2", "image": "grid", "text": "window:1"},
     )
     return MultimodalDataset(
         name="digits",
         splits={k: [samples[i] for i in v] for k, v in splits.items()},
         tasks={
-            "digit": Task("digit", "classification", "y", num_classes=10),
+            "digit": Task("digit", "classification", "y", num_classes=10, class_names=DIGIT_NAMES),
             "snr_db": Task("snr_db", "regression", "snr_db"),
         },
         graph_config=config,

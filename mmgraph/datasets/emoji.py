@@ -140,8 +140,10 @@ def load_emoji_dataset(
         name="emoji",
         splits={k: [samples[i] for i in v] for k, v in splits.items()},
         tasks={
-            "category": Task("category", "classification", "y", num_classes=len(categories)),
-            "subcategory": Task("subcategory", "classification", "subcategory", num_classes=len(subcategories)),
+            "category": Task("category", "classification", "y", num_classes=len(categories),
+                             class_names=tuple(categories)),
+            "subcategory": Task("subcategory", "classification", "subcategory", num_classes=len(subcategories),
+                                class_names=tuple(subcategories)),
         },
         graph_config=GraphConfig(
             modalities=("image", "text"), image={"channels": 3, "patch_size": 16}, text={"max_tokens": 32}

@@ -38,6 +38,7 @@ import codecs
 import csv
 import json
 import logging
+import math
 import os
 import re
 import struct
@@ -48,7 +49,7 @@ from typing import Any
 
 from mmgraph.datasets.base import MultimodalDataset
 from mmgraph.graph.config import GraphConfig
-from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS, PathLike, read_image, read_wav
+from mmgraph.media import DEFAULT_MAX_IMAGE_PIXELS, PathLike, read_audio, read_image
 from mmgraph.modality import MODALITIES, ModalitySpec, check_text
 from mmgraph.sample import MultimodalSample
 from mmgraph.task import Task
@@ -129,7 +130,7 @@ class ManifestRecord:
             image = _decode("image", lambda: read_image(f["image"], max_pixels=max_image_pixels), f["image"])
         audio, rate = None, None
         if "audio" in f:
-            audio, rate = _decode("audio", lambda: read_wav(f["audio"]), f["audio"])
+            audio, rate = _decode("audio", lambda: read_audio(f["audio"]), f["audio"])
         extra = {m: _from_record(MODALITIES.get(m), f[m]) for m in sorted(f)
                  if m in MODALITIES and m not in BUILTIN_MODALITIES}
         return MultimodalSample(
@@ -147,7 +148,7 @@ class ManifestRecord:
             return self.rejection(str(exc))
 
 
-# Decoder errors that read_image/read_wav might still let through (defence in depth: struct.error
+# Decoder errors that read_image/read_audio might still let through (defence in depth: struct.error
 # inside scipy): one bad file must reject its record, not stop a conversion of millions.
 _DECODER_ERRORS = (struct.error, OSError, EOFError, IndexError, KeyError)
 
@@ -213,8 +214,13 @@ class _RecordChecker:
         self.label_kind: str | None = None
 
     def check(self, index: int, line: int, obj: dict[str, Any] | None, error: str | None) -> ManifestRecord:
-        if error is not None:
-            return ManifestRecord(index, line, None, reason=error)
+        if error is not None:  # obj, when given, holds what could be read of the record: its id
+            rid = None
+            if obj is not None:
+                rid, bad = self._id(obj.get("id"))
+                if bad is None and rid not in self.seen_ids:
+                    self.seen_ids.add(rid)
+            return ManifestRecord(index, line, rid, reason=error)
         rid, reason = self._id(obj.get("id"))
         if reason is None:
             if rid in self.seen_ids:
@@ -273,8 +279,8 @@ class _RecordChecker:
         full = os.path.normpath(os.path.join(self.root_str, value))  # join keeps an absolute value as is
         if not self.allow_outside and not full.startswith(self.root_prefix):
             return None, (
-                f"{key}: path {value!r} leaves the manifest folder {self.root} "
-                f"(paths must stay inside it; pass allow_outside=True to allow others)"
+                f"{key}: path {value!r} leaves the manifest folder {self.root} (paths must stay inside it; "
+                f"to allow others: --allow-outside on the command line, allow_outside=True in Python)"
             )
         if not os.path.isfile(full):
             return None, f"{key}: {'not a regular file' if os.path.exists(full) else 'file not found'}: {value}"
@@ -311,6 +317,9 @@ class _RecordChecker:
             return None, f"label: expected {expected}, got {_json_type(value)} {_shown(value)}"
         else:
             label = value
+        if isinstance(label, float) and not math.isfinite(label):
+            return None, (f"label: {_shown(value)} is not a label (a class is an integer >= 0, a regression value "
+                          f"a finite number; leave the label out of an unlabelled record)")
         kind = "integer" if isinstance(label, int) else "float"
         if self.label_kind is None:
             self.label_kind = kind
@@ -333,9 +342,10 @@ class _RecordChecker:
         return value, None
 
 
-def _utf8_error(raw: bytes, exc: UnicodeDecodeError) -> str:
-    """The reason for a line that is not UTF-8, naming the field when the line is JSON otherwise."""
-    where = ""
+def _utf8_error(raw: bytes, exc: UnicodeDecodeError) -> tuple[dict[str, Any] | None, str]:
+    """The reason for a line that is not UTF-8, naming the field when the line is JSON otherwise, and
+    ``{"id": ...}`` when the record's id is readable (else ``None``)."""
+    where, readable = "", None
     try:  # undecodable bytes become lone surrogates, which JSON parsing keeps as they are
         obj = json.loads(raw.decode("utf-8", errors="surrogateescape"))
     except json.JSONDecodeError:
@@ -343,7 +353,11 @@ def _utf8_error(raw: bytes, exc: UnicodeDecodeError) -> str:
     if isinstance(obj, dict):
         bad = [k for k, v in obj.items() if _BAD_UTF8.search(k + json.dumps(v, ensure_ascii=False))]
         where = f"{bad[0]}: " if bad and not _BAD_UTF8.search(bad[0]) else ""
-    return f"{where}not valid UTF-8 ({exc.reason}: byte {raw[exc.start:exc.start + 1]!r} at position {exc.start})"
+        rid = obj.get("id")
+        if rid is not None and not _BAD_UTF8.search(json.dumps(rid, ensure_ascii=False)):
+            readable = {"id": rid}
+    reason = f"{where}not valid UTF-8 ({exc.reason}: byte {raw[exc.start:exc.start + 1]!r} at position {exc.start})"
+    return readable, reason
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
@@ -357,7 +371,7 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | 
             try:
                 text = raw.decode("utf-8").rstrip("\r\n")  # an error at the end of the line is reported there
             except UnicodeDecodeError as exc:
-                yield line, None, _utf8_error(raw, exc)
+                yield line, *_utf8_error(raw, exc)
                 continue
             try:
                 obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
@@ -424,7 +438,9 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | No
                 continue
             bad = [col for col, cell in zip(header, row) if _BAD_UTF8.search(cell)]
             if bad:
-                yield line, None, f"not valid UTF-8 (in column {bad[0]!r})"
+                rid = row[header.index("id")]
+                readable = {"id": rid} if rid and not _BAD_UTF8.search(rid) else None
+                yield line, readable, f"not valid UTF-8 (in column {bad[0]!r})"
                 continue
             yield line, {col: cell for col, cell in zip(header, row) if cell != ""}, None
 

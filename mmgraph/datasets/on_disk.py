@@ -11,6 +11,7 @@ skipped.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,16 @@ from mmgraph.graph.config import GraphConfig
 from mmgraph.task import Task
 
 
-def load_graphs(out: str | os.PathLike, *, verify: bool = True) -> tuple[dict[str, GraphDataset], dict[str, Any]]:
+def load_graphs(
+    out: str | os.PathLike, *, verify: bool = True, skip: Sequence[str] = ()
+) -> tuple[dict[str, GraphDataset], dict[str, Any]]:
     """Every split of a converted folder as one ``GraphDataset`` each, and its ``meta.json``.
 
     Args:
         out: the converted folder.
         verify: check each shard's SHA-256 before loading it (``CorruptShardError`` on mismatch).
+        skip: splits not to load (one streamed instead: ``mmgraph.datasets.streaming``); shards
+            holding only those are not read.
 
     Raises:
         ValueError: the folder is not a conversion, or the conversion is incomplete.
@@ -44,12 +49,13 @@ def load_graphs(out: str | os.PathLike, *, verify: bool = True) -> tuple[dict[st
         )
     parts: dict[str, list[GraphColumns]] = {}
     for entry in meta["shards"]:
-        if entry["samples"] == 0:
+        if not set(entry["splits"]) - set(skip):
             continue
         shard = read_shard(out / entry["file"], entry["sha256"] if verify else None)
         for split, columns in shard.by_split().items():
-            parts.setdefault(split, []).append(columns)
-    config = GraphConfig.from_dict(meta["graph_config"])
+            if split not in skip:
+                parts.setdefault(split, []).append(columns)
+    config = GraphConfig.from_record(meta["graph_config"])
     graphs = {
         split: GraphDataset(GraphColumns.concat(p, label_kind=meta.get("label_kind"),
                                                 target_names=meta.get("target_names", [])), config)
@@ -87,16 +93,16 @@ class ConvertedDataset(MultimodalDataset):
         return self.splits[split]  # type: ignore[return-value]
 
 
-def load_converted(out: str | os.PathLike, *, verify: bool = True) -> ConvertedDataset:
-    """A converted folder as a ``ConvertedDataset`` (what ``load_dataset(folder)`` returns)."""
-    graphs, meta = load_graphs(out, verify=verify)
+def load_converted(out: str | os.PathLike, *, verify: bool = True, skip: Sequence[str] = ()) -> ConvertedDataset:
+    """A converted folder as a ``ConvertedDataset`` (what ``load_dataset(folder)`` returns), less ``skip`` splits."""
+    graphs, meta = load_graphs(out, verify=verify, skip=skip)
     order = [s for s in ("train", "val", "test") if s in graphs] + sorted(s for s in graphs if s not in
                                                                            ("train", "val", "test"))
     return ConvertedDataset(
         name=meta.get("name") or Path(out).name,
         splits={s: graphs[s] for s in order},
         tasks={k: Task(**v) for k, v in meta["tasks"].items()},
-        graph_config=GraphConfig.from_dict(meta["graph_config"]),
+        graph_config=GraphConfig.from_record(meta["graph_config"]),
         info={"source": meta["source"], "converted": str(out), "counts": meta["counts"]},
         meta=meta,
     )

@@ -33,6 +33,7 @@ from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 from torch_geometric.utils import scatter
 
+from mmgraph.errors import InvalidType
 from mmgraph.typing import NodeType
 
 METHODS = ("gradient", "attention")
@@ -103,7 +104,7 @@ def check_graph_model(model: nn.Module) -> None:
     from mmgraph.models.gnn import MultimodalGNN
 
     if not isinstance(model, MultimodalGNN):
-        raise TypeError(f"explanations need a MultimodalGNN graph model (got {type(model).__name__})")
+        raise InvalidType(f"explanations need a MultimodalGNN graph model (got {type(model).__name__})")
 
 
 def classification_task(model: nn.Module, task: str | None) -> str:

@@ -11,8 +11,9 @@ from torch import Tensor
 from torch_geometric.data import HeteroData
 
 from mmgraph.explain.attribution import Explanation
+from mmgraph.featurize import encoder_input
 from mmgraph.graph.config import GraphConfig
-from mmgraph.typing import HUB
+from mmgraph.graph.plot import draw_graph
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -127,7 +128,7 @@ def _draw_modality_bar(ax: Axes, shares: dict[str, float]) -> None:
 def _draw_tokens(ax: Axes, explanation: Explanation, graph: HeteroData, config: GraphConfig, fig: Figure) -> None:
     from matplotlib import colormaps
 
-    ids = graph["text"].x.tolist()
+    ids = encoder_input(graph["text"]).tolist()
     tokenizer = config.settings["text"].tokenizer
     tokens = tokenizer.decode(ids) if tokenizer is not None else [str(i) for i in ids]
     weights = _relative(explanation.node_importance["text"])
@@ -164,48 +165,7 @@ def _draw_audio(spec_ax: Axes, frame_ax: Axes, explanation: Explanation, graph: 
     frame_ax.set_ylabel("frame\nimportance")
 
 
-def graph_layout(graph: HeteroData) -> dict[tuple[str, int], tuple[float, float]]:
-    """Drawing positions: image patches on their grid (top), text and audio nodes on lines below, hub right."""
-    layout: dict[tuple[str, int], tuple[float, float]] = {}
-    if "image" in graph.node_types and graph["image"].num_nodes:
-        pos = graph["image"].pos.float()
-        side = float(max(pos[:, 0].max(), pos[:, 1].max())) + 1.0
-        for i, (r, c) in enumerate(pos.tolist()):
-            layout[("image", i)] = ((c + 0.5) / side, 1.0 - (r + 0.5) / side)
-    lines = [t for t in graph.node_types if t not in ("image", HUB)]
-    for k, t in enumerate(sorted(lines)):
-        n = graph[t].num_nodes or 0
-        for i in range(n):
-            layout[(t, i)] = ((i + 0.5) / n, -0.35 - 0.3 * k)
-    if HUB in graph.node_types:
-        layout[(HUB, 0)] = (1.25, 0.3)
-    return layout
-
-
 def _draw_graph(ax: Axes, explanation: Explanation, graph: HeteroData) -> None:
-    import networkx as nx
-
-    from mmgraph.graph.export import to_networkx
-
-    g = to_networkx(graph)
-    layout = graph_layout(graph)
-    values = {(m, i): float(v) for m, v in explanation.node_importance.items() for i, v in enumerate(v.tolist())}
-    top = max(values.values(), default=0.0) or 1.0
-    intra, other = set(), set()
-    for u, v, attrs in g.edges(data=True):
-        (intra if attrs["type"] == "intra" else other).add((min(u, v), max(u, v)))
-    nx.draw_networkx_edges(g.to_undirected(as_view=True), layout, edgelist=sorted(other), ax=ax, alpha=0.04,
-                           edge_color="tab:blue", arrows=False)
-    nx.draw_networkx_edges(g.to_undirected(as_view=True), layout, edgelist=sorted(intra), ax=ax, alpha=0.5,
-                           edge_color="grey", arrows=False)
-    nodes = list(g.nodes)
-    size = max(8.0, 250.0 / np.sqrt(max(len(nodes), 1)))
-    colours = [values.get(n, 0.0) / top for n in nodes]
-    drawn = nx.draw_networkx_nodes(g, layout, nodelist=nodes, node_color=colours, cmap=CMAP, vmin=0, vmax=1,
-                                   node_size=size, ax=ax, edgecolors="black", linewidths=0.3)
+    drawn = draw_graph(ax, graph, explanation.node_importance, cmap=CMAP)
     ax.figure.colorbar(drawn, ax=ax, shrink=0.7, label="importance / max")
-    for t in graph.node_types:
-        if t not in ("image", HUB) and (t, 0) in layout:
-            ax.text(-0.05, layout[(t, 0)][1], t, ha="right", va="center", fontsize=9)
     ax.set_title("graph (nodes coloured by importance)")
-    ax.set_axis_off()

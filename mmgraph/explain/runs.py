@@ -10,6 +10,8 @@ from pathlib import Path
 
 from mmgraph.explain.attribution import DEFAULT_STEPS, explain
 from mmgraph.explain.plot import plot_explanation
+from mmgraph.files import write_atomic
+from mmgraph.graph.collate import full_edges_for
 
 log = logging.getLogger(__name__)
 
@@ -22,51 +24,55 @@ def file_stem(sample_id: str) -> str:
     return stem if stem.strip(".") else "_" + stem
 
 
-def explain_run(run_dir: str | Path, data: str, ids: Sequence[str], out: str | Path, *, method: str = "gradient",
-                split: str = "test", root: str | None = None, steps: int = DEFAULT_STEPS) -> list[Path]:
+def explain_run(run_dir: str | Path, data: str | None, ids: Sequence[str], out: str | Path, *,
+                method: str = "gradient", split: str = "test", root: str | None = None,
+                steps: int = DEFAULT_STEPS, allow_outside: bool = False) -> list[Path]:
     """Explain a trained run's predictions for the samples ``ids`` of a dataset split.
 
-    Loads the run (``load_run``), featurizes ``split`` of ``data`` with the run's graph config,
+    Loads the run (``load_run``), featurizes ``split`` of the data with the run's graph config,
     explains the chosen samples in one batch and writes ``out/<id>.json`` (``Explanation.to_dict``)
     and ``out/<id>.png`` (``plot_explanation``) for each.
 
     Args:
         run_dir: a run folder (``mmgraph train``).
-        data: built-in dataset name, manifest path or converted folder.
+        data: built-in dataset name, manifest path or converted folder; ``None``: the run's own
+            data, as ``run.json`` records it (with its root and seed). Other data is checked
+            against the run (``LoadedRun.check_data``: its modalities and tasks) and logged as a
+            warning, since its samples are not the ones the run was trained on.
         ids: sample ids of ``split``.
         out: folder for the files (created).
         method: ``"gradient"`` or ``"attention"``.
         split: the dataset split holding the samples.
         root: raw-data folder (default: the run's).
         steps: integrated-gradients steps.
+        allow_outside: accept manifest paths outside the manifest's folder.
 
     Returns:
         the written files, JSON and PNG per sample, in ``ids`` order.
     """
-    from mmgraph.datasets import load_dataset
     from mmgraph.train.runs import load_run
 
     if not ids:
         raise ValueError("no sample ids given")
     run = load_run(run_dir)
-    dataset = load_dataset(data, root=root or run.record.root, seed=run.record.data_seed or 0)
-    if split not in dataset.splits:
-        raise ValueError(f"dataset {dataset.name!r} has no split {split!r} (splits: {list(dataset.splits)})")
-    graphs = dataset.featurize(split, run.graph_config)
+    dataset = run.load_data(data, root=root, allow_outside=allow_outside)
+    graphs, _ = run.featurize(dataset, split)
     index = {sid: i for i, sid in enumerate(graphs.ids)}
     missing = [sid for sid in ids if sid not in index]
     if missing:
-        raise ValueError(f"ids not in the {split} split of {data}: {missing[:5]} (its ids look like {graphs.ids[:3]})")
+        raise ValueError(f"ids not in the {split} split of {data or run.record.data}: {missing[:5]} "
+                         f"(its ids look like {graphs.ids[:3]})")
     rows = [index[sid] for sid in ids]
-    explanations = explain(run.model, graphs.collate_indices(rows), method=method, steps=steps)
+    full_edges = full_edges_for(run.model)
+    explanations = explain(run.model, graphs.collate_indices(rows, full_edges=full_edges), method=method, steps=steps)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for row, explanation in zip(rows, explanations):
         stem = file_stem(str(explanation.id))
         json_path, png_path = out / f"{stem}.json", out / f"{stem}.png"
-        json_path.write_text(json.dumps(explanation.to_dict(), indent=2))
-        plot_explanation(explanation, graphs.collate_indices([row]), run.graph_config, png_path)
+        write_atomic(json_path, json.dumps(explanation.to_dict(), indent=2).encode())
+        plot_explanation(explanation, graphs.collate_indices([row], full_edges=full_edges), run.graph_config, png_path)
         written += [json_path, png_path]
         log.info("explained %s: %s", explanation.id, explanation.modality_importance)
     return written

@@ -7,20 +7,24 @@ samples is the graph layer's ``mmgraph.graph.Featurizer``.
 
 from __future__ import annotations
 
-from mmgraph.featurize.audio import AudioFeaturizer, AudioSettings, mel_filterbank
+from mmgraph.featurize.audio import AUDIO_8K, AudioFeaturizer, AudioSettings, mel_filterbank
 from mmgraph.featurize.base import (
     FEATURIZERS,
+    TOKEN,
     FeaturizedSample,
     ModalityFeaturizer,
     NodeSet,
     NoSettings,
+    encoder_input,
     register_featurizer,
 )
 from mmgraph.featurize.image import ImageFeaturizer, ImageSettings
 from mmgraph.featurize.text import TextFeaturizer, TextSettings, Tokenizer
 
 __all__ = [
+    "AUDIO_8K",
     "FEATURIZERS",
+    "TOKEN",
     "AudioFeaturizer",
     "AudioSettings",
     "FeaturizedSample",
@@ -32,6 +36,7 @@ __all__ = [
     "TextFeaturizer",
     "TextSettings",
     "Tokenizer",
+    "encoder_input",
     "mel_filterbank",
     "register_featurizer",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
@@ -14,6 +15,15 @@ from mmgraph.config import ConfigMixin
 from mmgraph.modality import MODALITIES, layout_of
 from mmgraph.registry import Registry
 from mmgraph.typing import Modality
+
+TOKEN = "token"
+"""The node attribute holding the ids of a graph whose ``x`` holds float features made from them (text
+with ``TextSettings(features="embedding")``): mmgraph's encoders read it (``encoder_input``)."""
+
+
+def encoder_input(store: Mapping[str, Any]) -> Tensor:
+    """What mmgraph's encoders read from a node store: ``token`` (the ids) where it has one, else ``x``."""
+    return store[TOKEN] if TOKEN in store else store["x"]
 
 
 @dataclass(eq=False)
@@ -83,6 +93,10 @@ class ModalityFeaturizer(ABC):
     settings_class: ClassVar[type[ConfigMixin]] = NoSettings
     """The dataclass of this featurizer's settings (its table in ``GraphConfig``)."""
 
+    size_settings: ClassVar[tuple[str, ...]] = ()
+    """The settings that bound how many nodes a value becomes (``max_frames``, ``max_tokens``): the
+    ones a warning about an over-budget graph tells the user to change."""
+
     @classmethod
     def from_settings(cls, settings: Any) -> ModalityFeaturizer:
         """Build from a ``settings_class`` instance: by default ``cls(**settings' fields)``."""
@@ -118,6 +132,14 @@ class ModalityFeaturizer(ABC):
     @property
     def pos_dim(self) -> int:
         return 2 if self.layout == "grid" else 1
+
+    def node_attributes(self, x: Tensor) -> dict[str, Tensor]:
+        """The node attributes a graph carries for the stored features ``x``: ``{"x": x}``.
+
+        A featurizer whose ``x`` holds ids may give float features as ``x`` for PyG layers, with the
+        ids as ``token`` (``TOKEN``), which mmgraph's encoders read; ``build_graph`` and batching call it.
+        """
+        return {"x": x}
 
     def empty(self) -> NodeSet:
         """A zero-node ``NodeSet`` with the right feature shape and dtype."""

@@ -120,12 +120,12 @@ def build_graph(sample: MultimodalSample | FeaturizedSample, config: GraphConfig
         config: the graph schema; ``GraphConfig()`` when ``None``.
 
     Returns:
-        ``HeteroData`` with ``x``, ``pos`` (and node targets) per node type, ``edge_index`` per
-        edge type, and graph-level ``y``, targets and ``id``.
+        ``HeteroData`` with ``x``, ``pos`` (and node targets) per node type (text with float
+        ``features``: ``token`` too), ``edge_index`` per edge type, and graph-level ``y``, targets and ``id``.
     """
     config = config or GraphConfig()
     (fs,) = featurize_all([sample], config)
-    featurizer: Featurizer | None = None  # built only if a modality is missing (for its empty NodeSet)
+    featurizer = Featurizer(config)
     from torch_geometric.data import HeteroData  # here, not at the top: see the package docstring
 
     data = HeteroData()
@@ -136,10 +136,10 @@ def build_graph(sample: MultimodalSample | FeaturizedSample, config: GraphConfig
         elif node_type in fs.nodes:
             nodes[node_type] = fs.nodes[node_type]
         else:
-            featurizer = featurizer or Featurizer(config)
             nodes[node_type] = featurizer.empty(node_type)
         store = data[node_type]
-        store.x = nodes[node_type].x
+        for key, value in featurizer.node_attributes(node_type, nodes[node_type].x).items():
+            store[key] = value
         store.pos = nodes[node_type].pos
         store.num_nodes = len(nodes[node_type])
     set_node_targets(data, [fs])

@@ -30,6 +30,16 @@ if TYPE_CHECKING:
     from torch_geometric.data import HeteroData
 
 FullEdges = Literal["list", "dense"]
+"""How a batch holds its complete blocks: ``"list"`` (the default everywhere: every edge list built, so
+any PyG layer, transform or explainer can take the batch) or ``"dense"`` (the opt-in fast path of models
+that declare ``supports_dense_blocks``: complete blocks left as ``dense=True`` marks without edge lists)."""
+
+
+def full_edges_for(model: object) -> FullEdges:
+    """The batches ``model`` reads: ``"dense"`` when it declares ``supports_dense_blocks = True`` (it
+    attends over complete blocks from the ``batch`` vectors alone, as mmgraph's own models do), else
+    ``"list"``. The ``Trainer`` and the benchmark runner build their loaders with it."""
+    return "dense" if getattr(model, "supports_dense_blocks", False) else "list"
 
 
 @contextmanager
@@ -183,10 +193,12 @@ def assemble_batch(
     num_graphs = len(next(iter(nodes.values())).shapes)
     graph_index = torch.arange(num_graphs)
     ptr: dict[NodeType, Tensor] = {}
+    featurizer = Featurizer(config)
     for node_type in config.node_types:
         cols = nodes[node_type]
         store = data[node_type]
-        store.x = cols.x
+        for key, value in featurizer.node_attributes(node_type, cols.x).items():
+            store[key] = value  # x (float features of ids: x and token, see TextSettings.features)
         store.pos = cols.pos
         store.num_nodes = int(cols.x.shape[0])
         store.batch = torch.repeat_interleave(graph_index, cols.counts, output_size=int(cols.x.shape[0]))
@@ -195,9 +207,10 @@ def assemble_batch(
     forward: dict[EdgeType, Tensor] = {}
     specs: list[EdgeSpec] = config.edge_specs
     for spec in specs:
+        store = data[spec.edge_type]  # created in schema order: metadata() is config.metadata(), as build_graph's
         dense = spec.strategy.is_dense
         if dense:
-            data[spec.edge_type].dense = True
+            store.dense = True
             if full_edges == "dense":
                 continue
         if spec.reverse_of is None:
@@ -227,12 +240,14 @@ def collate(
         samples: ``MultimodalSample``s (featurized here, in one batched call) or
             ``FeaturizedSample``s (e.g. from a dataset's cache); modality sets may differ.
         config: the graph schema; ``GraphConfig()`` when ``None``.
-        full_edges: ``"list"`` builds every edge list (any PyG layer can use the result);
-            ``"dense"`` leaves the edge lists of complete blocks out (marked ``dense=True``),
-            which is what mmgraph's loaders use: those blocks are attended densely.
+        full_edges: ``"list"`` (default) builds every edge list (any PyG layer can use the result);
+            ``"dense"`` leaves the edge lists of complete blocks out (marked ``dense=True``), for
+            models that declare ``supports_dense_blocks`` (``full_edges_for``): they attend over
+            those blocks densely.
 
     Returns:
-        ``HeteroData`` with, per node type, ``x``, ``pos``, ``batch``, ``ptr`` (and node targets);
+        ``HeteroData`` with, per node type, ``x``, ``pos``, ``batch``, ``ptr`` (and node targets; text
+        with float ``features``: ``token``); edge types in schema order (``metadata()`` is ``config.metadata()``);
         per edge type ``edge_index``; graph-level ``y``, targets (``(B,)`` each), ``id`` (list) and
         ``num_graphs``. Equal to ``Batch.from_data_list([build_graph(s) for s in samples])`` in
         features and edge sets, for every node and edge type.

@@ -4,15 +4,78 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from mmgraph.config import ConfigMixin, check_types
+from mmgraph.errors import InvalidType
 from mmgraph.featurize import FEATURIZERS
+from mmgraph.files import load_toml
 from mmgraph.graph.edges import EdgeStrategy
 from mmgraph.modality import MODALITIES, layout_of
-from mmgraph.typing import CROSS, HUB, HUB_RELATION, INTRA, EdgeType, Modality, NodeType
+from mmgraph.typing import (
+    CROSS,
+    HUB,
+    HUB_RELATION,
+    INTRA,
+    REVERSE_PREFIX,
+    EdgeType,
+    Modality,
+    NodeType,
+    edge_type_order,
+)
+
+
+def edge_key(key: str) -> str:
+    """The canonical ``edges`` key: lower case, the two names of a pair sorted (``"text-audio"`` → ``"audio-text"``)."""
+    names = str(key).lower().split("-")
+    return "-".join(sorted(names)) if len(names) == 2 and names[0] != names[1] else names[0]
+
+
+def read_graph_overrides(path: str | os.PathLike) -> dict[str, Any]:
+    """A TOML file's ``[graph]`` table (or its top level when it has none), checked, for ``GraphConfig.with_overrides``.
+
+    Keys must be ``GraphConfig`` fields or registered modalities; each modality's table is checked
+    against its settings class now, so a typo is reported with the file's name before any data is read.
+    """
+    data = load_toml(path)
+    table = data.get("graph", data)
+    if not isinstance(table, dict):
+        raise TypeError(f"{path}: [graph] must be a table of settings (got {type(table).__name__})")
+    names = {f.name for f in dataclasses.fields(GraphConfig)} - {"settings"}
+    unknown = [k for k in table if k not in names and k not in MODALITIES]
+    if unknown:
+        raise ValueError(f"{path}: unknown [graph] keys {sorted(unknown)}; valid: {sorted(names)} and a table per "
+                         f"registered modality {MODALITIES.list()}")
+    for m in (k for k in table if k in MODALITIES):
+        if not isinstance(table[m], dict):
+            raise TypeError(f"{path}: [graph.{m}] must be a table of settings (got {type(table[m]).__name__})")
+        try:
+            FEATURIZERS.get(m).settings_class().replace(**table[m])  # checked against the settings class
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{path}: [graph.{m}]: {exc}") from None
+    try:
+        check_types(GraphConfig, {k: v for k, v in table.items() if k in names})
+    except TypeError as exc:
+        raise TypeError(f"{path}: {exc}") from None
+    return table
+
+
+def merge_graph_overrides(first: Mapping[str, Any], then: Mapping[str, Any]) -> dict[str, Any]:
+    """Two ``[graph]`` override tables as one: ``then``'s values win; modality tables and ``edges`` merge by key."""
+    out: dict[str, Any] = {k: dict(v) if isinstance(v, Mapping) else v for k, v in first.items()}
+    if "edges" in out:
+        out["edges"] = {edge_key(k): v for k, v in out["edges"].items()}
+    for key, value in then.items():
+        if key == "edges" and isinstance(value, Mapping):
+            out["edges"] = {**out.get("edges", {}), **{edge_key(k): v for k, v in value.items()}}
+        elif isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
 
 
 class EdgeSpec(NamedTuple):
@@ -36,6 +99,17 @@ def _default_strategy(src: Modality, dst: Modality) -> str:
 
 DEFAULT_MODALITIES: tuple[Modality, ...] = ("audio", "image", "text")
 
+DEFAULT_MAX_NODES = 1024
+"""The default node budget of one sample's graph (the default settings make at most 388: 196 image
+patches, 128 audio frames, 64 text tokens)."""
+
+DEFAULT_MAX_EDGES = 250_000
+"""The default edge budget of one sample's graph: 4 MB of ``edge_index`` (the default settings make at
+most about 96,000 edges, most of them the complete blocks between modalities)."""
+
+REVERSE_PREFIXES = (REVERSE_PREFIX, "")
+"""Valid ``GraphConfig.reverse_prefix`` values: ``""`` is the naming of configs stored before (``from_record``)."""
+
 LEGACY_KEYS: dict[str, tuple[Modality, str]] = {
     "image_patch_size": ("image", "patch_size"),
     "image_channels": ("image", "channels"),
@@ -51,7 +125,7 @@ reads them, so ``run.json`` and ``meta.json`` files written by mmgraph 0.1 still
 
 def _normalise_modalities(modalities: Any) -> tuple[Modality, ...]:
     if isinstance(modalities, str):
-        raise TypeError(f"'modalities' must be a sequence of names (got the string {modalities!r})")
+        raise InvalidType(f"'modalities' must be a sequence of names (got the string {modalities!r})")
     mods = tuple(sorted(dict.fromkeys(m.lower() for m in modalities)))
     if not mods:
         raise ValueError("'modalities' must name at least one modality")
@@ -110,8 +184,18 @@ class GraphConfig(ConfigMixin):
         settings: modality → its settings (object or dict of fields); the same as passing each
             table by keyword: ``GraphConfig(image={"patch_size": 7}, text=TextSettings(tokenizer=tok))``.
         edges: strategy per modality or modality pair.
-        hub: add a ``sample`` hub node linked (both ways) to every node.
-        reverse: add the reverse of every cross-modal edge type so that every type receives.
+        max_nodes, max_edges: the budget of one sample's graph (``None``: unchecked). A sample whose
+            graph would be larger is featurized all the same, with a warning that names it and the
+            settings that shrink it (see ``mmgraph.graph.budget``).
+        hub: add a ``sample`` hub node linked to every node (``(m, "hub", "sample")``, and its
+            reverse with ``reverse``).
+        reverse: add the reverse of every cross-modal (and hub) edge type so that every type
+            receives. ``False`` gives the forward types only, the way PyG datasets ship graphs:
+            ``torch_geometric.transforms.ToUndirected`` then adds exactly the reverse types.
+        reverse_prefix: the reverse of ``(a, "cross", b)`` is ``(b, reverse_prefix + "cross", a)``.
+            ``"rev_"`` (the default) is the name ``ToUndirected`` gives a reverse type; ``""`` (the
+            same relation both ways) is the naming of graphs stored before, which ``from_record``
+            keeps for their ``run.json`` / ``meta.json`` so that their models and shards still match.
         **tables: settings tables by modality name.
 
     Example::
@@ -125,6 +209,9 @@ class GraphConfig(ConfigMixin):
     edges: dict[str, str]
     hub: bool
     reverse: bool
+    max_nodes: int | None
+    max_edges: int | None
+    reverse_prefix: str
 
     toml_table: ClassVar[str] = "graph"
 
@@ -136,6 +223,9 @@ class GraphConfig(ConfigMixin):
         edges: Mapping[str, str] | None = None,
         hub: bool = False,
         reverse: bool = True,
+        max_nodes: int | None = DEFAULT_MAX_NODES,
+        max_edges: int | None = DEFAULT_MAX_EDGES,
+        reverse_prefix: str = REVERSE_PREFIX,
         **tables: Any,
     ) -> None:
         given = {str(k).lower(): v for k, v in (settings or {}).items()}
@@ -145,7 +235,7 @@ class GraphConfig(ConfigMixin):
             if key not in MODALITIES:
                 raise TypeError(
                     f"GraphConfig got an unexpected argument {key!r}; it takes modalities, settings, edges, hub, "
-                    f"reverse and a settings table per registered modality ({MODALITIES.list()})"
+                    f"reverse, reverse_prefix and a settings table per registered modality ({MODALITIES.list()})"
                 )
             if key.lower() in given:
                 raise ValueError(f"GraphConfig: settings of {key!r} given twice (as settings= and as {key}=)")
@@ -155,6 +245,14 @@ class GraphConfig(ConfigMixin):
         self.edges = self._normalise_edges(dict(edges or {}))
         self.hub = hub
         self.reverse = reverse
+        for name, value in (("max_nodes", max_nodes), ("max_edges", max_edges)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"GraphConfig.{name} must be a positive int or None (got {value!r})")
+        self.max_nodes = max_nodes
+        self.max_edges = max_edges
+        if reverse_prefix not in REVERSE_PREFIXES:
+            raise ValueError(f"'reverse_prefix' must be one of {list(REVERSE_PREFIXES)} (got {reverse_prefix!r})")
+        self.reverse_prefix = reverse_prefix
         self._specs = self._build_specs()
 
     def _build_settings(self, given: dict[Modality, Any]) -> dict[Modality, Any]:
@@ -177,7 +275,7 @@ class GraphConfig(ConfigMixin):
                 except (TypeError, ValueError) as exc:
                     raise type(exc)(f"GraphConfig.{m}: {exc}") from None
             else:
-                raise TypeError(
+                raise InvalidType(
                     f"GraphConfig.{m}: expected {cls.__name__} or a table of its fields, got {type(value).__name__}"
                 )
         return out
@@ -192,7 +290,7 @@ class GraphConfig(ConfigMixin):
                 raise ValueError(
                     f"edges key {key!r} must be 'modality' or 'modality-modality' over {list(self.modalities)}"
                 )
-            canon = "-".join(sorted(names)) if len(names) == 2 and names[0] != names[1] else names[0]
+            canon = edge_key(key)
             if canon in out:
                 raise ValueError(f"edges: {key!r} given twice")
             strategy = EdgeStrategy.parse(spec)
@@ -218,13 +316,17 @@ class GraphConfig(ConfigMixin):
             forward = (a, CROSS, b)
             specs.append(EdgeSpec(forward, strategy, False))
             if self.reverse:
-                specs.append(EdgeSpec((b, CROSS, a), strategy, False, reverse_of=forward))
+                specs.append(EdgeSpec((b, self.reverse_prefix + CROSS, a), strategy, False, reverse_of=forward))
         if self.hub:
             full = EdgeStrategy("full")
             for m in self.modalities:
-                specs.append(EdgeSpec((m, HUB_RELATION, HUB), full, False))
-                specs.append(EdgeSpec((HUB, HUB_RELATION, m), full, False, reverse_of=(m, HUB_RELATION, HUB)))
-        return sorted(specs, key=lambda s: s.edge_type)
+                forward = (m, HUB_RELATION, HUB)
+                specs.append(EdgeSpec(forward, full, False))
+                # graphs stored before reverse_prefix always linked the hub both ways
+                if self.reverse or not self.reverse_prefix:
+                    reverse = (HUB, self.reverse_prefix + HUB_RELATION, m)
+                    specs.append(EdgeSpec(reverse, full, False, reverse_of=forward))
+        return sorted(specs, key=lambda s: edge_type_order(s.edge_type))
 
     @property
     def node_types(self) -> list[NodeType]:
@@ -233,7 +335,7 @@ class GraphConfig(ConfigMixin):
 
     @property
     def edge_specs(self) -> list[EdgeSpec]:
-        """Every edge type of the schema with its strategy, sorted by edge type."""
+        """Every edge type of the schema with its strategy, in ``edge_type_order``."""
         return list(self._specs)
 
     @property
@@ -260,7 +362,8 @@ class GraphConfig(ConfigMixin):
         """
         modalities = _normalise_modalities(changes.pop("modalities", self.modalities))
         given = {str(k).lower(): v for k, v in (changes.pop("settings", None) or {}).items()}
-        plain = {k: changes.pop(k) for k in ("edges", "hub", "reverse") if k in changes}
+        plain = {k: changes.pop(k) for k in ("edges", "hub", "reverse", "reverse_prefix", "max_nodes", "max_edges")
+                 if k in changes}
         for key in list(changes):
             if key in LEGACY_KEYS:
                 raise TypeError(_moved(key))
@@ -284,7 +387,8 @@ class GraphConfig(ConfigMixin):
         settings.update(given)  # tables of modalities not listed: refused by __init__, naming them
         return GraphConfig(
             modalities, settings=settings, edges=plain.get("edges", self.edges), hub=plain.get("hub", self.hub),
-            reverse=plain.get("reverse", self.reverse),
+            reverse=plain.get("reverse", self.reverse), reverse_prefix=plain.get("reverse_prefix", self.reverse_prefix),
+            max_nodes=plain.get("max_nodes", self.max_nodes), max_edges=plain.get("max_edges", self.max_edges),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -295,14 +399,18 @@ class GraphConfig(ConfigMixin):
             "edges": dict(self.edges),
             "hub": self.hub,
             "reverse": self.reverse,
+            "max_nodes": self.max_nodes,
+            "max_edges": self.max_edges,
+            "reverse_prefix": self.reverse_prefix,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> GraphConfig:
         """Build from ``to_dict()`` output or a TOML ``[graph]`` table; also reads the flat keys of
-        mmgraph 0.1 (``image_patch_size``, ``tokenizer``, ``audio_n_mels``, ...: see ``LEGACY_KEYS``)."""
+        mmgraph 0.1 (``image_patch_size``, ``tokenizer``, ``audio_n_mels``, ...: see ``LEGACY_KEYS``),
+        with no ``max_grid`` cap on images (0.1 had none)."""
         if not isinstance(d, Mapping):
-            raise TypeError(f"GraphConfig: expected a table of settings, got {type(d).__name__}")
+            raise InvalidType(f"GraphConfig: expected a table of settings, got {type(d).__name__}")
         d = dict(d)
         names = {f.name for f in dataclasses.fields(cls)}
         legacy = {k: d.pop(k) for k in list(d) if k in LEGACY_KEYS}
@@ -325,11 +433,45 @@ class GraphConfig(ConfigMixin):
             if not isinstance(table, dict) or name in table:
                 raise ValueError(f"GraphConfig: {key!r} and the {modality!r} table's {name!r} both given")
             table[name] = value
+        if legacy and isinstance(settings.get("image"), dict):
+            settings["image"].setdefault("max_grid", None)  # 0.1 had no cap: its configs featurize as they did
         return cls(modalities, settings=settings, **plain)
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> GraphConfig:
+        """This config with a ``[graph]`` table of overrides applied (``--graph FILE.toml``, a suite's ``[graph]``).
+
+        Like ``replace``, each modality's table is merged into its settings and other fields are
+        replaced; unlike ``replace``, ``edges`` is merged too: an override names only the edge types it
+        changes, the others keep this config's strategies (those of modalities ``modalities``
+        drops go with them).
+        """
+        if not isinstance(overrides, Mapping):
+            raise TypeError(f"graph overrides must be a table of settings (got {type(overrides).__name__})")
+        table = dict(overrides)
+        if "edges" in table or "modalities" in table:
+            given = table.pop("edges", {})
+            if not isinstance(given, Mapping):
+                raise TypeError(f"GraphConfig.edges must be a table of strategies (got {type(given).__name__})")
+            kept = set(_normalise_modalities(table.get("modalities", self.modalities)))
+            edges = {k: v for k, v in self.edges.items() if set(k.split("-")) <= kept}
+            edges.update({edge_key(k): v for k, v in given.items()})
+            table["edges"] = edges
+        return self.replace(**table)
+
+
+    @classmethod
+    def from_record(cls, d: Mapping[str, Any]) -> GraphConfig:
+        """A config mmgraph stored (``run.json``, ``meta.json``, a ``GraphDataset`` file): as ``from_dict``,
+        except that one stored before ``reverse_prefix`` existed keeps the reverse names its models and
+        shards were made with (``reverse_prefix=""``)."""
+        if isinstance(d, Mapping) and "reverse_prefix" not in d:
+            d = {**d, "reverse_prefix": ""}
+        return cls.from_dict(d)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
 
     def __repr__(self) -> str:
         tables = "".join(f"{m}={self.settings[m]!r}, " for m in self.modalities)
-        return f"GraphConfig(modalities={list(self.modalities)}, {tables}edges={self.edges}, hub={self.hub})"
+        return (f"GraphConfig(modalities={list(self.modalities)}, {tables}edges={self.edges}, hub={self.hub}, "
+                f"max_nodes={self.max_nodes}, max_edges={self.max_edges})")

@@ -28,6 +28,8 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
+from mmgraph.errors import InvalidType
+
 KINDS = ("grid", "window", "knn", "full", "aligned", "none")
 _DEFAULT_PARAM = {"grid": 4, "window": 1, "knn": 4}
 
@@ -44,7 +46,7 @@ class EdgeStrategy:
         if isinstance(spec, EdgeStrategy):
             return spec
         if not isinstance(spec, str):
-            raise TypeError(f"edge strategy must be a string like 'window:2' (got {spec!r})")
+            raise InvalidType(f"edge strategy must be a string like 'window:2' (got {spec!r})")
         kind, _, arg = spec.strip().lower().partition(":")
         if kind not in KINDS:
             raise ValueError(
@@ -105,6 +107,16 @@ class EdgeStrategy:
         Cached per (strategy, shapes): callers must not modify the result.
         """
         return _local_edges(self.kind, self.param, tuple(src_shape), tuple(dst_shape), intra)
+
+    def num_edges(self, src_shape: tuple[int, ...], dst_shape: tuple[int, ...], intra: bool) -> int:
+        """How many edges ``local_edges`` gives, counted without building them (budgets, preflight).
+
+        Exact by formula for ``grid``, ``window``, ``full`` and ``none``. ``knn`` and ``aligned`` are
+        built and counted when the pair holds at most ``EXACT_COUNT_PAIRS`` node pairs; above that
+        the count is an upper bound (``2 n k`` for knn, every pair for aligned), so that sizing a huge
+        graph never allocates it.
+        """
+        return _num_edges(self.kind, self.param, tuple(src_shape), tuple(dst_shape), intra)
 
     def __str__(self) -> str:
         if self.param is None:
@@ -246,3 +258,30 @@ def _local_edges(
     else:  # pragma: no cover - parse() admits only KINDS
         raise ValueError(kind)
     return edges.contiguous()
+
+
+EXACT_COUNT_PAIRS = 4_000_000
+"""``EdgeStrategy.num_edges`` builds knn and aligned edges to count them up to this many node pairs."""
+
+
+@lru_cache(maxsize=8192)
+def _num_edges(
+    kind: str, param: float | None, src_shape: tuple[int, ...], dst_shape: tuple[int, ...], intra: bool
+) -> int:
+    num_src, num_dst = _count(src_shape), _count(dst_shape)
+    if kind == "none" or num_src == 0 or num_dst == 0:
+        return 0
+    if kind == "grid":
+        rows, cols = src_shape
+        straight = rows * (cols - 1) + (rows - 1) * cols
+        diagonal = 2 * (rows - 1) * (cols - 1) if int(param) == 8 else 0
+        return 2 * (straight + diagonal)  # both directions
+    if kind == "window":
+        return 2 * sum(num_src - d for d in range(1, min(int(param), num_src - 1) + 1))
+    if kind == "full":
+        return num_src * (num_src - 1) if intra else num_src * num_dst
+    if num_src * num_dst <= EXACT_COUNT_PAIRS:  # knn, aligned: no closed form; small enough to build
+        return int(_local_edges(kind, param, src_shape, dst_shape, intra).shape[1])
+    if kind == "knn":
+        return min(2 * num_src * min(int(param), num_src - 1), num_src * (num_src - 1))
+    return num_src * num_dst

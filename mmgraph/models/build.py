@@ -65,7 +65,10 @@ def build_encoder(node_type: str, config: ModelConfig, spec: DataSpec) -> nn.Mod
     if name not in ENCODERS:
         raise ValueError(f"ModelConfig.encoders[{node_type!r}]: unknown encoder {name!r}; "
                          f"registered: {', '.join(ENCODERS.list())}")
-    return ENCODERS.create(name, node_type, config, spec)
+    try:
+        return ENCODERS.create(name, node_type, config, spec)
+    except ValueError as exc:  # the encoder names its own arguments ('channels'): say which setting it got
+        raise ValueError(f"the {node_type} encoder {name!r} with 'hidden' = {config.hidden}: {exc}") from None
 
 
 @MODELS.register("mmgnn")

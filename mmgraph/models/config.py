@@ -49,6 +49,10 @@ class DataSpec:
         return cls(config.modalities, config.node_types, config.edge_types, in_features, image.patch_size,
                    dict(tasks), vocab)
 
+    def metadata(self) -> tuple[list[NodeType], list[EdgeType]]:
+        """``(node_types, edge_types)``, as PyG's ``HeteroData.metadata()`` (what ``HGTConv`` or ``to_hetero`` take)."""
+        return list(self.node_types), list(self.edge_types)
+
     def restrict(self, modalities: list[Modality] | tuple[Modality, ...]) -> DataSpec:
         """The spec seen by a model that uses only ``modalities`` (unimodal models)."""
         unknown = set(modalities) - set(self.modalities)
@@ -64,6 +68,14 @@ class DataSpec:
             self.tasks,
             self.vocab if "text" in modalities else None,
         )
+
+
+ATTENTION_MODELS = ("transformer", "mult")
+"""Baselines whose attention layers always split ``hidden`` across ``heads``."""
+BRANCH_MODELS = ("unimodal", "late_fusion", "tensor_fusion", "low_rank_fusion")
+"""Baselines whose modality branches have ``layers`` self-attention layers of ``heads`` heads."""
+TEXT_CONTEXT_HEADS = 4
+"""Attention heads of the text encoder's ``transformer`` context (``nn.encoders.token``)."""
 
 
 @dataclass
@@ -131,3 +143,21 @@ class ModelConfig(ConfigMixin):
             )
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ValueError(f"'modality_dropout' must be in [0, 1) (got {self.modality_dropout})")
+        part = self._head_split_part()
+        if part is not None and self.hidden % self.heads:
+            raise ValueError(f"'hidden' (got {self.hidden}) must be divisible by 'heads' (got {self.heads}): "
+                             f"{part} splits the width across its attention heads")
+        if self.text_context == "transformer" and self.hidden % TEXT_CONTEXT_HEADS:
+            raise ValueError(f"'hidden' (got {self.hidden}) must be divisible by {TEXT_CONTEXT_HEADS}, the attention "
+                             f"heads of text_context 'transformer'")
+
+    def _head_split_part(self) -> str | None:
+        """The part of this model that splits ``hidden`` across ``heads`` attention heads (``None``: none)."""
+        if self.name == "mmgnn":
+            from mmgraph.nn.conv import CONVS
+
+            conv = CONVS.get(self.conv) if self.layers > 0 and self.conv in CONVS else None
+            return f"conv {self.conv!r}" if getattr(conv, "splits_channels_across_heads", False) else None
+        if self.name in ATTENTION_MODELS or (self.name in BRANCH_MODELS and self.layers > 0):
+            return f"model {self.name!r}"
+        return None

@@ -8,11 +8,12 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from mmgraph.featurize import encoder_input
 from mmgraph.models.outputs import ModelOutput
 from mmgraph.nn.context import BatchContext
 from mmgraph.nn.heads import Head, MultiTaskHead
 from mmgraph.nn.prepare import Embed, TrainingData, fit_encoder_inputs
-from mmgraph.typing import HUB, EdgeType, NodeType
+from mmgraph.typing import HUB, EdgeType, NodeType, sorted_edge_types
 
 
 class MultimodalGNN(nn.Module):
@@ -52,7 +53,7 @@ class MultimodalGNN(nn.Module):
     ) -> None:
         super().__init__()
         self.node_types = sorted(node_types)
-        self.edge_types = sorted(tuple(et) for et in edge_types)
+        self.edge_types = sorted_edge_types(edge_types)
         missing = set(self.node_types) - set(encoders.keys())
         if missing:
             raise ValueError(f"no encoder for node types {sorted(missing)}")
@@ -65,6 +66,12 @@ class MultimodalGNN(nn.Module):
         self.unimodal_weight = unimodal_weight
         self.dense_path = dense_path
         self.dense_block_limit = dense_block_limit
+
+    @property
+    def supports_dense_blocks(self) -> bool:
+        """Whether batches may leave complete blocks as ``dense=True`` marks (``full_edges="dense"``):
+        yes, unless ``dense_path=False`` asks for every edge list."""
+        return self.dense_path
 
     @property
     def task_heads(self) -> Mapping[str, Head]:
@@ -116,7 +123,7 @@ class MultimodalGNN(nn.Module):
             ctx = ctx.drop_nodes(self.modality_keep(ctx))
         ctx.precompute_masks()
         present = [t for t in self.node_types if t in batch.node_types and "x" in batch[t]]
-        return {t: batch[t].x for t in present}, {t: batch[t].pos for t in present}, ctx
+        return {t: encoder_input(batch[t]) for t in present}, {t: batch[t].pos for t in present}, ctx
 
     def core(self, x: dict[NodeType, Tensor], pos: dict[NodeType, Tensor], ctx: BatchContext):
         """Encoders → layers → readout → heads on prepared inputs (the compilable part).

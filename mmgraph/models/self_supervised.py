@@ -126,6 +126,11 @@ class SelfSupervisedModel(nn.Module):
         self.weights = {k: float(weights.get(k, 1.0)) for k in self.objectives}
 
     @property
+    def supports_dense_blocks(self) -> bool:
+        """The graph model's (the objectives read the batch through it)."""
+        return bool(getattr(self.model, "supports_dense_blocks", False))
+
+    @property
     def task_heads(self) -> Mapping[str, Head]:
         """No task heads: the ``Trainer`` evaluates only the loss (and selects on it)."""
         return MappingProxyType({})

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData
+from torch_geometric.data import Batch, HeteroData
 
 from mmgraph.nn.dense import DenseLayout, GraphGroups
 from mmgraph.typing import EdgeType, NodeType
@@ -74,7 +74,8 @@ class BatchContext:
         mask; the rest run sparse. Types absent from ``data`` have no edges. ``max_groups``: see the
         class docstring.
         """
-        num_graphs = int(data.num_graphs) if "num_graphs" in data else 1
+        # a PyG Batch (Batch.from_data_list of single graphs) knows its size; collate stores num_graphs
+        num_graphs = int(data.num_graphs) if isinstance(data, Batch) or "num_graphs" in data else 1
         layouts, batch = {}, {}
         for t in node_types:
             if t in data.node_types:
@@ -101,6 +102,12 @@ class BatchContext:
                     dense.append(et)
                 else:
                     sparse[et] = store.edge_index
+            elif bool(getattr(store, "dense", False)):
+                raise ValueError(
+                    f"edge type {et} is a complete block without its edge list (a batch made with "
+                    f"full_edges='dense'), but this model reads edge lists (dense_path=False): make the "
+                    f"batch with full_edges='list' (or mmgraph.graph.materialize_dense_edges)"
+                )
             else:
                 raise ValueError(f"edge type {et} has neither an edge list nor a dense marker")
         return cls(num_graphs, layouts, batch, sparse, dense, block_masks=blocks, max_groups=max_groups)

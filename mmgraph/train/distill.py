@@ -94,6 +94,11 @@ class DistillationModel(nn.Module):
         return self.student.head
 
     @property
+    def supports_dense_blocks(self) -> bool:
+        """Whether both models read complete blocks from their ``dense=True`` marks (both read every batch)."""
+        return all(getattr(m, "supports_dense_blocks", False) for m in (self.student, self.teacher))
+
+    @property
     def task_heads(self) -> Mapping[str, Head]:
         """The student's task heads (what the ``Trainer`` evaluates and selects on)."""
         return self.student.task_heads

@@ -17,6 +17,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from mmgraph.errors import DeviceError
+
 log = logging.getLogger(__name__)
 
 
@@ -58,11 +60,45 @@ def barrier() -> None:
         dist.barrier()
 
 
+def available_devices() -> list[str]:
+    """The device names this machine and torch build can run on: ``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``."""
+    names = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        names += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        names.append("mps")
+    return names
+
+
 def resolve_device(name: str) -> torch.device:
-    """``"auto"``: CUDA when present, else the CPU; any other name as ``torch.device`` reads it."""
+    """``"auto"``: CUDA when present, else the CPU; any other name checked against ``available_devices()``.
+
+    Raises:
+        DeviceError: not a device name, or a device this machine or torch build does not have
+            (``cuda`` on a CPU-only build), naming the valid ones. Checked before any work starts.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    valid = ", ".join(available_devices())
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise DeviceError(f"device {name!r} is not a device name; valid here: {valid}") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if torch.version.cuda is None:
+            raise DeviceError(f"device {name!r}: this torch build ({torch.__version__}) has no CUDA support; "
+                              f"valid here: {valid}")
+        if not torch.cuda.is_available():
+            raise DeviceError(f"device {name!r}: no CUDA GPU is visible; valid here: {valid}")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {name!r}: only {torch.cuda.device_count()} CUDA device(s); valid here: {valid}")
+        return device
+    if name in available_devices():
+        return device
+    raise DeviceError(f"device {name!r} is not available here; valid here: {valid}")
 
 
 @dataclass(frozen=True)
@@ -108,4 +144,7 @@ class ProcessPlace:
                                        find_unused_parameters=True)
 
 
-__all__ = ["ProcessPlace", "barrier", "init_distributed", "is_main_process", "resolve_device", "torchrun_process_group"]
+__all__ = [
+    "ProcessPlace", "available_devices", "barrier", "init_distributed", "is_main_process", "resolve_device",
+    "torchrun_process_group",
+]

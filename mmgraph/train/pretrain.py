@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ from mmgraph.models.self_supervised import (
 )
 from mmgraph.train.checkpoint import load_checkpoint
 from mmgraph.train.run_folder import RunFolder, RunInfo
-from mmgraph.train.runs import LoadedRun, model_config_from
+from mmgraph.train.runs import LoadedRun, check_runtime, model_config_from, resumed_settings, train_config_from
 from mmgraph.train.trainer import FitResult, TrainConfig, Trainer, seed_everything
 
 log = logging.getLogger(__name__)
@@ -84,9 +85,10 @@ def pretrain_run(
     data: str,
     out: str | Path,
     *,
-    model: str | ModelConfig = "mmgnn",
+    model: str | ModelConfig | None = None,
     pretrain_config: PretrainConfig | None = None,
     train_config: TrainConfig | None = None,
+    overrides: Mapping[str, Any] | None = None,
     root: str | None = None,
     data_seed: int = 0,
     resume: bool = False,
@@ -96,28 +98,35 @@ def pretrain_run(
     Args:
         data: built-in dataset name, manifest path or converted-graphs folder.
         out: run folder; ``mmgraph train --init OUT`` fine-tunes from it.
-        model: model config (TOML path, ``"mmgnn"`` or ``ModelConfig``): the architecture to
-            pretrain, which the fine-tuned model should share.
-        pretrain_config: objectives and their settings.
-        train_config: optimisation settings.
+        model: model config (TOML path, ``"mmgnn"`` or ``ModelConfig``; ``None``: ``mmgnn``): the
+            architecture to pretrain, which the fine-tuned model should share. A TOML file may hold
+            a ``[train]`` table.
+        pretrain_config: objectives and their settings (``None``: the defaults, or the stored ones
+            on resume).
+        train_config, overrides: optimisation settings, as for ``train_run``.
         root, data_seed: as for ``train_run``.
-        resume: continue the run in ``out`` from its last checkpoint (its stored settings).
+        resume: continue the run in ``out`` from its last checkpoint (its stored settings; more
+            ``epochs`` in ``overrides`` extend it, as for ``train_run``).
 
     Returns the run's summary (best epoch, validation loss, seconds).
     """
     from mmgraph.datasets import load_dataset
 
     folder = RunFolder(out)
-    dataset = load_dataset(data, root=root, seed=data_seed)
-    train_config = train_config or TrainConfig()
     if resume:
-        stored = folder.read_info_for_resume()
-        graph_config, model_config = stored.graph_config, stored.model_config
-        pretrain_config = PretrainConfig.from_dict(stored.pretrain_config or {})
-        train_config = stored.train_config.replace(progress=train_config.progress)
+        stored = resumed_settings(folder, model, train_config, dict(overrides or {}))
+        model_config, train_config = stored.model_config, stored.train_config
+        stored_pretrain = PretrainConfig.from_dict(stored.pretrain_config or {})
+        if pretrain_config is not None and pretrain_config != stored_pretrain:
+            raise ValueError(f"--resume: {out} was pretrained with {stored_pretrain.to_dict()}; resume it without "
+                             f"changing the objective or mask ratio")
+        pretrain_config = stored_pretrain
     else:
         model_config = model_config_from(model)
-        graph_config = dataset.fit_graph_config()
+        train_config = train_config_from(model, train_config, overrides)
+    check_runtime(train_config)  # before any data is read
+    dataset = load_dataset(data, root=root, seed=data_seed)
+    graph_config = stored.graph_config if resume else dataset.fit_graph_config()
     splits = {s: dataset.featurize(s, graph_config, progress=train_config.progress)
               for s in ("train", "val") if s in dataset.splits}
     info = {"data": data, "root": root, "data_seed": data_seed, "dataset": dataset.name}

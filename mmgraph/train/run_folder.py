@@ -3,9 +3,11 @@
 A run folder (``mmgraph train``, ``mmgraph pretrain``, every run of a benchmark suite) holds::
 
     run.json              RunInfo: data source, graph / model / train (/ pretrain) configs, tasks
-    checkpoints/last.pt   the last epoch (optimiser, scheduler, RNG states: what resume reads)
-    checkpoints/best.pt   the best validation epoch (or the last one without validation)
+    checkpoints/last.pt   the last epoch: model, optimiser, scheduler, RNG states (what resume reads)
+    checkpoints/best.pt   the best validation epoch's state dict (the last one's without validation)
+    checkpoints/*.pt.json their sidecars (SHA-256, epoch; see ``mmgraph.train.checkpoint``)
     metrics.json/.csv     one row per epoch
+    curves.png            loss and validation-metric curves, redrawn each epoch
     test_metrics.json     final metrics of a training run (``train_run``)
     pretrain_metrics.json summary of a pretraining run (``pretrain``)
     tensorboard/          TensorBoard logs (``TrainConfig.tensorboard``)
@@ -44,6 +46,8 @@ class RunInfo:
         data, root, data_seed: the data source as given to ``load_dataset`` (stored together,
             when the run names its source).
         dataset: the dataset's name.
+        val_split: how a ``val`` split was held out of ``train`` for data that had none
+            (``MultimodalDataset.hold_out_val``: ``from``, ``fraction``, ``seed``, ``samples``).
         pretrain_config: a pretraining run's ``PretrainConfig.to_dict()``.
         label: the model's label in a benchmark suite.
         extra: any other facts a caller stored (``pretrain(info=...)``), kept as they are.
@@ -58,6 +62,7 @@ class RunInfo:
     root: str | None = None
     data_seed: int | None = None
     dataset: str | None = None
+    val_split: dict[str, Any] | None = None
     pretrain_config: dict[str, Any] | None = None
     label: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -75,6 +80,8 @@ class RunInfo:
             out.update(data=self.data, root=self.root, data_seed=self.data_seed)
         if self.dataset is not None:
             out["dataset"] = self.dataset
+        if self.val_split is not None:
+            out["val_split"] = dict(self.val_split)
         out.update(self.extra)
         out["graph_config"] = self.graph_config.to_dict()
         out["model_config"] = self.model_config.to_dict()
@@ -94,7 +101,7 @@ class RunInfo:
             raise ValueError(f"{where} lacks {missing} (not a run record mmgraph wrote?)")
         d = dict(d)
         return cls(
-            graph_config=GraphConfig.from_dict(d.pop("graph_config")),
+            graph_config=GraphConfig.from_record(d.pop("graph_config")),
             model_config=ModelConfig.from_dict(d.pop("model_config")),
             train_config=TrainConfig.from_dict(d.pop("train_config")),
             tasks={k: Task(**v) for k, v in d.pop("tasks", {}).items()},
@@ -103,6 +110,7 @@ class RunInfo:
             root=d.pop("root", None),
             data_seed=d.pop("data_seed", None),
             dataset=d.pop("dataset", None),
+            val_split=d.pop("val_split", None),
             pretrain_config=d.pop("pretrain_config", None),
             label=d.pop("label", None),
             extra=d,
@@ -152,6 +160,10 @@ class RunFolder:
     @property
     def metrics_csv(self) -> Path:
         return self.path / "metrics.csv"
+
+    @property
+    def curves_png(self) -> Path:
+        return self.path / "curves.png"
 
     @property
     def test_metrics(self) -> Path:

@@ -6,6 +6,7 @@ import csv
 import logging
 import math
 import random
+import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,10 +20,14 @@ from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from mmgraph.datasets.base import GraphDataset
+from mmgraph.datasets.streaming import StreamingGraphDataset
+from mmgraph.errors import import_extra
 from mmgraph.files import remove_stale_temps, write_atomic
+from mmgraph.graph.collate import full_edges_for
 from mmgraph.nn.heads import Head
-from mmgraph.train.checkpoint import load_checkpoint, save_checkpoint
+from mmgraph.train.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from mmgraph.train.config import TrainConfig
+from mmgraph.train.curves import epoch_line, plot_curves
 from mmgraph.train.distributed import ProcessPlace
 from mmgraph.train.run_folder import RunFolder
 
@@ -69,14 +74,20 @@ class Trainer:
     - ``loss(output, batch)`` → ``(total, parts)``;
     - ``task_heads``: task name → ``Head`` (scored by ``evaluate``; empty: only the loss);
     - optionally ``prepare(data, embed, seed)``: data-dependent set-up before training
-      (``mmgraph.nn.prepare``), called once by ``fit`` (not when resuming).
+      (``mmgraph.nn.prepare``), called once by ``fit`` (not when resuming);
+    - optionally ``supports_dense_blocks = True``: the model reads complete blocks from their
+      ``dense=True`` marks, so its batches skip those edge lists (``full_edges="dense"``); other
+      models get every edge list (``full_edges="list"``).
 
     Args:
         model: the model.
         config: ``TrainConfig``.
         out_dir: run folder (``RunFolder``) for checkpoints (``checkpoints/last.pt``, ``best.pt``),
-            per-epoch metrics (``metrics.json``, ``metrics.csv``) and TensorBoard logs; ``None``:
-            keep nothing on disk.
+            per-epoch metrics (``metrics.json``, ``metrics.csv``), the learning curves
+            (``curves.png``) and TensorBoard logs; ``None``: keep nothing on disk.
+
+    With ``config.progress`` the main process shows a bar per epoch and one line per finished
+    epoch (train loss, the monitored validation metric, seconds).
         run_info: extra JSON-able facts stored in checkpoints (configs, dataset name).
     """
 
@@ -124,7 +135,7 @@ class Trainer:
             sampler = DistributedSampler(range(len(dataset)), num_replicas=self.world_size, rank=self.rank,
                                          shuffle=True, seed=self.config.seed)
             sampler.set_epoch(epoch)
-        return dataset.loader(batch_size, shuffle=False, sampler=sampler)
+        return dataset.loader(batch_size, shuffle=False, sampler=sampler, full_edges=full_edges_for(self.model))
 
     def prepare(self, train: GraphDataset) -> None:
         """Data-dependent set-up before training: the model's ``prepare`` hook (``mmgraph.nn.prepare``:
@@ -145,7 +156,7 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------ fit
 
-    def fit(self, train: GraphDataset, val: GraphDataset | None = None, *, resume: bool = False,
+    def fit(self, train: GraphDataset | StreamingGraphDataset, val: GraphDataset | None = None, *, resume: bool = False,
             sampler_factory: Callable[[int], torch.utils.data.Sampler] | None = None,
             on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> FitResult:
         """Train for ``config.epochs`` (or until early stopping), validating each epoch.
@@ -154,7 +165,9 @@ class Trainer:
         it and ends with the same weights and metrics as an uninterrupted run.
 
         Args:
-            train, val: datasets (``val`` drives model selection and early stopping).
+            train, val: datasets (``val`` drives model selection and early stopping); ``train`` may be a
+                ``StreamingGraphDataset`` (data larger than memory: read shard by shard; its batch
+                size and seed must be the config's).
             resume: continue from the run folder's ``checkpoints/last.pt``.
             sampler_factory: ``epoch → Sampler`` (e.g. a ``DistributedSampler``).
             on_epoch_end: called with ``(epoch, metrics row)`` after each epoch's checkpoint.
@@ -162,7 +175,12 @@ class Trainer:
         cfg = self.config
         monitor = cfg.monitor or (self.default_monitor() if val is not None else None)
         higher = self._higher_is_better(monitor) if monitor else True
-        steps_per_epoch = math.ceil(math.ceil(len(train) / self.world_size) / cfg.batch_size)
+        streaming = isinstance(train, StreamingGraphDataset)
+        if streaming:
+            _check_stream(train, cfg, self.world_size)
+        # a stream knows its batches per rank from meta.json's counts: the schedule is the same either way
+        steps_per_epoch = len(train) if streaming else math.ceil(math.ceil(len(train) / self.world_size) /
+                                                                 cfg.batch_size)
         total_steps = steps_per_epoch * cfg.epochs
         # foreach: one kernel per op over all parameters (the default on CPU loops over them); the same numbers
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
@@ -184,7 +202,8 @@ class Trainer:
             best_score, best_epoch, since_best = state["best_score"], state["best_epoch"], state["since_best"]
             log.info("resumed from %s at epoch %d", last_path, start_epoch)
         else:
-            self.prepare(train)
+            # a stream's model set-up reads its first buffer_size samples (all of them when they fit)
+            self.prepare(train.head(train.buffer_size) if streaming else train)
         writer = self._tensorboard()
         t_start = time.perf_counter()
         stopped = False
@@ -207,12 +226,14 @@ class Trainer:
             if improved or (monitor is None):
                 best_score, best_epoch, since_best = score, epoch, 0
                 if writes:
-                    save_checkpoint(folder.best_checkpoint, self.model, epoch=epoch, run_info=self.run_info)
+                    save_weights(folder.best_checkpoint, self.model, epoch=epoch, run_info=self.run_info)
                 elif cfg.keep_best:
                     self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
             else:
                 since_best += 1
             log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items()})
+            if cfg.progress and self.is_main:
+                tqdm.write(epoch_line(row, cfg.epochs, monitor), file=sys.stderr)
             if writer is not None:
                 for k, v in row.items():
                     writer.add_scalar(k, v, epoch)
@@ -220,7 +241,7 @@ class Trainer:
                 save_checkpoint(last_path, self.model, optimizer, scheduler, epoch=epoch, history=history,
                                 best_score=best_score, best_epoch=best_epoch, since_best=since_best,
                                 run_info=self.run_info)
-                self._write_metrics(history)
+                self._write_metrics(history, monitor)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, row)
         if writer is not None:
@@ -239,10 +260,15 @@ class Trainer:
         # the RNG stream of each epoch depends on (seed, epoch, rank) only: resuming replays it exactly
         torch.manual_seed((cfg.seed * 1_000_003 + epoch) * 1009 + self.rank)
         sampler = sampler_factory(epoch) if sampler_factory else None
-        loader = self._loader(train, cfg.batch_size, shuffle=sampler is None, epoch=epoch, sampler=sampler)
+        if isinstance(train, StreamingGraphDataset):
+            train.set_epoch(epoch)
+            train.full_edges = full_edges_for(self.model)
+            loader = train.loader()
+        else:
+            loader = self._loader(train, cfg.batch_size, shuffle=sampler is None, epoch=epoch, sampler=sampler)
         total, count = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch}", unit="batch", disable=not (cfg.progress and self.is_main),
-                   leave=False)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+                   disable=not (cfg.progress and self.is_main), leave=False)
         for batch in bar:
             batch = batch.to(self.device)
             output = self._train_module(batch)
@@ -309,8 +335,9 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------------- files
 
-    def _write_metrics(self, history: list[dict[str, float]]) -> None:
-        """Per-epoch metrics as JSON and CSV (evaluation is replicated on every rank: rank 0 writes)."""
+    def _write_metrics(self, history: list[dict[str, float]], monitor: str | None) -> None:
+        """Per-epoch metrics as JSON, CSV and ``curves.png`` (evaluation is replicated on every rank: rank 0
+        writes)."""
         assert self.folder is not None
         RunFolder.write_json(self.folder.metrics_json, history)
         keys = sorted({k for row in history for k in row}, key=lambda k: (k != "epoch", k))
@@ -321,12 +348,21 @@ class Trainer:
         writer.writeheader()
         writer.writerows(history)
         write_atomic(self.folder.metrics_csv, buf.getvalue().encode())
+        plot_curves(history, self.folder.curves_png, monitor, title=self.folder.path.name)
 
     def _tensorboard(self):
         if not (self.config.tensorboard and self.folder and self.is_main):
             return None
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError as exc:  # pragma: no cover - optional dependency
-            raise ValueError("tensorboard logging needs the extra: pip install 'mmgraph[tensorboard]'") from exc
+        import_extra("tensorboard", "tensorboard", "TensorBoard logging (--tensorboard)")
+        from torch.utils.tensorboard import SummaryWriter
+
         return SummaryWriter(str(self.folder.tensorboard_dir))
+
+
+def _check_stream(train: StreamingGraphDataset, cfg: TrainConfig, world_size: int) -> None:
+    """A stream must batch and shuffle as the config says, over this run's ranks."""
+    for name, have, want in (("batch_size", train.batch_size, cfg.batch_size), ("seed", train.seed, cfg.seed),
+                             ("world_size", train.world_size, world_size)):
+        if have != want:
+            raise ValueError(f"the training stream's {name} ({have}) differs from the trainer's ({want}): "
+                             f"build the StreamingGraphDataset with {name}={want}")

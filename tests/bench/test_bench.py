@@ -71,6 +71,34 @@ def test_suite_errors(tmp_path):
         parse_suite({"dataset": "digits", "models": [{"name": "mmgnn"}, {"name": "mmgnn"}]})
 
 
+def test_suite_imports_register_models_once(tmp_path):
+    from mmgraph.bench.suite import import_plugins
+    from mmgraph.models import MODELS
+
+    plugin = tmp_path / "plugins" / "extra_model.py"
+    plugin.parent.mkdir()
+    plugin.write_text("from mmgraph.models import MODELS\n"
+                      "MODELS.register('suite_test_model', lambda config, spec: None)\n")
+    (tmp_path / "s.toml").write_text('dataset = "digits"\nimports = ["plugins/extra_model.py"]\n'
+                                     '[[models]]\nname = "suite_test_model"\n')
+    suite = load_suite(str(tmp_path / "s.toml"))
+    assert suite.imports == [str(plugin.resolve())]  # relative to the suite file
+    try:
+        import_plugins(suite.imports)
+        import_plugins(suite.imports)  # a second import would register the name twice: once per process
+        assert "suite_test_model" in MODELS
+    finally:
+        if "suite_test_model" in MODELS:
+            MODELS.unregister("suite_test_model")
+    with pytest.raises(ValueError, match="no such file"):
+        import_plugins([str(tmp_path / "missing.py")])
+    with pytest.raises(ValueError, match="'imports' must be a list"):
+        parse_suite({"dataset": "digits", "imports": "a.py", "models": [{"name": "mmgnn"}]})
+    unregistered = parse_suite({"dataset": "digits", "models": [{"name": "not_registered"}]})
+    with pytest.raises(ValueError, match="name no registered model"):
+        run_suite(unregistered, tmp_path / "o", isolate=False, progress=False)
+
+
 def test_tiny_suite_end_to_end(tmp_path):
     (tmp_path / "tiny.toml").write_text(TINY)
     suite = load_suite(str(tmp_path / "tiny.toml"))
@@ -113,12 +141,17 @@ def test_tiny_suite_end_to_end(tmp_path):
 def test_cli_bench_isolated_quick(tmp_path, capsys):
     (tmp_path / "tiny.toml").write_text(TINY.replace('[[models]]\nlabel = "image only"', '[[unused]]\nlabel = "x"')
                                         .split("[[unused]]")[0])
+    # --graph FILE.toml: applied over the dataset's config and the suite's own [graph] (none here)
+    (tmp_path / "g.toml").write_text('[graph.image]\npatch_size = 2\n[graph.edges]\n"audio-text" = "aligned:0.2"\n')
     assert main(["bench", "--suite", str(tmp_path / "tiny.toml"), "--out", str(tmp_path / "o"), "--quick",
-                 "--no-progress"]) == 0
+                 "--graph", str(tmp_path / "g.toml"), "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "| graph |" in out
     report = json.loads((tmp_path / "o" / "results.json").read_text())
     assert report["quick"] and report["runs"][0]["cost"]["epochs"] == 1
+    graph = json.loads((tmp_path / "o" / "runs" / "graph" / "seed0" / "run.json").read_text())["graph_config"]
+    assert graph["image"]["patch_size"] == 2 and graph["image"]["channels"] == 1  # digits' grey kept
+    assert graph["edges"]["audio-text"] == "aligned:0.2" and graph["edges"]["text"] == "window:1"
 
 
 def test_summary_and_directions():
@@ -129,3 +162,25 @@ def test_summary_and_directions():
     ]}
     s = summarize(report)["a"]["test/t/accuracy"]
     assert s["mean"] == pytest.approx(0.6) and s["std"] == pytest.approx(0.1414, abs=1e-3)
+
+
+def test_suite_over_a_converted_folder(tmp_path, caplog):
+    """A suite whose dataset is a folder written by ``mmgraph convert`` trains on the stored graphs."""
+    from mmgraph.convert import convert
+    from mmgraph.datasets import load_dataset
+
+    convert("digits", tmp_path / "digits-graphs", progress=False)
+    suite_text = TINY.replace('dataset = "digits"', f'dataset = "{(tmp_path / "digits-graphs").as_posix()}"')
+    (tmp_path / "tiny.toml").write_text(suite_text)
+    with caplog.at_level("WARNING", logger="mmgraph.bench.runner"):
+        report = run_suite(load_suite(str(tmp_path / "tiny.toml")), tmp_path / "out", progress=False, isolate=False)
+    assert "noise sweeps" in caplog.text  # no raw samples to perturb: said, not silently dropped
+    assert report["sizes"] == {"train": 160, "val": 60, "test": 60}
+    graph = {r["label"]: r for r in report["runs"]}["graph"]
+    assert set(graph["robustness"]) == {"without_audio", "without_image", "without_text"}
+    stored = load_dataset(str(tmp_path / "digits-graphs"))
+    (manifest,) = (tmp_path / "out" / "cache").glob("*/manifest.json")
+    from mmgraph.datasets import GraphDataset
+
+    test = GraphDataset.load(json.loads(manifest.read_text())["files"]["test"])
+    assert set(test.ids) <= set(stored.splits["test"].ids) and len(test) == 60

@@ -89,7 +89,7 @@ def test_convert_manifest_matches_direct_featurization(manifest, reference):
     assert meta["splits"] == {"test": 5, "train": 12, "val": 5}
     assert meta["tasks"]["label"] == {"name": "label", "kind": "classification", "target": "y", "num_classes": 3}
     assert meta["tasks"]["snr_db"]["kind"] == "regression"
-    assert meta["schema"]["features"]["image"] == {"layout": "grid", "x_shape": [16], "x_dtype": "float32",
+    assert meta["schema"]["features"]["image"] == {"layout": "grid", "x_shape": [48], "x_dtype": "float32",
                                                    "pos_dim": 2}
     assert [s["records"] for s in meta["shards"]][:2] == [[0, 4], [4, 8]]
     rejected = [json.loads(line) for line in (reference / "rejected.jsonl").read_text().splitlines()]
@@ -304,3 +304,18 @@ def test_cli_convert_verify_merge_and_exit_codes(manifest, tmp_path, capsys):
         err = capsys.readouterr().err.strip()
         assert err.startswith("mmgraph convert: error: ") and message in err, err
         assert len(err.splitlines()) == 1
+
+
+def test_converted_files_get_the_umask_permissions(manifest, tmp_path):
+    import stat
+
+    path, _ = manifest
+    old = os.umask(0o022)
+    try:
+        convert(path, tmp_path / "out", chunk_size=CHUNK, progress=False)
+    finally:
+        os.umask(old)
+    files = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    assert {"meta.json", "rejected.jsonl"} <= {p.name for p in files} and any(p.suffix == ".pt" for p in files)
+    modes = {str(p.relative_to(tmp_path)): stat.S_IMODE(p.stat().st_mode) for p in files}
+    assert set(modes.values()) == {0o644}, modes  # as open() gives under umask 022, not mkstemp's 0o600

@@ -1,5 +1,6 @@
 """The on-disk format: shards and sidecars written and read back, damage and old formats refused clearly."""
 
+import io
 import json
 
 import numpy as np
@@ -12,8 +13,10 @@ from mmgraph.convert.layout import (
     SHARD_DIR,
     CorruptShardError,
     Shard,
+    pack_strings,
     read_meta,
     read_shard,
+    unpack_strings,
     write_shard,
 )
 from mmgraph.datasets import GraphDataset
@@ -77,3 +80,16 @@ def test_a_folder_of_an_older_format_asks_for_a_new_conversion(tmp_path):
     with pytest.raises(ValueError, match="expected format"):
         read_meta(tmp_path)
 
+
+
+def test_ids_and_splits_are_packed_into_tensors(shard, tmp_path):
+    for values in ([], [None], ["a", None, "", "é 字\n", "digits-0001"]):
+        packed = pack_strings(values)
+        assert packed["utf8"].dtype == torch.uint8 and packed["lengths"].shape == (len(values),)
+        assert unpack_strings(packed) == values
+    state = torch.load(io.BytesIO(shard.to_bytes()), weights_only=True)
+    # no list of B strings for the unpickler: one tensor each (what makes a shard quick to read)
+    assert set(state["columns"]["ids"]) == {"utf8", "lengths"}
+    assert state["split"]["names"] == ["val", "train", "test"] and state["split"]["index"].tolist() == [0, 1, 0, 2, 1]
+    back = Shard.from_state(state)
+    assert back.columns.ids == shard.columns.ids and back.split == shard.split

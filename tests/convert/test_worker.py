@@ -56,7 +56,7 @@ def test_a_chunk_without_survivors_packs_to_an_empty_shard(config):
     done = convert_chunk(chunk, config)
     assert [r.reason for r in done.rejected] == ["bad", "worse"]
     assert len(done.shard.columns) == 0 and done.shard.record.dtype == torch.int64
-    assert done.shard.columns.nodes["image"].x.shape == (0, 16) and done.stats.label_kind is None
+    assert done.shard.columns.nodes["image"].x.shape == (0, 48) and done.stats.label_kind is None  # 4×4 RGB
 
 
 def test_worker_imports_neither_pyg_nor_networkx():
@@ -68,7 +68,8 @@ def test_worker_imports_neither_pyg_nor_networkx():
         "root = types.ModuleType('mmgraph')\n"
         f"root.__path__ = [{str(Path(mmgraph.__file__).parent)!r}]\n"
         "sys.modules['mmgraph'] = root\n"
-        "import mmgraph.convert.worker, mmgraph.convert.api, mmgraph.graph.featurizer, mmgraph.graph.columns\n"
+        "import mmgraph.convert.worker, mmgraph.convert.local_engine, mmgraph.convert.api\n"
+        "import mmgraph.graph.featurizer, mmgraph.graph.columns\n"
         "print(sorted(m for m in ('torch_geometric', 'networkx') if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

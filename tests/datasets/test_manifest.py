@@ -126,7 +126,9 @@ def test_allow_outside(tmp_path):
     folder.mkdir()
     path = folder / "m.jsonl"
     path.write_text(json.dumps({"id": "x", "image": "../elsewhere/imgs/0.png"}) + "\n")
-    assert "leaves the manifest folder" in next(iter(ManifestDataset(path))).reason
+    reason = next(iter(ManifestDataset(path))).reason
+    assert reason.endswith("(paths must stay inside it; to allow others: --allow-outside on the command line, "
+                           "allow_outside=True in Python)")
     sample = next(iter(ManifestDataset(path, allow_outside=True)))
     assert isinstance(sample, MultimodalSample) and sample.image.shape == (8, 8)
 
@@ -250,3 +252,31 @@ def test_regression_labels_and_unlabelled(tmp_path):
     with pytest.raises(ValueError, match="no usable record"):
         (tmp_path / "bad.jsonl").write_text("nope\n")
         load_manifest(tmp_path / "bad.jsonl")
+
+
+@pytest.mark.parametrize("label", ["NaN", "Infinity", "-Infinity"])
+def test_a_non_finite_label_is_named_as_such(tmp_path, label):
+    make_files(tmp_path, 2)
+    path = tmp_path / "m.jsonl"
+    path.write_text(json.dumps(good(0)) + "\n" + f'{{"id": "bad", "image": "imgs/1.png", "label": {label}}}' + "\n")
+    bad = list(ManifestDataset(path))[1]
+    assert isinstance(bad, Rejection) and bad.id == "bad"
+    assert str(bad) == (f"line 2 (id 'bad'): label: {label} is not "
+                        f"a label (a class is an integer >= 0, a regression value a finite number; leave the label "
+                        f"out of an unlabelled record)")
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_text("id,image,label\na,imgs/0.png,1\nb,imgs/1.png,nan\n")
+    assert "'nan' is not a label" in list(ManifestDataset(csv_path))[1].reason
+
+
+def test_a_line_or_row_that_is_not_utf8_keeps_its_id(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(BAD_UTF8 + b"\n" + b'{"id": "caf\xe9", "text": "x"}\n')
+    first, second = ManifestDataset(path)
+    assert first.id == "latin1" and first.reason.startswith("text: not valid UTF-8")
+    assert second.id is None  # the id itself is not readable
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_bytes(b"id,text\nrow1,caf\xe9\ncaf\xe9,x\n")
+    first, second = ManifestDataset(csv_path)
+    assert (first.id, first.reason) == ("row1", "not valid UTF-8 (in column 'text')")
+    assert second.id is None

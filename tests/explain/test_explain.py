@@ -62,7 +62,8 @@ def image_task():
 
     Trained to a wide margin, so that what it learnt does not hinge on the CPU's rounding (at 10
     epochs another CPU gave the noise audio half of the gradient importance)."""
-    config = GraphConfig(text={"tokenizer": Tokenizer.fit([" ".join(WORDS)]), "max_tokens": 8}, image={"patch_size": 4})
+    config = GraphConfig(text={"tokenizer": Tokenizer.fit([" ".join(WORDS)]), "max_tokens": 8},
+                         image={"patch_size": 4, "channels": 1})
     train = GraphDataset.from_samples(image_task_samples(240, 0), config)
     test_samples = image_task_samples(60, 1)
     test = GraphDataset.from_samples(test_samples, config)
@@ -296,3 +297,33 @@ def test_cli_explains_a_trained_run(tmp_path, capsys):
         assert str(out / f"{sid}.png") in printed
     assert main(["explain", "--run", str(run), "--data", "digits", "--ids", "nope", "--out", str(out)]) == 2
     assert "ids not in the test split of digits: ['nope']" in capsys.readouterr().err
+
+
+def test_explain_reads_the_runs_own_data_by_default_and_checks_other_data(digits_run, manifest_run, tmp_path,
+                                                                         capsys, caplog):
+    import logging
+
+    from mmgraph.datasets import load_dataset
+
+    sid = load_dataset("digits").splits["test"][0].id
+    out = tmp_path / "own"
+    assert main(["explain", "--run", str(digits_run), "--ids", sid, "--out", str(out)]) == 0  # no --data
+    assert json.loads((out / f"{sid}.json").read_text())["id"] == sid
+    # other data the run can read: explained, with a warning that it is not the run's data
+    _, manifest = manifest_run
+    record = json.loads(manifest.read_text().splitlines()[4])  # a test record
+    with caplog.at_level(logging.WARNING):
+        assert main(["explain", "--run", str(digits_run), "--data", str(manifest), "--ids", record["id"],
+                     "--out", str(tmp_path / "other")]) == 0
+    assert f"applying run {digits_run} (trained on digits) to other data: {manifest}" in caplog.text
+    # data the run cannot read: refused before anything is explained
+    conflicting = tmp_path / "conflicting.jsonl"
+    conflicting.write_text("".join(json.dumps({**json.loads(line), "targets": {"digit": 1.5}}) + "\n"
+                                   for line in manifest.read_text().splitlines()))
+    (tmp_path / "imgs").symlink_to(manifest.parent / "imgs")
+    (tmp_path / "wav").symlink_to(manifest.parent / "wav")
+    capsys.readouterr()
+    assert main(["explain", "--run", str(digits_run), "--data", str(conflicting), "--ids", record["id"],
+                 "--out", str(tmp_path / "no")]) == 2
+    assert "task 'digit' of conflicting is regression but the run's is classification" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()

@@ -44,3 +44,29 @@ def test_bad_vocab():
         Tokenizer(["a", "b"])
     with pytest.raises(ValueError, match="duplicate"):
         Tokenizer(["<pad>", "<unk>", "<mask>", "a", "a"])
+
+
+def test_float_features_are_rows_of_a_fixed_table_beside_the_ids():
+    from mmgraph.featurize import TOKEN, TextSettings, encoder_input
+    from mmgraph.featurize.text import seeded_embedding
+
+    tok = Tokenizer.fit(["x y z"])
+    ids = torch.tensor([3, 4, 1])
+    plain = TextFeaturizer.from_settings(TextSettings(tokenizer=tok))
+    assert plain.node_attributes(ids) == {"x": ids}
+    emb = TextFeaturizer.from_settings(TextSettings(tokenizer=tok, features="embedding", embedding_dim=8))
+    attrs = emb.node_attributes(ids)
+    assert attrs["x"].shape == (3, 8) and attrs["x"].dtype == torch.float32 and torch.equal(attrs[TOKEN], ids)
+    table = seeded_embedding(len(tok), 8, 0)
+    assert torch.equal(attrs["x"], table[ids]) and not table[0].any()  # padding row zero
+    assert torch.equal(table, seeded_embedding(len(tok), 8, 0)) and not torch.equal(table, seeded_embedding(6, 8, 1))
+    assert emb.node_attributes(ids[:0])["x"].shape == (0, 8)
+    # the stored form is the ids either way; encoders read the ids
+    assert emb("x y").x.dtype == torch.int64
+    assert torch.equal(encoder_input(attrs), ids) and torch.equal(encoder_input({"x": ids}), ids)
+    settings = TextSettings(tokenizer=tok, features="embedding", embedding_dim=8, embedding_seed=3)
+    assert TextSettings.from_dict(settings.to_dict()) == settings
+    with pytest.raises(ValueError, match="features must be one of"):
+        TextSettings(features="glove")
+    with pytest.raises(ValueError, match="embedding_dim must be a positive int"):
+        TextSettings(features="embedding", embedding_dim=0)

@@ -37,13 +37,13 @@ def test_build_graph_schema(config):
     rng = np.random.default_rng(0)
     g = build_graph(make_sample(rng, y=1, sid="s0"), config)
     assert sorted(g.node_types) == ["audio", "image", "text"]
-    assert g["image"].x.shape == (49, 16) and g["image"].pos.shape == (49, 2)
+    assert g["image"].x.shape == (49, 48) and g["image"].pos.shape == (49, 2)  # RGB by default: grey repeated
     assert g["text"].x.dtype == torch.int64
     assert g["audio"].x.shape == (51, 40)
-    assert ("image", "cross", "audio") in g.edge_types and ("audio", "cross", "image") in g.edge_types
-    e = g["image", "cross", "audio"].edge_index
-    assert e.shape == (2, 49 * 51)
-    assert edge_set(g["audio", "cross", "image"].edge_index) == edge_set(e.flip(0))
+    assert ("audio", "cross", "image") in g.edge_types and ("image", "rev_cross", "audio") in g.edge_types
+    e = g["audio", "cross", "image"].edge_index
+    assert e.shape == (2, 51 * 49)
+    assert edge_set(g["image", "rev_cross", "audio"].edge_index) == edge_set(e.flip(0))
     assert g.y.tolist() == [1] and g.id == "s0"
 
 
@@ -52,7 +52,7 @@ def test_missing_modality_is_zero_nodes_not_an_error(config):
     g = build_graph(make_sample(rng, ("image",)), config)
     assert g["audio"].num_nodes == 0 and g["audio"].x.shape == (0, 40)
     assert g["text"].x.shape == (0,)
-    assert g["image", "cross", "audio"].edge_index.shape == (2, 0)
+    assert g["image", "rev_cross", "audio"].edge_index.shape == (2, 0)
 
 
 def test_unknown_modality_and_missing_tokenizer_explained(tokenizer):
@@ -100,7 +100,7 @@ def test_mixed_modality_sets_keep_every_type(config):
         assert batch[nt].ptr.diff().tolist() == expected
         assert torch.bincount(batch[nt].batch, minlength=5).tolist() == expected
     # image-audio edges only in graph 2 (the only one with both)
-    e = batch["image", "cross", "audio"].edge_index
+    e = batch["image", "rev_cross", "audio"].edge_index
     assert set(batch["image"].batch[e[0]].tolist()) == {2}
     # plain PyG batching drops types the first sample lacks; ours does not
     assert len(collate(samples[:1], config).node_types) == 3

@@ -51,7 +51,7 @@ def config_of(case: str, **changes) -> ModelConfig:
 def featurized(sets, seed=0):
     """Featurized samples with the given modality sets, their graph config and data spec."""
     rng = np.random.default_rng(seed)
-    config = GraphConfig(text={"tokenizer": Tokenizer.fit([" ".join(WORDS)])}, image={"patch_size": 7})
+    config = GraphConfig(text={"tokenizer": Tokenizer.fit([" ".join(WORDS)])}, image={"patch_size": 7, "channels": 1})
     samples = [make_sample(rng, m, y=i % 3, n_words=int(rng.integers(2, 7)), audio_len=int(rng.integers(500, 3000)))
                for i, m in enumerate(sets)]
     feats = Featurizer(config).batch(samples)
@@ -229,7 +229,7 @@ def test_reprs_show_the_key_hyperparameters():
 
 def test_early_fusion_reassembles_images_from_patches():
     rng = np.random.default_rng(1)
-    config = GraphConfig(text={"tokenizer": Tokenizer.fit([" ".join(WORDS)])}, image={"patch_size": 7})
+    config = GraphConfig(text={"tokenizer": Tokenizer.fit([" ".join(WORDS)])}, image={"patch_size": 7, "channels": 1})
     samples = [make_sample(rng, ("image",), image_hw=(28, 28)), make_sample(rng, ("audio",)),
                make_sample(rng, ("image",), image_hw=(14, 21))]
     batch = collate(samples, config, full_edges="dense")

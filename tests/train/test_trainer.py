@@ -8,6 +8,7 @@ import torch
 from mmgraph.datasets import load_dataset
 from mmgraph.models import DataSpec, ModelConfig, build_model
 from mmgraph.train import CorruptCheckpointError, TrainConfig, Trainer, read_checkpoint, seed_everything
+from mmgraph.train.checkpoint import sidecar_path
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +38,7 @@ def test_learns_and_writes_metrics(digits_small, tmp_path):
     rows = json.loads((tmp_path / "metrics.json").read_text())
     assert len(rows) == 6 and (tmp_path / "metrics.csv").read_text().startswith("epoch,")
     assert (tmp_path / "checkpoints" / "best.pt").exists()
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     preds = trainer.predict(val)
     assert preds["digit"].shape == (96,) and preds["snr_db"].dtype == torch.float32
 
@@ -85,14 +87,16 @@ def test_corrupted_checkpoint_detected(digits_small, tmp_path):
     path = tmp_path / "checkpoints" / "last.pt"
     assert read_checkpoint(path)["epoch"] == 0
     data = path.read_bytes()
-    (tmp_path / "trunc.pt").write_bytes(data[: len(data) // 2])
+    for name, damaged in [("trunc.pt", data[: len(data) // 2]),
+                          ("flip.pt", data[: len(data) // 2] + bytes([data[len(data) // 2] ^ 0xFF])
+                           + data[len(data) // 2 + 1:])]:
+        (tmp_path / name).write_bytes(damaged)  # with the sidecar of the intact file
+        sidecar_path(tmp_path / name).write_bytes(sidecar_path(path).read_bytes())
+        with pytest.raises(CorruptCheckpointError, match="checksum mismatch"):
+            read_checkpoint(tmp_path / name)
+    (tmp_path / "bare.pt").write_bytes(data[: len(data) // 2])  # no sidecar, not a 0.1 checkpoint either
     with pytest.raises(CorruptCheckpointError, match="not a readable checkpoint"):
-        read_checkpoint(tmp_path / "trunc.pt")
-    flipped = bytearray(data)
-    flipped[len(data) // 2] ^= 0xFF
-    (tmp_path / "flip.pt").write_bytes(bytes(flipped))
-    with pytest.raises(CorruptCheckpointError):
-        read_checkpoint(tmp_path / "flip.pt")
+        read_checkpoint(tmp_path / "bare.pt")
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         Trainer(make(spec), TrainConfig(epochs=1, progress=False), out_dir=tmp_path / "none").fit(train, resume=True)
 
@@ -103,3 +107,33 @@ def test_early_stopping(digits_small):
                                                monitor="snr_db/mae"))
     result = trainer.fit(train, val)
     assert result.stopped_early and len(result.history) < 30
+
+
+def test_one_line_per_epoch_unless_progress_is_off(digits_small, tmp_path, capsys):
+    train, val, spec = digits_small
+    Trainer(make(spec), TrainConfig(epochs=2, batch_size=128, progress=True), out_dir=tmp_path / "a").fit(train, val)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ") and " s" in line]
+    lines = [line.split("\r")[-1] for line in lines]
+    assert len(lines) == 2
+    assert lines[0].startswith("epoch 1/2: train loss ") and ", val digit/accuracy 0." in lines[0]
+    assert lines[1].startswith("epoch 2/2: ") and lines[1].endswith(" s")
+    Trainer(make(spec), TrainConfig(epochs=1, batch_size=128, progress=False), out_dir=tmp_path / "b").fit(train, val)
+    assert "epoch 1/1" not in capsys.readouterr().err
+    rows = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert len(rows) == 2 and (tmp_path / "b" / "curves.png").exists()
+
+
+def test_loader_batches_follow_the_model(digits_small):
+    """The trainer's batches skip complete blocks' edge lists only for a model that reads the ``dense`` marks."""
+    train, _, spec = digits_small
+    dense = make(spec)
+    lists = make(spec, dense_path=False)
+    assert dense.supports_dense_blocks and not lists.supports_dense_blocks
+    for model, has_lists in ((dense, False), (lists, True)):
+        batch = next(iter(Trainer(model, TrainConfig(progress=False))._loader(train, 8, shuffle=False)))
+        full = ("audio", "cross", "image")
+        assert batch[full].dense and ("edge_index" in batch[full]) == has_lists
+    # the default loader is PyG-safe: every edge list is there
+    assert "edge_index" in next(iter(train.loader(8)))["audio", "cross", "image"]
+    with pytest.raises(ValueError, match="full_edges='list'"):
+        lists(train.collate_indices(range(4), full_edges="dense"))

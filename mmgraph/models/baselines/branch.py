@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from mmgraph.featurize import encoder_input
 from mmgraph.models.baselines.common import key_padding_mask
 from mmgraph.nn.context import BatchContext
 from mmgraph.nn.readout import pool_per_type
@@ -82,7 +83,7 @@ class ModalityBranch(nn.Module):
             return BranchOutput(p.new_zeros(ctx.num_graphs, self.channels),
                                 layout.counts.new_zeros(ctx.num_graphs, dtype=bool))
         store = batch[self.modality]
-        h = self.encoder(store.x, store.pos, layout)  # (N, d)
+        h = self.encoder(encoder_input(store), store.pos, layout)  # (N, d)
         if self.context is not None:
             dense = layout.to_dense(h)  # (B, N_max, d)
             h = layout.from_dense(self.context(dense, src_key_padding_mask=key_padding_mask(layout.mask)))

@@ -17,6 +17,9 @@ from mmgraph.nn.prepare import Embed, TrainingData, fit_encoder_inputs
 class BaselineModel(nn.Module):
     """Base of the fusion baselines: same heads and losses as the graph model."""
 
+    supports_dense_blocks = True
+    """Baselines read nodes only, never an edge list: their batches skip the complete blocks' lists."""
+
     def __init__(self, head: MultiTaskHead, modalities: list[str]) -> None:
         super().__init__()
         self.head = head

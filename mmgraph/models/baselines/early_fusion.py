@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from mmgraph.featurize import encoder_input
 from mmgraph.models.baselines.common import BaselineModel, require_graph_level
 from mmgraph.models.outputs import ModelOutput
 from mmgraph.nn.context import BatchContext
@@ -179,9 +180,9 @@ class EarlyFusion(BaselineModel):
             if layout.max_nodes == 0:
                 f = self.fusion.weight.new_zeros(ctx.num_graphs, branch.out_features)
             elif m == "image":
-                f = branch(batch[m].x, batch[m].pos, ctx.batch[m], ctx.num_graphs)
+                f = branch(encoder_input(batch[m]), batch[m].pos, ctx.batch[m], ctx.num_graphs)
             else:
-                f = branch(batch[m].x, layout)
+                f = branch(encoder_input(batch[m]), layout)
             features.append(torch.where(has[:, None], f, torch.zeros_like(f)))  # (B, F_m)
             present.append(has)
         graph = F.relu(self.fusion(torch.cat(features, dim=1)))  # (B, hidden)

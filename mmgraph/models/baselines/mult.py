@@ -6,6 +6,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
+from mmgraph.featurize import encoder_input
 from mmgraph.models.baselines.common import BaselineModel, key_padding_mask, masked_mean, require_graph_level
 from mmgraph.models.outputs import ModelOutput
 from mmgraph.nn.context import BatchContext
@@ -118,7 +119,7 @@ class MulT(BaselineModel):
                 seqs[m] = self.norm[m].weight.new_zeros(ctx.num_graphs, 1, self.channels)
                 masks[m] = torch.zeros(ctx.num_graphs, 1, dtype=torch.bool, device=seqs[m].device)
             else:
-                h = self.encoders[m](batch[m].x, batch[m].pos, layout)  # (N_m, d)
+                h = self.encoders[m](encoder_input(batch[m]), batch[m].pos, layout)  # (N_m, d)
                 seqs[m], masks[m] = layout.to_dense(h), layout.mask  # (B, N_m, d), (B, N_m)
         pooled = []
         for t in self.modalities:

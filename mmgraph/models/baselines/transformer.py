@@ -6,6 +6,7 @@ import torch
 from torch import nn
 from torch_geometric.data import HeteroData
 
+from mmgraph.featurize import encoder_input
 from mmgraph.models.baselines.common import BaselineModel, key_padding_mask, masked_mean
 from mmgraph.models.outputs import ModelOutput
 from mmgraph.nn.context import BatchContext
@@ -41,7 +42,7 @@ class EarlyFusionTransformer(BaselineModel):
             layout = ctx.layouts[m]
             if layout.max_nodes == 0:
                 continue
-            h = self.encoders[m](batch[m].x, batch[m].pos, layout) + self.modality_embedding[i]
+            h = self.encoders[m](encoder_input(batch[m]), batch[m].pos, layout) + self.modality_embedding[i]
             blocks.append(layout.to_dense(h))  # (B, N_m, d)
             masks.append(layout.mask)
         seq = torch.cat(blocks, dim=1)  # (B, S, d)

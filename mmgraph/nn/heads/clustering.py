@@ -76,6 +76,10 @@ class ClusterHead(Head):
     def decode(self, pred: Tensor) -> Tensor:
         return pred.argmax(dim=-1)
 
+    def probabilities(self, pred: Tensor) -> Tensor:
+        """The soft assignments themselves ``(B, k)``."""
+        return pred
+
     def metrics(self, pred: Tensor, target: Tensor | None) -> dict[str, float]:
         if target is None:
             return {}
