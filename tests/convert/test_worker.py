@@ -60,9 +60,9 @@ def test_a_chunk_without_survivors_packs_to_an_empty_shard(config):
 
 
 def test_worker_imports_neither_pyg_nor_networkx():
-    """A conversion worker featurizes and packs columns: it never needs PyTorch Geometric or networkx (seconds of
-    cold start per worker). The package root is replaced by an empty package here, so that the check covers
-    the worker's own imports whatever the root imports."""
+    """A conversion worker featurizes and packs columns: it never needs PyTorch Geometric or networkx, nor
+    scipy.signal unless audio must be resampled (seconds of cold start per worker each). The package root is
+    replaced by an empty package here, so that the check covers the worker's own imports whatever the root imports."""
     code = (
         "import pathlib, sys, types\n"
         "root = types.ModuleType('mmgraph')\n"
@@ -70,7 +70,7 @@ def test_worker_imports_neither_pyg_nor_networkx():
         "sys.modules['mmgraph'] = root\n"
         "import mmgraph.convert.worker, mmgraph.convert.local_engine, mmgraph.convert.api\n"
         "import mmgraph.graph.featurizer, mmgraph.graph.columns\n"
-        "print(sorted(m for m in ('torch_geometric', 'networkx') if m in sys.modules))\n"
+        "print(sorted(m for m in ('torch_geometric', 'networkx', 'scipy.signal') if m in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "[]"
