@@ -194,7 +194,8 @@ class Trainer:
         steps_per_epoch = len(train) if streaming else math.ceil(math.ceil(len(train) / self.world_size) /
                                                                  self.rank_batch_size())
         total_steps = steps_per_epoch * cfg.epochs
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # foreach: one kernel per op over all parameters (the default on CPU loops over them); the same numbers
+        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, warmup_cosine(total_steps, max(1, round(cfg.warmup * total_steps)))
         )
