@@ -33,7 +33,7 @@ B = 64
 WORDS = [f"w{i}" for i in range(500)]
 
 
-def make_samples(rng: np.random.Generator) -> list[MultimodalSample]:
+def make_samples(rng: np.random.Generator, graphs: int = B) -> list[MultimodalSample]:
     return [
         MultimodalSample(
             image=(rng.random((28, 28)) * 255).astype(np.uint8),
@@ -43,7 +43,7 @@ def make_samples(rng: np.random.Generator) -> list[MultimodalSample]:
             y=int(rng.integers(10)),
             id=f"s{i}",
         )
-        for i in range(B)
+        for i in range(graphs)
     ]
 
 
@@ -58,16 +58,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="the caller's intra-op threads")
     parser.add_argument("--out", default="benchmarks/results/collate_speed.json")
+    parser.add_argument("--graphs", type=int, default=B, help=f"samples in the batch (default {B})")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
-    samples = make_samples(rng)
+    samples = make_samples(rng, args.graphs)
     config = GraphConfig(modalities=("audio", "image", "text"), text={"tokenizer": Tokenizer.fit(WORDS)})
     feats = Featurizer(config).batch(samples)
     store = GraphDataset.from_featurized(feats, config)
-    index = list(range(B))
+    index = list(range(args.graphs))
 
     methods = {
         "collate(featurized, full_edges='dense')": lambda: collate(feats, config, full_edges="dense"),
@@ -115,7 +116,7 @@ def main() -> None:
         rows.append({
             "method": name,
             "median_ms_per_batch": round(t * 1e3, 3),
-            "samples_per_s": round(B / t, 1),
+            "samples_per_s": round(args.graphs / t, 1),
             "speedup_vs_per_sample": round(median[base] / t, 2),
         })
     # the paired ratio per repeat, then its median (robust to machine noise)
@@ -130,8 +131,8 @@ def main() -> None:
     batch = collate(feats, config, full_edges="list")
     result = {
         "benchmark": "collate_speed",
-        "batch_size": B,
-        "nodes_per_sample": {nt: batch[nt].num_nodes / B for nt in batch.node_types},
+        "batch_size": args.graphs,
+        "nodes_per_sample": {nt: batch[nt].num_nodes / args.graphs for nt in batch.node_types},
         "edges_per_batch": {"__".join(et): batch[et].edge_index.shape[1] for et in batch.edge_types},
         "repeats": args.repeats,
         "rows": rows,
@@ -150,7 +151,8 @@ def main() -> None:
         "mmgraph": mmgraph.__version__,
         "command": ("MALLOC_MMAP_THRESHOLD_=" + os.environ["MALLOC_MMAP_THRESHOLD_"] + " "
                     if "MALLOC_MMAP_THRESHOLD_" in os.environ else "")
-        + f"python benchmarks/collate_speed.py --repeats {args.repeats} --threads {args.threads} --out {args.out}",
+        + f"python benchmarks/collate_speed.py --repeats {args.repeats} --threads {args.threads} --out {args.out}"
+        + (f" --graphs {args.graphs}" if args.graphs != B else ""),
     }
     for r in rows:
         print(f"{r['method']:<60} {r['median_ms_per_batch']:>9.2f} ms  {r['samples_per_s']:>10.0f} samples/s  "

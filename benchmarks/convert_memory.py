@@ -158,8 +158,9 @@ def markdown(report: dict) -> str:
         "",
         f"- From {first['records']:,} to {last['records']:,} records ({last['records'] / first['records']:.0f}× more) "
         f"the peak summed RSS of the process tree goes from {first['peak_tree_rss_mb']:,.0f} to "
-        f"{last['peak_tree_rss_mb']:,.0f} MB and the largest worker's from {max(first['workers_vmhwm_mb']):,.0f} to "
-        f"{max(last['workers_vmhwm_mb']):,.0f} MB: the workers stream (at most 2 chunks per worker in flight), "
+        f"{last['peak_tree_rss_mb']:,.0f} MB and the largest worker's from "
+        f"{max(first['workers_vmhwm_mb'], default=0):,.0f} to {max(last['workers_vmhwm_mb'], default=0):,.0f} MB: "
+        "the workers stream (at most 2 chunks per worker in flight), "
         "and almost all of the memory is torch + mmgraph imported once per process.",
         f"- What grows is the parent, by {s['parent_vmhwm_mb']:.0f} B/record: the set of ids seen (the duplicate-id "
         f"check, {s['records_pass_traced_peak_mb']:.0f} B/record in the traced records pass; a small per-record "

@@ -134,7 +134,7 @@ def markdown(report: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="avmnist", help="dataset (default avmnist; digits runs in a minute)")
-    parser.add_argument("--root", help="raw-data folder (default $MMGRAPH_DATA or /work/shared/data)")
+    parser.add_argument("--root", help="raw-data folder (default $MMGRAPH_DATA or ../shared/data)")
     parser.add_argument("--run", help="explain this run folder's model instead of training one")
     parser.add_argument("--samples", type=int, default=500, help="test samples (default 500)")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs without --run (default 3)")
@@ -155,7 +155,7 @@ def main() -> None:
     if root is None and args.data == "avmnist":
         import os
 
-        root = os.environ.get("MMGRAPH_DATA", "/work/shared/data")
+        root = os.environ.get("MMGRAPH_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
     dataset = load_dataset(args.data, root=root)
     model, config, model_info = trained_model(args, dataset)
     test = GraphDataset.from_samples(dataset.splits["test"][: args.samples], config, node_targets=dataset.node_targets)
@@ -181,8 +181,10 @@ def main() -> None:
     report = {
         "data": args.data, "samples": len(test), "model": model_info, "accuracy": accuracy, "methods": methods,
         "examples": example_files, "wall_seconds": round(time.perf_counter() - t0, 1),
+        # the raw-data folder recorded as DATA, not this machine's path
         "command": "python benchmarks/explain_faithfulness.py " + " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and k != "out"),
+            f"--{k.replace('_', '-')} {'DATA' if k == 'root' else v}" for k, v in vars(args).items()
+            if v is not None and k != "out"),
         "environment": {"mmgraph": mmgraph.__version__, "torch": torch.__version__, "python": platform.python_version(),
                         "threads": torch.get_num_threads()},
     }

@@ -41,7 +41,7 @@ WORDS = [f"w{i}" for i in range(500)]
 REFERENCE = "transformer"
 
 
-def make_batch():
+def make_batch(graphs: int = B):
     rng = np.random.default_rng(0)
     samples = [
         MultimodalSample(
@@ -51,7 +51,7 @@ def make_batch():
             sample_rate=8000,
             y=int(rng.integers(10)),
         )
-        for _ in range(B)
+        for _ in range(graphs)
     ]
     config = GraphConfig(text={"tokenizer": Tokenizer.fit(WORDS)}, edges={"audio": "window:2", "text": "window:2"})
     feats = Featurizer(config).batch(samples)
@@ -92,8 +92,8 @@ def _status_kb(field: str) -> int:
     raise RuntimeError(f"{field} not in /proc/self/status")
 
 
-def _memory_child(name: str, config: dict, queue) -> None:  # runs in a fresh process
-    batch, spec = make_batch()
+def _memory_child(name: str, config: dict, graphs: int, queue) -> None:  # runs in a fresh process
+    batch, spec = make_batch(graphs)
     model = build(ModelConfig.from_dict(config), spec)
     step(model, batch)  # first step: lazy allocations (optimiser-free, but autograd buffers, kernels)
     model.zero_grad(set_to_none=True)
@@ -106,12 +106,12 @@ def _memory_child(name: str, config: dict, queue) -> None:  # runs in a fresh pr
     queue.put((name, (_status_kb("VmHWM") - before) / 1024.0))
 
 
-def peak_memory(configs: dict[str, ModelConfig]) -> dict[str, float]:
+def peak_memory(configs: dict[str, ModelConfig], graphs: int = B) -> dict[str, float]:
     ctx = mp.get_context("spawn")
     out = {}
     for name, config in configs.items():
         queue = ctx.Queue()
-        proc = ctx.Process(target=_memory_child, args=(name, config.to_dict(), queue))
+        proc = ctx.Process(target=_memory_child, args=(name, config.to_dict(), graphs, queue))
         proc.start()
         proc.join()
         if proc.exitcode == 0:
@@ -143,8 +143,9 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/model_step.json")
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--compile", action="store_true", help="also check torch.compile on the default model")
+    parser.add_argument("--graphs", type=int, default=B, help=f"graphs in the batch (default {B})")
     args = parser.parse_args()
-    batch, spec = make_batch()
+    batch, spec = make_batch(args.graphs)
     configs = model_configs()
     models = {name: build(cfg, spec) for name, cfg in configs.items()}
     for model in models.values():  # warm-up
@@ -156,7 +157,7 @@ def main() -> None:
             t0 = time.perf_counter()
             step(model, batch)
             times[name].append(time.perf_counter() - t0)
-    memory = {} if args.no_memory else peak_memory(configs)
+    memory = {} if args.no_memory else peak_memory(configs, args.graphs)
     ref = times[REFERENCE]
     rows = []
     for name, ts in times.items():
@@ -174,7 +175,8 @@ def main() -> None:
             r["memory_ratio_to_transformer"] = round(r["peak_rss_growth_mb"] / mem_ref, 2)
     result = {
         "benchmark": "model_step",
-        "batch": {"graphs": B, "nodes_per_graph": {t: batch[t].num_nodes / B for t in batch.node_types},
+        "batch": {"graphs": args.graphs, "nodes_per_graph": {t: batch[t].num_nodes / args.graphs
+                                                             for t in batch.node_types},
                   "width": 64, "layers": 2, "heads": 4, "ff": 128},
         "repeats": args.repeats,
         "rows": rows,
@@ -182,7 +184,8 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "torch": torch.__version__,
                     "threads": torch.get_num_threads(), "processor": platform.processor() or platform.machine()},
         "mmgraph": mmgraph.__version__,
-        "command": f"python benchmarks/model_step.py --repeats {args.repeats}" + (" --compile" if args.compile else ""),
+        "command": f"python benchmarks/model_step.py --repeats {args.repeats}"
+        + (f" --graphs {args.graphs}" if args.graphs != B else "") + (" --compile" if args.compile else ""),
     }
     if args.compile:
         result["compile"] = compile_check(spec, batch)

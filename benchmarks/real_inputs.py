@@ -1,7 +1,7 @@
 """Real-sized inputs with the default settings: a 512×512 RGB photo, 5 s of 16 kHz audio and a 40-word caption.
 
-Records, made from the shared data (``--root``, default ``/work/shared/data``) and written as PNG + WAV
-files with a JSONL manifest into a temporary folder:
+Records, made from the shared data (``--root DATA``, default ``$MMGRAPH_DATA`` or ``../shared/data``) and
+written as PNG + WAV files with a JSONL manifest into a temporary folder:
 
 - image: Twemoji PNG number ``i`` of ``emoji/index.jsonl`` (64×64 RGBA), composited over white and
   upscaled to 512×512 RGB (Pillow, bicubic);
@@ -34,7 +34,7 @@ graph sizes under mmgraph 0.1's defaults (grey, no grid cap, 8 kHz, every frame 
 ``graph_size`` without building them.
 
     nice -n 5 python benchmarks/real_inputs.py [--records 32] [--batch 32] [--repeats 7] [--threads 1]
-        [--root /work/shared/data] [--out benchmarks/results/real_inputs.json]
+        [--root DATA] [--out benchmarks/results/real_inputs.json]
 """
 
 from __future__ import annotations
@@ -273,7 +273,7 @@ def main() -> None:
                     "nice": os.nice(0)},
         "mmgraph": mmgraph.__version__,
         "command": f"nice -n 5 python benchmarks/real_inputs.py --records {args.records} --batch {args.batch} "
-                   f"--repeats {args.repeats} --threads {args.threads}",
+                   f"--repeats {args.repeats} --threads {args.threads} --root DATA",
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

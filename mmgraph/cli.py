@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from mmgraph import __version__
 from mmgraph.errors import USER_ERRORS, missing_extra
+from mmgraph.files import DiskFullError
 
 EXIT_USER_ERROR = 2
 """Exit status of a user error (also argparse's, for a bad flag)."""
@@ -107,6 +108,15 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def recorded_command(argv: Sequence[str]) -> str:
+    """The command line as results record it: the raw-data folder written ``DATA``, not this machine's path."""
+    shown, hide = [], False
+    for arg in argv:
+        shown.append("DATA" if hide else "--root=DATA" if arg.startswith("--root=") else arg)
+        hide = arg == "--root"
+    return "mmgraph " + " ".join(shown)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from mmgraph.bench import describe_suites, run_benchmark
 
@@ -116,7 +126,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     run = run_benchmark(args.suite, args.out, quick=args.quick,
                         seeds=list(range(args.seeds)) if args.seeds is not None else None, root=args.root,
                         threads=args.threads, progress=not args.no_progress,
-                        command="mmgraph " + " ".join(sys.argv[1:]), graph=_graph_overrides(args.graph))
+                        command=recorded_command(sys.argv[1:]), graph=_graph_overrides(args.graph))
     print(run.summary())
     return 0
 
@@ -132,8 +142,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     if args.merge:
         parts, dest = (args.paths[:-1] or args.paths), args.paths[-1]
-        print(merge(parts, dest).summary())
-        return 0
+        report = merge(parts, dest)
+        print(report.summary())
+        return 1 if report.empty else 0
     graph = _graph_overrides(args.graph)
     if args.preflight:
         from mmgraph.convert.sizing import DEFAULT_PREFLIGHT_BATCH, DEFAULT_PREFLIGHT_SAMPLES, preflight
@@ -154,7 +165,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                      root=args.root, seed=args.seed, allow_outside=args.allow_outside, engine=args.engine,
                      address=args.address)
     print(report.summary())
-    return 0
+    return 1 if report.empty else 0  # a complete output without a sample: the rejections say why
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
@@ -308,7 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
         "convert", "convert a manifest or a built-in dataset into graph shards (parallel, resumable)",
         usage="mmgraph convert SOURCE OUT [options] | --preflight SOURCE | --verify OUT | --merge PART... DEST",
         description="SOURCE is a manifest (.jsonl/.csv) or a built-in dataset name. OUT gets shards/, meta.json "
-        "and rejected.jsonl; re-running on the same OUT resumes.",
+        "and rejected.jsonl; re-running on the same OUT resumes. Exit status: 0; 1 when the output holds no "
+        "sample (every record rejected, or none at all: rejected.jsonl says why) or --verify finds a problem; "
+        "2 on a usage error.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="SOURCE OUT; OUT with --verify; PART... DEST with --merge")
     p.add_argument("--workers", type=int, default=1,
@@ -371,7 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _report(command: str, exc: BaseException) -> int:
     """Print one line about ``exc``; the exit status says whether it is the user's error or a bug."""
-    user = exc if isinstance(exc, USER_ERRORS) else missing_extra(exc) if isinstance(exc, ImportError) else None
+    user = exc if isinstance(exc, (*USER_ERRORS, DiskFullError)) else None  # a full disk is no bug either
+    if user is None and isinstance(exc, ImportError):
+        user = missing_extra(exc)
     if user is not None:
         print(f"mmgraph {command}: error: {user}", file=sys.stderr)
         return EXIT_USER_ERROR

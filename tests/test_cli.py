@@ -206,3 +206,12 @@ def test_optional_modules_name_extras_of_pyproject():
 
     extras = load_toml(Path(__file__).resolve().parents[1] / "pyproject.toml")["project"]["optional-dependencies"]
     assert set(OPTIONAL_MODULES.values()) <= set(extras)
+
+
+def test_bench_records_the_data_folder_as_DATA_not_this_machines_path():
+    from mmgraph.cli import recorded_command
+
+    assert (recorded_command(["bench", "--suite", "avmnist", "--root", "/home/me/data", "--threads", "1"])
+            == "mmgraph bench --suite avmnist --root DATA --threads 1")
+    assert recorded_command(["bench", "--root=/x/y", "--out", "o"]) == "mmgraph bench --root=DATA --out o"
+    assert recorded_command(["bench"]) == "mmgraph bench"

@@ -13,6 +13,8 @@ from typing import Any
 from mmgraph.files import write_atomic
 
 LOWER_IS_BETTER = ("mae", "rmse", "loss", "parameters", "seconds", "peak_rss")
+PERCENT_METRICS = ("accuracy", "f1", "nmi", "ari", "purity")
+"""Metrics in [0, 1] shown as percentages (× 100); every other value is shown as it is."""
 SWEEP_TITLES = {"audio_snr_db": "audio-SNR sweep", "image_noise_std": "image-noise sweep",
                 "image_contrast": "image-contrast sweep", "image_hue_deg": "image-hue sweep",
                 "text_rare_other": "rare-words sweep", "text_drop": "dropped-words sweep",
@@ -26,6 +28,17 @@ SWEEP_AXES = {"audio_snr_db": "test audio SNR (dB)", "image_noise_std": "test im
 
 def lower_is_better(column: str) -> bool:
     return any(key in column for key in LOWER_IS_BETTER)
+
+
+def column_metric(column: str, headline: str) -> str:
+    """The metric a table column holds: ``test/<task>/<metric>`` names its own; the robustness columns
+    (``without_<m>``, ``shift_<kind>``, ``<sweep>/auc``, ``<sweep>=<level>``) hold the headline metric;
+    costs are themselves."""
+    if column.startswith("test/"):
+        return column.rsplit("/", 1)[-1]
+    if column.startswith(("without_", "shift_")) or column.endswith("/auc") or "=" in column:
+        return headline.rsplit("/", 1)[-1]
+    return column
 
 
 def flatten(run: dict[str, Any]) -> dict[str, float | str | None]:
@@ -65,11 +78,12 @@ def summarize(report: dict[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
     return out
 
 
-def _fmt(stat: dict[str, float] | None, column: str) -> str:
+def _fmt(stat: dict[str, float] | None, column: str, headline: str = "") -> str:
     if stat is None:
         return "–"
     mean, std = stat["mean"], stat["std"]
-    if any(key in column for key in ("accuracy", "f1", "nmi", "without_", "shift_", "auc")):
+    metric = column_metric(column, headline)
+    if any(m in metric for m in PERCENT_METRICS):
         text = f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if stat["n"] > 1 else "")
     elif "parameters" in column:
         text = f"{mean / 1000:.0f} k"
@@ -83,18 +97,23 @@ def _fmt(stat: dict[str, float] | None, column: str) -> str:
 
 
 def markdown_table(report: dict[str, Any], summary: dict, columns: list[tuple[str, str]]) -> str:
-    """A Markdown table of mean ± std per model; the best value of each column in bold."""
+    """A Markdown table of mean ± std per model; the best value of each column in bold.
+
+    Robustness columns hold the headline metric: shown and ranked as it is (an MAE: as a number,
+    lowest best; an accuracy: as a percentage, highest best).
+    """
+    headline = report["headline"]
     columns = [(c, h) for c, h in columns if any(c in summary[m] for m in summary)]
     lines = ["| model | " + " | ".join(h for _, h in columns) + " |", "| --- " * (len(columns) + 1) + "|"]
     best = {}
     for col, _ in columns:
         values = [(summary[m][col]["mean"], m) for m in summary if col in summary[m]]
         if len(values) > 1 and not col.startswith("cost/epochs"):
-            best[col] = (min if lower_is_better(col) else max)(values)[1]
+            best[col] = (min if lower_is_better(column_metric(col, headline)) else max)(values)[1]
     for label in report["models"]:
         cells = []
         for col, _ in columns:
-            text = _fmt(summary[label].get(col), col)
+            text = _fmt(summary[label].get(col), col, headline)
             cells.append(f"**{text}**" if best.get(col) == label else text)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -152,12 +171,28 @@ def render_markdown(report: dict[str, Any], summary: dict) -> str:
         lines += [f"## {kind} sweep ({report['headline']})", "", markdown_table(report, summary, cols), ""]
     m = report["machine"]
     lines += [
-        f"Machine: Python {m['python']}, torch {m['torch']}, {m['threads']} threads, {m['processor']}"
-        + (f", {m['cuda']}" if m.get("cuda") else "") + f"; mmgraph {m['mmgraph']}.",
-        f"Wall time: {report['wall_seconds'] / 60:.1f} min. Command: `{report['command']}`",
+        f"Machine: Python {m['python']}, torch {m['torch']}, {m['processor']}"
+        + (f", {m['cuda']}" if m.get("cuda") else "") + f"; mmgraph {m['mmgraph']}. {threads_line(report)}",
+        f"Compute: {report.get('compute_seconds', report['wall_seconds']) / 60:.1f} min (the runs' epochs and "
+        f"evaluations); this report's command took {report['wall_seconds'] / 60:.1f} min: `{report['command']}`",
         "",
     ]
     return "\n".join(lines)
+
+
+def threads_line(report: dict[str, Any]) -> str:
+    """The thread count of the runs (part of what their numbers depend on), or how they differ."""
+    counts: dict[str, int] = {}
+    for run in report["runs"]:
+        threads = (run.get("environment") or {}).get("threads")
+        key = str(threads) if threads is not None else "not recorded"
+        counts[key] = counts.get(key, 0) + 1
+    if len(counts) == 1:
+        (threads,) = counts
+        return f"Threads per run: {threads}."
+    shown = ", ".join(f"{n} run(s) with {t}" for t, n in sorted(counts.items()))
+    return (f"Threads per run differ ({shown}): a run redone with another thread count can land on other "
+            f"numbers (float sums in another order).")
 
 
 def plot(report: dict[str, Any], summary: dict, out: Path) -> list[str]:

@@ -3,7 +3,20 @@
 Data is featurized once per suite (train/val/test plus the perturbed test sets of the robustness
 sweeps) and cached under ``OUT/cache``; each (model, seed) job then runs in its own process (clean
 peak-memory measurement, and a crash or kill loses only that job), writes
-``OUT/runs/<model>/seed<k>/result.json`` and is skipped when rerun (a killed suite resumes).
+``OUT/runs/<model>/seed<k>/result.json`` and is skipped when rerun (a killed suite resumes: a job
+killed mid-training continues from its last epoch's checkpoint, to the same numbers).
+
+Several ``mmgraph bench`` processes may share one ``OUT`` (to use more cores): the data cache is
+made under a lock by the first one, and each job is claimed with a lock of its own
+(``runs/<model>/seed<k>.lock``, held by the process training it and released by the operating
+system when that process ends, killed or not), so no job runs twice at once; a process that finds
+a job claimed goes on with the others and waits for it at the end. Every process then writes the
+whole report, atomically.
+
+Each job runs with an explicit thread count (``threads``, default: torch's count in the process
+that starts the suite) and records it with the library versions in its ``result.json``
+(``environment``): the numbers are a function of (data, configs, seed, thread count) on one
+machine type (``mmgraph.train.environment``).
 """
 
 from __future__ import annotations
@@ -28,14 +41,15 @@ from tqdm.auto import tqdm
 import mmgraph
 from mmgraph.bench.perturb import TEXT_SWEEPS, TextPerturber, perturbed
 from mmgraph.bench.robustness import SWEEP_MODALITY, SWEEPS, robustness_card
-from mmgraph.bench.suite import ModelEntry, Suite, import_plugins
+from mmgraph.bench.suite import ModelEntry, Suite, import_plugins, recorded_source
 from mmgraph.datasets import load_dataset
 from mmgraph.datasets.base import GraphDataset, MultimodalDataset
-from mmgraph.files import write_atomic
+from mmgraph.files import exclusive_lock, write_atomic
 from mmgraph.graph.config import GraphConfig
 from mmgraph.models.config import ModelConfig
 from mmgraph.task import Task
 from mmgraph.train.config import TrainConfig
+from mmgraph.train.environment import environment, use_threads_of
 from mmgraph.train.run_folder import RunFolder, RunInfo
 from mmgraph.train.runs import VAL_FRACTION
 
@@ -60,6 +74,7 @@ def _peak_rss_mb() -> float:
 
 
 def machine_info() -> dict[str, Any]:
+    """The process writing a report: versions and processor (each job records its own ``environment``)."""
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -68,6 +83,12 @@ def machine_info() -> dict[str, Any]:
         "processor": platform.processor() or platform.machine(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+
+
+def job_lock_path(run_dir: str | Path) -> Path:
+    """The lock a process holds while it runs the job of ``run_dir`` (beside the run folder)."""
+    run_dir = Path(run_dir)
+    return run_dir.with_name(f"{run_dir.name}.lock")
 
 
 # ------------------------------------------------------------------------------------------ data
@@ -105,6 +126,14 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
     manifest_path = cache / "manifest.json"
     if manifest_path.exists():
         return json.loads(manifest_path.read_text())
+    with exclusive_lock(out / "cache" / f"{digest}.lock"):  # one process featurizes, the others wait and read
+        if manifest_path.exists():
+            return json.loads(manifest_path.read_text())
+        return _featurize_suite_data(dataset, config, suite, tasks, sweeps, cache, progress)
+
+
+def _featurize_suite_data(dataset, config, suite, tasks, sweeps, cache: Path, progress: bool) -> dict[str, Any]:
+    manifest_path = cache / "manifest.json"
     cache.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     splits = {
@@ -167,13 +196,30 @@ def job_run_info(job: dict[str, Any], tasks: dict[str, Task], graph_config: Grap
                    label=job["label"])
 
 
-def run_job(job: dict[str, Any]) -> dict[str, Any]:
-    """Train and measure one (model, seed); returns the result record (also written to disk)."""
+def run_job(job: dict[str, Any]) -> dict[str, Any] | None:
+    """Train and measure one (model, seed); returns the result record (also written to disk).
+
+    Returns ``None`` without doing anything when another process holds the job (it is running it).
+    """
+    result_path = Path(job["result_path"])
+    with exclusive_lock(job_lock_path(job["run_dir"]), wait=False) as claimed:
+        if not claimed:
+            return None
+        if result_path.exists():  # finished by another process between our look and our claim
+            return json.loads(result_path.read_text())
+        return _run_claimed_job(job)
+
+
+def _run_claimed_job(job: dict[str, Any]) -> dict[str, Any]:
     from mmgraph.models import DataSpec, build_model
     from mmgraph.models.build import with_default_text_encoder
     from mmgraph.train import Trainer, seed_everything
 
-    if job.get("threads"):
+    folder = RunFolder(job["run_dir"])
+    resume = folder.has_checkpoint()
+    if resume:  # a killed job continues with the thread count it started with: the same numbers
+        use_threads_of(folder.read_info().environment)
+    elif job.get("threads"):
         torch.set_num_threads(int(job["threads"]))
     import_plugins(job.get("imports", []))  # a spawned job process registers the suite's models itself
     files = job["data"]["files"]
@@ -184,12 +230,13 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     rss_data = _peak_rss_mb()
     seed_everything(train_config.seed)
     model = build_model(model_config, DataSpec.from_graph_config(train.config, tasks))
-    folder = RunFolder(job["run_dir"])
-    folder.write_info(job_run_info(job, tasks, train.config, model_config, train_config))
     trainer = Trainer(model, train_config, out_dir=folder.path, run_info={"label": job["label"]})
-    resume = folder.has_checkpoint()
+    env = folder.read_info().environment if resume and folder.has_info() else None
+    info = job_run_info(job, tasks, train.config, model_config, train_config)
+    info.environment = env or environment(trainer.device)
+    folder.write_info(info)
     fit = trainer.fit(train, val, resume=resume)
-    t0 = time.perf_counter()
+    t_eval = t0 = time.perf_counter()
     test_metrics = trainer.evaluate(test)
     infer_s = time.perf_counter() - t0
     headline = job["headline"]
@@ -216,31 +263,60 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     result = {
         "label": job["label"], "seed": train_config.seed, "model": model_config.to_dict(), "train": job["train"],
         "test": test_metrics, "robustness": robustness, "cost": cost, "best_epoch": fit.best_epoch,
-        "history": fit.history, "resumed": resume,
+        "history": fit.history, "resumed": resume, "environment": info.environment,
+        # every epoch's time (resumed segments included) plus the evaluations'
+        "compute_seconds": sum(epoch_seconds) + (time.perf_counter() - t_eval),
     }
     write_atomic(Path(job["result_path"]), json.dumps(result, indent=2, default=float).encode())
     return result
 
 
+_BUSY = "busy"
+
+
 def _job_process(job: dict[str, Any], queue) -> None:  # pragma: no cover - runs in a child process
     logging.basicConfig(level=logging.WARNING)
     try:
-        run_job(job)
-        queue.put(None)
+        queue.put(None if run_job(job) is not None else _BUSY)
     except BaseException as exc:  # report any failure of the child to the parent, then exit non-zero
         queue.put(f"{exc.__class__.__name__}: {exc}")
         raise
 
 
-def _run_isolated(job: dict[str, Any]) -> None:
+def _run_isolated(job: dict[str, Any]) -> bool:
+    """``run_job`` in a fresh process; ``False`` when another process holds the job."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_job_process, args=(job, queue), daemon=False)
     proc.start()
     proc.join()
     error = queue.get() if not queue.empty() else None
+    if error == _BUSY:
+        return False
     if proc.exitcode != 0 or error:
         raise RuntimeError(f"job {job['label']!r} seed {job['train']['seed']} failed: {error or proc.exitcode}")
+    return True
+
+
+def _run_or_wait(job: dict[str, Any], isolate: bool, *, wait: bool) -> bool:
+    """Run ``job`` unless its result exists; ``False`` when another process holds it (and ``wait`` is false).
+
+    With ``wait``, a job held elsewhere is waited for (its lock), then read, or run here when the
+    process holding it died without finishing it.
+    """
+    path = Path(job["result_path"])
+    while not path.exists():
+        t0 = time.perf_counter()
+        done = _run_isolated(job) if isolate else run_job(job) is not None
+        if done:
+            log.info("%s seed %d done in %.0f s", job["label"], job["train"]["seed"], time.perf_counter() - t0)
+            return True
+        if not wait:
+            return False
+        log.info("%s seed %d is running in another process: waiting for it", job["label"], job["train"]["seed"])
+        with exclusive_lock(job_lock_path(job["run_dir"])):
+            pass
+    return True
 
 
 # ---------------------------------------------------------------------------------------- suite
@@ -295,27 +371,23 @@ def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list
                 "remove_modalities": bool(suite.robustness.get("remove_modalities", True)),
                 "run_dir": str(run_dir),
                 "result_path": str(run_dir / "result.json"),
-                "threads": threads,
+                "threads": threads or torch.get_num_threads(),
                 "imports": list(suite.imports),
                 "source": {"data": suite.dataset, "root": suite.root, "data_seed": suite.data_seed},
             })
-    results = []
     bar = tqdm(jobs, desc=f"bench {suite.name}", unit="run", disable=not progress)
+    held_elsewhere = []
     for job in bar:
         bar.set_postfix_str(f"{job['label']} seed {job['train']['seed']}")
-        path = Path(job["result_path"])
-        if not path.exists():
-            t0 = time.perf_counter()
-            if isolate:
-                _run_isolated(job)
-            else:
-                run_job(job)
-            log.info("%s seed %d done in %.0f s", job["label"], job["train"]["seed"], time.perf_counter() - t0)
-        results.append(json.loads(path.read_text()))
+        if not _run_or_wait(job, isolate, wait=False):
+            held_elsewhere.append(job)
+    for job in held_elsewhere:  # jobs other processes were running: wait for them (or take them over)
+        _run_or_wait(job, isolate, wait=True)
+    results = [json.loads(Path(job["result_path"]).read_text()) for job in jobs]
     report = {
         "suite": suite.name,
         "description": suite.description,
-        "suite_file": suite.source,
+        "suite_file": recorded_source(suite.source),
         "dataset": data["dataset"],
         "dataset_info": data["dataset_info"],
         "sizes": data["sizes"],
@@ -328,11 +400,23 @@ def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list
         "command": command or " ".join(sys.argv),
         "machine": machine_info(),
         "created": time.strftime("%Y-%m-%d %H:%M:%S"),
+        # this call's wall time (a rerun that only reads finished jobs takes seconds), and the jobs' own
         "wall_seconds": time.perf_counter() - t_start,
+        "compute_seconds": sum(job_compute_seconds(r) for r in results),
         "runs": results,
     }
     write_report(report, out)
     return report
+
+
+def job_compute_seconds(result: dict[str, Any]) -> float:
+    """A job's compute time: every epoch's (across resumed segments) plus its evaluation's.
+
+    Results written before it was recorded count their epochs only.
+    """
+    if "compute_seconds" in result:
+        return float(result["compute_seconds"])
+    return float(sum(h.get("epoch_seconds", 0.0) for h in result.get("history", [])))
 
 
 def entries_by_label(suite: Suite) -> dict[str, ModelEntry]:

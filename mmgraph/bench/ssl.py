@@ -37,10 +37,10 @@ import torch
 from tqdm.auto import tqdm
 
 from mmgraph.bench.runner import machine_info, prepare_data
-from mmgraph.bench.suite import Suite, suite_path
+from mmgraph.bench.suite import Suite, recorded_source, suite_path
 from mmgraph.config import check_fields
 from mmgraph.datasets.base import GraphDataset
-from mmgraph.files import load_toml, write_atomic
+from mmgraph.files import exclusive_lock, load_toml, write_atomic
 from mmgraph.models import DataSpec, ModelConfig, build_model
 from mmgraph.nn.heads import ClassificationHead
 from mmgraph.nn.heads.metrics import clustering_metrics
@@ -431,24 +431,43 @@ def run_ssl_suite(suite: SSLSuite, work: str | Path, out: str | Path, *, quick: 
     work, out = Path(work), Path(out)
     (work / "jobs").mkdir(parents=True, exist_ok=True)
     harness = SSLHarness(suite, work, progress)
-    records = []
-    bar = tqdm(plan_jobs(suite), desc=f"bench {suite.name}", unit="job", disable=not progress)
+    planned = plan_jobs(suite)
+    bar = tqdm(planned, desc=f"bench {suite.name}", unit="job", disable=not progress)
+
+    def run(job_id: str, method: str, kwargs: dict[str, Any], *, wait: bool) -> bool:
+        """Run the job unless done; ``False`` when another process sharing ``work`` holds it (and not ``wait``)."""
+        path = work / "jobs" / f"{job_id}.json"
+        while not path.exists():
+            # the lock dies with its process: a killed process's job is taken over, never run twice at once
+            with exclusive_lock(work / "jobs" / f"{job_id}.lock", wait=wait) as claimed:
+                if not claimed:
+                    return False
+                if path.exists():
+                    break
+                log.info("job %s: starting", job_id)
+                t0 = time.perf_counter()
+                result = getattr(harness, method)(**kwargs)
+                record = {"job": job_id, "kind": method.removesuffix("_job"), **kwargs, **result,
+                          "seconds": time.perf_counter() - t0}
+                write_atomic(path, json.dumps(record, indent=2, default=float).encode())
+                log.info("job %s: done in %.0f s", job_id, record["seconds"])
+        return True
+
+    # a seed's jobs depend on its earlier ones (pretraining before fine-tuning): once one is held by
+    # another process, the seed's later jobs wait until the end, in order, behind it
+    deferred, waiting_seeds = [], set()
     for job_id, method, kwargs in bar:
         bar.set_postfix_str(job_id)
-        path = work / "jobs" / f"{job_id}.json"
-        if not path.exists():
-            log.info("job %s: starting", job_id)
-            t0 = time.perf_counter()
-            result = getattr(harness, method)(**kwargs)
-            record = {"job": job_id, "kind": method.removesuffix("_job"), **kwargs, **result,
-                      "seconds": time.perf_counter() - t0}
-            write_atomic(path, json.dumps(record, indent=2, default=float).encode())
-            log.info("job %s: done in %.0f s", job_id, record["seconds"])
-        records.append(json.loads(path.read_text()))
+        if kwargs["seed"] in waiting_seeds or not run(job_id, method, kwargs, wait=False):
+            waiting_seeds.add(kwargs["seed"])
+            deferred.append((job_id, method, kwargs))
+    for job_id, method, kwargs in deferred:  # other processes' jobs: wait for them (or take them over)
+        run(job_id, method, kwargs, wait=True)
+    records = [json.loads((work / "jobs" / f"{job_id}.json").read_text()) for job_id, _, _ in planned]
     report = {
         "suite": suite.name,
         "description": suite.description,
-        "suite_file": suite.source,
+        "suite_file": recorded_source(suite.source),
         "settings": {k: v for k, v in suite.raw.items() if k != "quick"},
         "quick": quick,
         "dataset": harness.data["dataset"],

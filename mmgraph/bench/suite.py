@@ -230,6 +230,14 @@ def suite_kind(name_or_path: str) -> str:
     return kind
 
 
+def recorded_source(source: str | None) -> str | None:
+    """A suite's file as results record it: a built-in one as ``mmgraph/bench/suites/NAME.toml``, not this
+    machine's install path."""
+    if source is not None and Path(source).resolve().parent == SUITES_DIR.resolve():
+        return f"mmgraph/bench/suites/{Path(source).name}"
+    return source
+
+
 def load_suite(name_or_path: str) -> Suite:
     """A suite by name (``mmgraph/bench/suites/NAME.toml``) or by TOML path."""
     path = suite_path(name_or_path)

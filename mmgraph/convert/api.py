@@ -61,6 +61,8 @@ class ConvertReport:
         seconds: wall time of the call.
         records_per_second: records of the chunks written by this call, per second of wall time.
         complete: whether ``out`` now holds every chunk (``meta.json`` is final).
+        empty: the output is complete and holds no sample (every record rejected, or none at all):
+            ``mmgraph convert`` then exits with status 1 (the reasons are in ``rejected.jsonl``).
     """
 
     out: Path
@@ -72,6 +74,7 @@ class ConvertReport:
     seconds: float
     records_per_second: float
     complete: bool
+    empty: bool = False
 
     @property
     def meta_path(self) -> Path:
@@ -90,6 +93,10 @@ class ConvertReport:
         ]
         if not self.complete:
             lines.append("incomplete: other --shard parts are missing; run them, then 'mmgraph convert --merge'")
+        elif self.empty:
+            why = (f"every one of the {self.records:,} records was rejected (reasons in {self.rejected_path})"
+                   if self.records else "the source has no records")
+            lines.append(f"nothing converted: {why}")
         return "\n".join(lines)
 
 
@@ -290,6 +297,7 @@ def convert(
         seconds=seconds,
         records_per_second=written_records / seconds if seconds > 0 else 0.0,
         complete=meta["complete"],
+        empty=meta["complete"] and meta["counts"]["converted"] == 0,
     )
 
 
@@ -369,7 +377,8 @@ def merge(outs: Sequence[str | os.PathLike], dest: str | os.PathLike) -> Convert
     meta = finalize(dest, plan, plan_hash)
     seconds = time.perf_counter() - start
     return ConvertReport(dest, meta["num_records"], meta["counts"]["converted"], meta["counts"]["rejected"],
-                         copied, 0, seconds, 0.0, meta["complete"])
+                         copied, 0, seconds, 0.0, meta["complete"],
+                         empty=meta["complete"] and meta["counts"]["converted"] == 0)
 
 
 __all__ = ["DEFAULT_CHUNK_SIZE", "ENGINES", "ConvertReport", "VerifyReport", "convert", "merge", "parse_shard",

@@ -10,10 +10,16 @@ One record per JSONL line (or CSV row, same column names)::
   appear once: every later record with an id already seen is rejected as a duplicate, whether or
   not the first record was usable (so the outcome depends only on the input order).
 - ``image`` and ``audio`` are file paths relative to the manifest's folder (absolute paths are
-  allowed when they point inside it). A path that leaves the folder (``../../etc/passwd``) is
-  refused unless ``allow_outside=True``. The check is on the path as written (after resolving
-  ``..``), not on symlink targets: a symlink inside the folder is a deliberate way to point at data
-  stored elsewhere.
+  allowed when they point inside it). A path that leaves the folder is refused unless
+  ``allow_outside=True``, and the check is on the *resolved* path (``os.path.realpath`` under the
+  folder's own real path): ``../../etc/passwd``, ``/etc/passwd``, a sibling folder (``../m2/x.png``
+  beside folder ``m``), a symbolic link (or a chain of them, or a linked folder on the way) whose
+  target lies outside are all refused; links that stay inside the folder are followed. The file
+  read is the resolved one, and it must be a regular file: a folder, FIFO, socket or device named
+  as an image is refused without being opened (a FIFO would block the reader). A hard link is the
+  file itself under another name, in the folder: it is read (whoever can make one in the folder
+  can copy the file there just as well). Each file is checked again just before it is decoded,
+  so a path swapped for a link or a FIFO between the two is refused too.
 - A column named after a modality registered with ``mmgraph.modality.register_modality`` holds
   that modality's value, read as its ``record`` kind says (a file path checked like ``image``, a
   string, or a JSON value; a CSV cell of a JSON kind is parsed as JSON) and turned into what its
@@ -41,6 +47,7 @@ import logging
 import math
 import os
 import re
+import stat
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -101,9 +108,11 @@ class ManifestRecord:
         line: 1-based line where the record starts.
         id: the record's id (``None`` when it is missing or unusable).
         split: ``train``, ``val`` or ``test``.
-        fields: the present values: ``image``/``audio`` (and other file modalities) as absolute
-            paths, ``text``, registered modalities' values as read, ``label``, ``targets``.
+        fields: the present values: ``image``/``audio`` (and other file modalities) as resolved
+            absolute paths, ``text``, registered modalities' values as read, ``label``, ``targets``.
         reason: why the record is refused, or ``None`` when it passed.
+        confined: its file paths were checked to stay inside the manifest's folder (no
+            ``allow_outside``): decoding refuses a path that no longer resolves to itself.
     """
 
     index: int
@@ -112,6 +121,7 @@ class ManifestRecord:
     split: str = DEFAULT_SPLIT
     fields: dict[str, Any] = field(default_factory=dict)
     reason: str | None = None
+    confined: bool = False
 
     @property
     def ok(self) -> bool:
@@ -125,6 +135,9 @@ class ManifestRecord:
         if not self.ok:
             raise ValueError(self.reason)
         f = self.fields
+        for key in sorted(f):  # the files may have changed since the record was checked (minutes, in convert)
+            if key in MODALITIES and MODALITIES.get(key).record == "file":
+                _recheck_file(key, f[key], confined=self.confined)
         image = None
         if "image" in f:
             image = _decode("image", lambda: read_image(f["image"], max_pixels=max_image_pixels), f["image"])
@@ -146,6 +159,46 @@ class ManifestRecord:
             return self.to_sample(max_image_pixels=max_image_pixels)
         except (ValueError, TypeError) as exc:
             return self.rejection(str(exc))
+
+
+_NOT_REGULAR = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def file_problem(path: str) -> str | None:
+    """Why ``path`` cannot be read as a media file (``None``: it is a regular file).
+
+    Only ``stat`` is called: a FIFO or a device is recognised without opening it (opening a FIFO
+    blocks until a writer comes).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "file not found"
+    except OSError as exc:  # a loop of symbolic links, a permission denied on the way
+        return f"cannot read it ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    return "not a regular file ({})".format(next((kind for is_kind, kind in _NOT_REGULAR if is_kind(mode)),
+                                                 "not a file"))
+
+
+def is_inside(path: str, folder_prefix: str) -> bool:
+    """Whether ``path`` lies under the folder whose path, ending in a separator, is ``folder_prefix``.
+
+    The separator matters: folder ``/data/m`` must not contain ``/data/m2/x.png``.
+    """
+    return path.startswith(folder_prefix)
+
+
+def _recheck_file(key: str, path: str, *, confined: bool) -> None:
+    """Just before decoding: ``path`` is still a regular file and, when confined, still resolves to itself."""
+    if confined and os.path.realpath(path) != path:
+        raise ValueError(f"{key}: {Path(path).name} changed since the manifest was read: its path now goes "
+                         f"through a symbolic link; refused")
+    problem = file_problem(path)
+    if problem is not None:
+        raise ValueError(f"{key}: {problem}: {Path(path).name} (changed since the manifest was read)")
 
 
 # Decoder errors that read_image/read_audio might still let through (defence in depth: struct.error
@@ -207,7 +260,8 @@ class _RecordChecker:
     def __init__(self, root: Path, *, allow_outside: bool, from_csv: bool) -> None:
         self.root = root
         self.root_str = str(root)
-        self.root_prefix = self.root_str if self.root_str.endswith(os.sep) else self.root_str + os.sep
+        self.root_prefix = _with_separator(self.root_str)
+        self.real_prefix = _with_separator(os.path.realpath(self.root_str))  # what paths resolve under
         self.allow_outside = allow_outside
         self.from_csv = from_csv
         self.seen_ids: set[str] = set()
@@ -258,7 +312,7 @@ class _RecordChecker:
             fields["targets"], reason = self._targets(obj["targets"])
             if reason is not None:
                 return ManifestRecord(index, line, rid, split, reason=reason)
-        return ManifestRecord(index, line, rid, split, fields)
+        return ManifestRecord(index, line, rid, split, fields, confined=not self.allow_outside)
 
     def _id(self, value: Any) -> tuple[str | None, str | None]:
         if value is None:
@@ -276,15 +330,23 @@ class _RecordChecker:
         if not value.strip() or "\x00" in value:
             return None, f"{key}: not a usable file path: {_shown(value)}"
         # os.path on strings, not pathlib: this runs for every file of every record (pathlib is ~5x slower)
-        full = os.path.normpath(os.path.join(self.root_str, value))  # join keeps an absolute value as is
-        if not self.allow_outside and not full.startswith(self.root_prefix):
-            return None, (
-                f"{key}: path {value!r} leaves the manifest folder {self.root} (paths must stay inside it; "
-                f"to allow others: --allow-outside on the command line, allow_outside=True in Python)"
-            )
-        if not os.path.isfile(full):
-            return None, f"{key}: {'not a regular file' if os.path.exists(full) else 'file not found'}: {value}"
-        return full, None
+        joined = os.path.join(self.root_str, value)  # join keeps an absolute value as is
+        full = os.path.normpath(joined)  # the path as written ("a/../b" is "b"): for the message only
+        # what the system would open: links resolved component by component, so "link/.." is the
+        # link target's parent, not the folder "link" sits in (normpath would say the latter)
+        real = os.path.realpath(joined)
+        if not self.allow_outside and not is_inside(real, self.real_prefix):
+            how = (f"resolves through a symbolic link to {real}, outside the manifest folder {self.root}"
+                   if is_inside(full, self.root_prefix) else f"leaves the manifest folder {self.root}")
+            return None, (f"{key}: path {value!r} {how} (paths must stay inside it; to allow others: "
+                          f"--allow-outside on the command line, allow_outside=True in Python)")
+        problem = file_problem(real)
+        if problem == "file not found":
+            return None, f"{key}: file not found: {value}"
+        if problem is not None:  # "image: not a regular file: x.png (a FIFO)"
+            head, _, detail = problem.partition(" (")
+            return None, f"{key}: {head}: {value}" + (f" ({detail}" if detail else "")
+        return real, None
 
     def _modality(self, key: str, value: Any) -> tuple[Any, str | None]:
         """A modality's value as its ``record`` kind reads it (text is validated now: tokenizers are fit on it)."""
@@ -342,6 +404,10 @@ class _RecordChecker:
         return value, None
 
 
+def _with_separator(folder: str) -> str:
+    return folder if folder.endswith(os.sep) else folder + os.sep
+
+
 def _utf8_error(raw: bytes, exc: UnicodeDecodeError) -> tuple[dict[str, Any] | None, str]:
     """The reason for a line that is not UTF-8, naming the field when the line is JSON otherwise, and
     ``{"id": ...}`` when the record's id is readable (else ``None``)."""
@@ -360,13 +426,51 @@ def _utf8_error(raw: bytes, exc: UnicodeDecodeError) -> tuple[dict[str, Any] | N
     return readable, reason
 
 
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),  # UTF-32 LE starts like UTF-16 LE
+              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+
+
+def _wide_encoding(path: Path) -> tuple[str, bytes] | None:
+    """``(encoding, byte-order mark)`` of a file that starts with a UTF-16 or UTF-32 byte-order mark."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    return next(((name, bom) for bom, name in _WIDE_BOMS if head.startswith(bom)), None)
+
+
+def _wide_rows(path: Path, encoding: str, bom: bytes) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
+    """Every non-blank line of a UTF-16/32 manifest, refused with a reason naming the encoding.
+
+    The lines are split in the file's own encoding (splitting its bytes at ``\\n`` would cut
+    characters in half), so each rejection names the right line.
+    """
+    reason = (f"not valid UTF-8: the manifest is {encoding} (it starts with the byte-order mark "
+              f"{bom.hex(' ').upper()}); manifests are UTF-8: save it as UTF-8 (e.g. iconv -f {encoding} -t UTF-8)")
+    with open(path, encoding=encoding.lower(), errors="replace", newline="") as f:
+        for line, text in enumerate(f, 1):
+            if not text.strip():
+                continue
+            try:  # the id, for the report only: the record itself is refused
+                obj = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            except (json.JSONDecodeError, _DuplicateKey):
+                obj = None
+            yield line, obj if isinstance(obj, dict) else None, reason
+
+
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, dict[str, Any] | None, str | None]]:
     """``(line, object, error)`` per non-blank line, read as bytes so that bad UTF-8 is one record's problem."""
+    wide = _wide_encoding(path)
+    if wide is not None:
+        yield from _wide_rows(path, *wide)
+        return
     with open(path, "rb") as f:
         for line, raw in enumerate(f, 1):
             if line == 1 and raw.startswith(codecs.BOM_UTF8):
                 raw = raw[len(codecs.BOM_UTF8) :]
             if not raw.strip():
+                continue
+            if b"\x00" in raw:  # valid UTF-8, but no JSON text holds a NUL byte: a UTF-16 file without its mark
+                yield line, None, ("not valid UTF-8 JSON: the line holds NUL bytes (is the manifest UTF-16 "
+                                   "or binary? manifests are UTF-8 text)")
                 continue
             try:
                 text = raw.decode("utf-8").rstrip("\r\n")  # an error at the end of the line is reported there
@@ -403,7 +507,9 @@ def read_csv_header(path: Path) -> list[str]:
         raise ValueError(f"{path}: empty CSV manifest (no header row)")
     header = [h.strip() for h in header]
     if any(_BAD_UTF8.search(h) for h in header):
-        raise ValueError(f"{path}: the CSV header is not valid UTF-8")
+        wide = _wide_encoding(path)
+        encoding = f" (the file is {wide[0]}: save it as UTF-8)" if wide else ""
+        raise ValueError(f"{path}: the CSV header is not valid UTF-8{encoding}")
     keys = valid_keys()
     unknown = sorted(set(header) - set(keys))
     if unknown:

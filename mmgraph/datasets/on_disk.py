@@ -47,6 +47,11 @@ def load_graphs(
             f"first: {missing[:5]}); run 'mmgraph convert' again, or merge the --shard parts with "
             f"'mmgraph convert --merge'"
         )
+    counts = meta.get("counts", {})
+    if counts.get("converted") == 0:
+        why = (f"all {counts['records']:,} records were rejected (reasons in {out / 'rejected.jsonl'})"
+               if counts.get("records") else "its source has no records")
+        raise ValueError(f"{out}: the conversion holds no sample: {why}")
     parts: dict[str, list[GraphColumns]] = {}
     for entry in meta["shards"]:
         if not set(entry["splits"]) - set(skip):

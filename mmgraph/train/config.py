@@ -14,7 +14,9 @@ class TrainConfig(ConfigMixin):
 
     Args:
         epochs: maximum epochs.
-        batch_size: training batch size (graphs).
+        batch_size: the global training batch (graphs): under ``torchrun`` each of the N processes
+            takes ``batch_size / N`` of it (a multiple of N is required), so that N processes
+            take the same steps on the same global batches as one process.
         lr: peak learning rate of AdamW.
         weight_decay: AdamW weight decay.
         warmup: fraction of all steps spent in linear warm-up (then cosine decay to 0).
@@ -47,6 +49,20 @@ class TrainConfig(ConfigMixin):
     keep_best: bool = True
 
     toml_table: ClassVar[str] = "train"
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"TrainConfig.{name} must be a positive int (got {value!r})")
+        if not self.lr >= 0:  # 0 is allowed: a frozen model (e.g. to measure early stopping)
+            raise ValueError(f"TrainConfig.lr must be >= 0 (got {self.lr!r})")
+        if not 0.0 <= self.warmup <= 1.0:
+            raise ValueError(f"TrainConfig.warmup is a fraction of all steps, in [0, 1] (got {self.warmup!r})")
+        if self.patience is not None and self.patience < 0:
+            raise ValueError(f"TrainConfig.patience must be >= 0 or None (got {self.patience!r})")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"TrainConfig.grad_clip must be > 0 or None (got {self.grad_clip!r})")
 
 
 __all__ = ["TrainConfig"]

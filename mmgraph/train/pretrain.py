@@ -28,6 +28,8 @@ from mmgraph.models.self_supervised import (
     build_pretrain_model,
 )
 from mmgraph.train.checkpoint import load_checkpoint
+from mmgraph.train.distributed import ProcessPlace, barrier, is_main_process, torchrun_process_group
+from mmgraph.train.environment import environment, use_threads_of
 from mmgraph.train.run_folder import RunFolder, RunInfo
 from mmgraph.train.runs import LoadedRun, check_runtime, model_config_from, resumed_settings, train_config_from
 from mmgraph.train.trainer import FitResult, TrainConfig, Trainer, seed_everything
@@ -62,18 +64,23 @@ def pretrain(
     if folder is not None and not resume and has_checkpoint:
         raise ValueError(f"{out} already holds a run; pass resume=True (--resume) or choose another folder")
     train_config = dataclasses.replace(train_config, monitor="loss" if val is not None else None)
-    if folder is not None and not (resume and folder.has_info()):
+    if folder is not None and resume and folder.has_info():
+        use_threads_of(folder.read_info().environment)  # continue with the thread count the run started with
+    elif folder is not None:
         facts = dict(info or {})
         source = {k: facts.pop(k) for k in ("data", "root", "data_seed", "dataset") if k in facts}
-        folder.write_info(RunInfo(train.config, model_config, train_config, {}, kind="pretrain",
-                                  pretrain_config=pretrain_config.to_dict(), extra=facts, **source))
+        if is_main_process():
+            folder.write_info(RunInfo(train.config, model_config, train_config, {}, kind="pretrain",
+                                      pretrain_config=pretrain_config.to_dict(), extra=facts, **source,
+                                      environment=environment(ProcessPlace.current(train_config.device).device)))
+        barrier()
     seed_everything(train_config.seed)
     net = build_pretrain_model(model_config, train.config, pretrain_config)
     # what init_from copies from this run's checkpoints: the graph model, without its unused head
     run_info = {"kind": "pretrain", "backbone_prefix": BACKBONE_PREFIX, "backbone_exclude": ["head."]}
     trainer = Trainer(net, train_config, out_dir=out, run_info=run_info)
     result = trainer.fit(train, val, resume=resume and has_checkpoint)
-    if folder is not None:
+    if folder is not None and is_main_process():
         summary = {"best_epoch": result.best_epoch, "best_val_loss": result.best_score,
                    "train_seconds": result.train_seconds, "final_train_loss": result.history[-1]["train_loss"]
                    if result.history else None}
@@ -110,6 +117,12 @@ def pretrain_run(
 
     Returns the run's summary (best epoch, validation loss, seconds).
     """
+    with torchrun_process_group():  # under torchrun, as train_run: each rank its share of every global batch
+        return _pretrain_run(data, out, model, pretrain_config, train_config, overrides, root, data_seed, resume)
+
+
+def _pretrain_run(data, out, model, pretrain_config, train_config, overrides, root, data_seed,
+                  resume) -> dict[str, Any]:
     from mmgraph.datasets import load_dataset
 
     folder = RunFolder(out)
@@ -132,6 +145,7 @@ def pretrain_run(
     info = {"data": data, "root": root, "data_seed": data_seed, "dataset": dataset.name}
     pretrain(splits["train"], out, model_config=model_config, pretrain_config=pretrain_config,
              train_config=train_config, val=splits.get("val"), resume=resume, info=info)
+    barrier()  # rank 0's summary is on disk before any rank reads it
     return json.loads(folder.pretrain_metrics.read_text())
 
 

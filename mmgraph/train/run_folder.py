@@ -50,6 +50,9 @@ class RunInfo:
             (``MultimodalDataset.hold_out_val``: ``from``, ``fraction``, ``seed``, ``samples``).
         pretrain_config: a pretraining run's ``PretrainConfig.to_dict()``.
         label: the model's label in a benchmark suite.
+        environment: what the results depend on besides data, configs and seed: thread count,
+            library versions, device (``mmgraph.train.environment.environment()`` when the run
+            started); a resumed run continues with its thread count.
         extra: any other facts a caller stored (``pretrain(info=...)``), kept as they are.
     """
 
@@ -65,6 +68,7 @@ class RunInfo:
     val_split: dict[str, Any] | None = None
     pretrain_config: dict[str, Any] | None = None
     label: str | None = None
+    environment: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -91,6 +95,8 @@ class RunInfo:
         out["tasks"] = {k: t.to_dict() for k, t in self.tasks.items()}
         if self.label is not None:
             out["label"] = self.label
+        if self.environment is not None:
+            out["environment"] = dict(self.environment)
         return out
 
     @classmethod
@@ -113,6 +119,7 @@ class RunInfo:
             val_split=d.pop("val_split", None),
             pretrain_config=d.pop("pretrain_config", None),
             label=d.pop("label", None),
+            environment=d.pop("environment", None),
             extra=d,
         )
 

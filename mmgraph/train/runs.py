@@ -27,7 +27,8 @@ from mmgraph.models import DataSpec, ModelConfig, build_model
 from mmgraph.models.build import with_default_text_encoder
 from mmgraph.task import Task
 from mmgraph.train.checkpoint import checkpoint_info, load_checkpoint, read_checkpoint
-from mmgraph.train.distributed import barrier, is_main_process, resolve_device, torchrun_process_group
+from mmgraph.train.distributed import ProcessPlace, barrier, is_main_process, resolve_device, torchrun_process_group
+from mmgraph.train.environment import environment, use_threads_of
 from mmgraph.train.run_folder import RunFolder, RunInfo
 from mmgraph.train.trainer import TrainConfig, Trainer, seed_everything
 
@@ -343,6 +344,9 @@ def _train_run(data, model, out, train_config, overrides, root, data_seed, resum
         dataset = _load(data, root, data_seed, allow_outside, streaming)
         if info.val_split is not None:
             dataset, _ = dataset.hold_out_val(info.val_split["fraction"], info.val_split["seed"])
+        threads = use_threads_of(info.environment)  # the thread count is part of what the numbers depend on
+        if threads is not None:
+            log.info("resuming with the run's %d thread(s)", threads)
     else:
         if folder.has_checkpoint():
             raise ValueError(f"{out} already holds a run; pass --resume to continue it or choose another --out")
@@ -367,7 +371,8 @@ def _train_run(data, model, out, train_config, overrides, root, data_seed, resum
         graph_config = dataset.fit_graph_config(graph_config)
         model_config = with_default_text_encoder(model_config, graph_config.modalities)
         info = RunInfo(graph_config, model_config, config, dict(dataset.tasks), data=data, root=root,
-                       data_seed=data_seed, dataset=dataset.name, val_split=val_split)
+                       data_seed=data_seed, dataset=dataset.name, val_split=val_split,
+                       environment=environment(ProcessPlace.current(config.device).device))
         if is_main_process():
             folder.write_info(info)
         barrier()
@@ -375,7 +380,8 @@ def _train_run(data, model, out, train_config, overrides, root, data_seed, resum
     progress = train_config.progress and is_main_process()
     splits = {s: dataset.featurize(s, graph_config, progress=progress) for s in dataset.splits}
     if streaming:
-        splits["train"] = StreamingGraphDataset(data, "train", batch_size=train_config.batch_size,
+        world = ProcessPlace.current(train_config.device).world_size  # a stream batches per rank
+        splits["train"] = StreamingGraphDataset(data, "train", batch_size=max(1, train_config.batch_size // world),
                                                 seed=train_config.seed, buffer_size=buffer_size)
         log.info("training split streamed: %r", splits["train"])
     seed_everything(train_config.seed)

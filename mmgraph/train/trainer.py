@@ -110,6 +110,18 @@ class Trainer:
         """The model's task heads (``model.task_heads``): what ``evaluate`` scores and ``fit`` selects on."""
         return self.model.task_heads
 
+    def rank_batch_size(self) -> int:
+        """This process's share of the global batch: ``config.batch_size / world_size``.
+
+        ``batch_size`` is the global batch however many processes train (``torchrun`` or one), so
+        that N processes take the same optimisation steps on the same global batches as one.
+        """
+        batch, world = self.config.batch_size, self.world_size
+        if batch % world:
+            raise ValueError(f"batch_size (got {batch}) is the global batch, divided among the {world} processes: "
+                             f"it must be a multiple of {world}")
+        return batch // world
+
     def default_monitor(self) -> str:
         name, head = next(iter(self.heads.items()))
         return f"{name}/{head.headline}"
@@ -177,10 +189,10 @@ class Trainer:
         higher = self._higher_is_better(monitor) if monitor else True
         streaming = isinstance(train, StreamingGraphDataset)
         if streaming:
-            _check_stream(train, cfg, self.world_size)
+            _check_stream(train, cfg, self.world_size, self.rank_batch_size())
         # a stream knows its batches per rank from meta.json's counts: the schedule is the same either way
         steps_per_epoch = len(train) if streaming else math.ceil(math.ceil(len(train) / self.world_size) /
-                                                                 cfg.batch_size)
+                                                                 self.rank_batch_size())
         total_steps = steps_per_epoch * cfg.epochs
         # foreach: one kernel per op over all parameters (the default on CPU loops over them); the same numbers
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
@@ -265,7 +277,8 @@ class Trainer:
             train.full_edges = full_edges_for(self.model)
             loader = train.loader()
         else:
-            loader = self._loader(train, cfg.batch_size, shuffle=sampler is None, epoch=epoch, sampler=sampler)
+            loader = self._loader(train, self.rank_batch_size(), shuffle=sampler is None, epoch=epoch,
+                                  sampler=sampler)
         total, count = 0.0, 0
         bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
                    disable=not (cfg.progress and self.is_main), leave=False)
@@ -359,9 +372,12 @@ class Trainer:
         return SummaryWriter(str(self.folder.tensorboard_dir))
 
 
-def _check_stream(train: StreamingGraphDataset, cfg: TrainConfig, world_size: int) -> None:
-    """A stream must batch and shuffle as the config says, over this run's ranks."""
-    for name, have, want in (("batch_size", train.batch_size, cfg.batch_size), ("seed", train.seed, cfg.seed),
+def _check_stream(train: StreamingGraphDataset, cfg: TrainConfig, world_size: int, rank_batch: int) -> None:
+    """A stream must batch and shuffle as the config says, over this run's ranks.
+
+    A stream's ``batch_size`` is per rank: the global ``cfg.batch_size`` divided among the ranks.
+    """
+    for name, have, want in (("batch_size", train.batch_size, rank_batch), ("seed", train.seed, cfg.seed),
                              ("world_size", train.world_size, world_size)):
         if have != want:
             raise ValueError(f"the training stream's {name} ({have}) differs from the trainer's ({want}): "

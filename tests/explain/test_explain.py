@@ -2,6 +2,7 @@
 integrated-gradients completeness, deletion curves, modality agreement, pictures, the CLI."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -320,8 +321,8 @@ def test_explain_reads_the_runs_own_data_by_default_and_checks_other_data(digits
     conflicting = tmp_path / "conflicting.jsonl"
     conflicting.write_text("".join(json.dumps({**json.loads(line), "targets": {"digit": 1.5}}) + "\n"
                                    for line in manifest.read_text().splitlines()))
-    (tmp_path / "imgs").symlink_to(manifest.parent / "imgs")
-    (tmp_path / "wav").symlink_to(manifest.parent / "wav")
+    for folder in ("imgs", "wav"):  # copies: links to files outside a manifest's folder are not followed
+        shutil.copytree(manifest.parent / folder, tmp_path / folder)
     capsys.readouterr()
     assert main(["explain", "--run", str(digits_run), "--data", str(conflicting), "--ids", record["id"],
                  "--out", str(tmp_path / "no")]) == 2

@@ -211,6 +211,31 @@ def test_collate_properties(data, sets, hub, patch):
         assert_batches_equal(batch, theirs)
 
 
+@pytest.mark.parametrize("edges", [{}, {"image": "grid:8", "text": "knn:2", "audio-text": "aligned:0.2"}])
+def test_collate_edges_are_each_graphs_own_in_graph_order(tokenizer, edges):
+    """Edge lists are graph-major: graph g's edges form one block, after graph g - 1's, and that block is
+    exactly the per-sample graph's edges, offset. Layouts interleave (image sizes A, B, A, B; texts and audio
+    of several lengths; a sample without text), so the grouped path must put the edges back in graph order."""
+    rng = np.random.default_rng(3)
+    sizes = [(28, 28), (14, 21), (28, 28), (14, 21), (21, 14)]
+    samples = [make_sample(rng, ("audio", "image", "text") if i != 2 else ("audio", "image"), image_hw=hw,
+                           n_words=2 + i, audio_len=2000 + 700 * i) for i, hw in enumerate(sizes)]
+    config = GraphConfig(text={"tokenizer": tokenizer}, edges=edges)
+    ours = collate(samples, config)
+    graphs = [build_graph(s, config) for s in samples]
+    for edge_type in ours.edge_types:
+        src, _, dst = edge_type
+        edge_index = ours[edge_type].edge_index
+        graph_of_edge = ours[src].batch[edge_index[0]]
+        assert bool((graph_of_edge.diff() >= 0).all()), f"{edge_type}: edges not in graph order"
+        assert torch.equal(graph_of_edge, ours[dst].batch[edge_index[1]]), edge_type
+        for g, graph in enumerate(graphs):
+            block = edge_index[:, graph_of_edge == g]
+            mine = graph[edge_type].edge_index if edge_type in graph.edge_types else torch.empty(2, 0, dtype=torch.long)
+            offset = torch.tensor([[int(ours[src].ptr[g])], [int(ours[dst].ptr[g])]])
+            assert block.shape == mine.shape and edge_set(block) == edge_set(mine + offset), (edge_type, g)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_full_bipartite_edges_equal_the_masked_template(seed):
     from mmgraph.graph.collate import full_bipartite_edges

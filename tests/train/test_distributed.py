@@ -1,4 +1,4 @@
-"""DistributedDataParallel on CPU (gloo): 2 processes equal 1 process with the same global batch."""
+"""DistributedDataParallel on CPU (gloo): 2 processes equal 1 process with the same global batch ``batch_size``."""
 
 import json
 import os
@@ -36,7 +36,7 @@ def _fit(batch_size: int):
 def _worker(rank: int, world: int, init_file: str, out: str) -> None:
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     try:
-        history = _fit(GLOBAL_BATCH // world)
+        history = _fit(GLOBAL_BATCH)  # the global batch: the trainer gives each rank its share
         if rank == 0:
             with open(out, "w") as f:
                 json.dump(history, f)
@@ -60,3 +60,39 @@ def test_two_process_gloo_equals_one_process(tmp_path):
 
 def test_no_process_group_by_default():
     assert os.environ.get("WORLD_SIZE", "1") == "1" and not dist.is_initialized()
+
+
+def test_init_distributed_joins_only_a_described_group(monkeypatch):
+    """``WORLD_SIZE`` <= 1 (or a group already made): nothing to join. Otherwise gloo on CPU, nccl with
+    CUDA on the ``LOCAL_RANK`` device, and the call says it created the group."""
+    from mmgraph.train import distributed
+
+    calls = []
+    monkeypatch.setattr(distributed.dist, "init_process_group", lambda backend: calls.append(("init", backend)))
+    monkeypatch.setattr(distributed.dist, "get_rank", lambda: 1)
+    monkeypatch.setattr(distributed.dist, "get_world_size", lambda: 2)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert distributed.init_distributed() is False and calls == []
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    assert distributed.init_distributed() is False and calls == []
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(distributed.torch.cuda, "is_available", lambda: False)
+    assert distributed.init_distributed() is True and calls == [("init", "gloo")]
+    monkeypatch.setattr(distributed.torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(distributed.torch.cuda, "set_device", lambda i: calls.append(("device", i)))
+    monkeypatch.setenv("LOCAL_RANK", "3")
+    assert distributed.init_distributed() is True and calls[1:] == [("device", 3), ("init", "nccl")]
+    monkeypatch.setattr(distributed.dist, "is_initialized", lambda: True)
+    assert distributed.init_distributed() is False and len(calls) == 3  # a group the caller made is kept
+
+
+def test_without_a_group_every_helper_describes_one_process():
+    from mmgraph.train.distributed import ProcessPlace, barrier, is_main_process, resolve_device
+
+    place = ProcessPlace.current("cpu")
+    assert (place.distributed, place.rank, place.world_size, place.is_main) == (False, 0, 1, True)
+    model = torch.nn.Linear(2, 2)
+    assert place.wrap(model) is model and is_main_process()
+    barrier()  # returns at once
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

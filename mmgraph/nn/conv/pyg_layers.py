@@ -3,6 +3,11 @@
 Each wraps a PyG layer in the same pre-norm residual block (LayerNorm → conv → residual, then a
 feed-forward block) so that only the message passing differs. They consume every edge list,
 complete blocks materialised (``BatchContext.all_edges``): this is the stock, edge-list way.
+
+Every edge type the layer was built for is passed to the PyG convolution, an empty edge list where
+the batch has no such edge: a convolution's root term (SAGE's ``lin_r``, HGT's skip mix) then reaches
+every node whatever the rest of the batch holds, so that a sample gets the same output alone as in
+any batch.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GATv2Conv, HeteroConv, HGTConv, SAGEConv
@@ -28,13 +34,14 @@ class PyGHeteroLayer(nn.Module):
 
     def __init__(
         self, conv: nn.Module, channels: int, node_types: Sequence[NodeType], dropout: float = 0.1,
-        ff_channels: int | None = None,
+        ff_channels: int | None = None, edge_types: Sequence[EdgeType] = (),
     ) -> None:
         super().__init__()
         self.conv = conv
         self.channels = channels
         self.dropout = dropout
         self.node_types = sorted(node_types)
+        self.edge_types = sorted_edge_types(edge_types)
         ff = ff_channels or 4 * channels
         self.norm_attn = nn.ModuleDict({t: nn.LayerNorm(channels) for t in self.node_types})
         self.norm_ff = nn.ModuleDict({t: nn.LayerNorm(channels) for t in self.node_types})
@@ -45,7 +52,12 @@ class PyGHeteroLayer(nn.Module):
 
     def forward(self, x_dict: dict[NodeType, Tensor], ctx: BatchContext) -> dict[NodeType, Tensor]:
         normed = {t: self.norm_attn[t](x_dict[t]) for t in self.node_types}
-        edges = {et: e for et, e in ctx.all_edges().items() if e.numel()}
+        given = ctx.all_edges()
+        if self.edge_types:  # every type, empty where this batch has none: outputs independent of the batch
+            empty = next(iter(normed.values())).new_zeros(2, 0, dtype=torch.long)
+            edges = {et: given.get(et, empty) for et in self.edge_types}
+        else:
+            edges = {et: e for et, e in given.items() if e.numel()}
         messages = self.conv(normed, edges) if edges else {}
         out = {}
         for t in self.node_types:
@@ -68,7 +80,7 @@ class HGTLayer(PyGHeteroLayer):
     def __init__(self, channels: int, node_types: Sequence[NodeType], edge_types: Sequence[EdgeType],
                  heads: int = 4, dropout: float = 0.1, ff_channels: int | None = None) -> None:
         conv = HGTConv(channels, channels, (sorted(node_types), sorted_edge_types(edge_types)), heads=heads)
-        super().__init__(conv, channels, node_types, dropout, ff_channels)
+        super().__init__(conv, channels, node_types, dropout, ff_channels, edge_types)
 
 
 class HeteroGATv2Layer(PyGHeteroLayer):
@@ -86,7 +98,7 @@ class HeteroGATv2Layer(PyGHeteroLayer):
              for et in sorted_edge_types(edge_types)},
             aggr="sum",
         )
-        super().__init__(conv, channels, node_types, dropout, ff_channels)
+        super().__init__(conv, channels, node_types, dropout, ff_channels, edge_types)
 
 
 class HeteroSAGELayer(PyGHeteroLayer):
@@ -96,4 +108,4 @@ class HeteroSAGELayer(PyGHeteroLayer):
                  heads: int = 4, dropout: float = 0.1, ff_channels: int | None = None) -> None:
         conv = HeteroConv({tuple(et): SAGEConv((channels, channels), channels) for et in sorted_edge_types(edge_types)},
                           aggr="sum")
-        super().__init__(conv, channels, node_types, dropout, ff_channels)
+        super().__init__(conv, channels, node_types, dropout, ff_channels, edge_types)

@@ -153,3 +153,56 @@ def test_multitask_prepare_fits_targets_and_centroids_with_one_embedding_pass():
     assert heads["c1"].metrics(heads["c1"](emb), torch.arange(40) % 2)["cluster_accuracy"] == 1.0
     MultiTaskHead({"snr": RegressionHead("snr", 8, target="absent")}).prepare(Data(), embed, seed=0)
     assert len(calls) == 1  # no cluster head: the embeddings are never computed
+
+
+def test_dec_prepare_initialises_the_centroids_by_kmeans():
+    """Before any training step, the centroids are k-means' on the embeddings: well separated blobs are
+    assigned perfectly (random centroids would not be), and a fixed seed gives fixed centroids."""
+    from sklearn.cluster import KMeans
+
+    x, y = blobs(n=90, d=8, k=3, seed=1)
+    head = ClusterHead("cl", 8, 3)
+    before = head.centroids.detach().clone()
+    head.prepare(None, lambda: x, seed=4)
+    expected = KMeans(3, n_init=10, random_state=4).fit(x.double().numpy()).cluster_centers_
+    torch.testing.assert_close(head.centroids.detach(), torch.from_numpy(expected).float())
+    assert not torch.allclose(head.centroids.detach(), before)
+    metrics = head.metrics(head(x), y)
+    assert metrics["nmi"] == pytest.approx(1.0) and metrics["cluster_accuracy"] == 1.0
+
+
+def test_node_regression_head_learns_node_targets_in_their_units():
+    """One value per node of its type (standardised on the training targets), masked nodes ignored."""
+    from mmgraph.nn.heads import NodeRegressionHead
+    from mmgraph.task import Task
+
+    torch.manual_seed(0)
+    x = torch.randn(200, 8)
+    y = 300.0 + 40.0 * torch.nn.functional.layer_norm(x, (8,))[:, 1]
+    head = NodeRegressionHead.from_task(Task("energy", "node_regression", "energy", node_type="audio"), 8, dropout=0.0)
+    assert head.level == "node" and head.node_type == "audio" and head.target_attr == "energy"
+    assert repr(head) == "NodeRegressionHead('energy', 8, node_type='audio')"
+    head.fit_target(y)
+    assert head.mean.item() == pytest.approx(y.mean().item(), rel=1e-6)
+    assert head(x).shape == (200,)
+    losses = fit(head, x, y, steps=300)
+    assert losses[-1] < 0.05 * losses[0]
+    assert head.metrics(head(x), y)["mae"] < 3.0  # in the targets' own units (the std is 40)
+    # masked nodes do not enter the loss: a wild target under the mask changes nothing
+    mask = torch.ones(200, dtype=torch.bool)
+    mask[:20] = False
+    wild = y.clone()
+    wild[:20] = 1e6
+    assert head.loss(head(x), wild, mask).item() == pytest.approx(head.loss(head(x)[20:], y[20:]).item(), rel=1e-5)
+
+
+def test_multitask_head_gives_node_heads_their_node_embeddings():
+    from mmgraph.nn.heads import NodeRegressionHead
+
+    torch.manual_seed(0)
+    heads = MultiTaskHead({"d": ClassificationHead("d", 4, 3, dropout=0.0),
+                           "e": NodeRegressionHead("e", 4, node_type="audio", dropout=0.0)})
+    graph, audio = torch.randn(2, 4), torch.randn(7, 4)
+    out = heads(graph, {"audio": audio, "image": torch.randn(5, 4)})
+    assert out["d"].shape == (2, 3) and out["e"].shape == (7,)
+    torch.testing.assert_close(out["e"], heads["e"](audio))
