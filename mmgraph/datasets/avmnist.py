@@ -347,6 +347,21 @@ class AVMNISTSplit(Sequence[MultimodalSample]):
             id=f"avmnist-{self.name}-{int(self.rows[i]):05d}",
         )
 
+    def redraw_nuisance(self, rng: np.random.Generator, snr_db_range: tuple[float, float] = SNR_DB_RANGE
+                        ) -> AVMNISTSplit:
+        """This split with every row's noise re-drawn: a fresh noise clip, offset and SNR per row (drawn
+        as ``draw_pairing`` draws them, vectorised). Each row keeps its image and clean clip, hence its
+        digit and speaker: a label-free augmentation (the ``nuisance`` of the ``avmnist`` dataset)."""
+        n = len(self)
+        clip_lengths = np.array([self.banks.clips[int(c)].shape[0] for c in self.pairing.clip_index], dtype=np.int64)
+        noise_lengths = np.array([x.shape[0] for x in self.banks.noises], dtype=np.int64)
+        noise = rng.integers(len(noise_lengths), size=n)
+        length = noise_lengths[noise]
+        offset = rng.integers(0, np.where(length >= clip_lengths, length - clip_lengths + 1, length))
+        snr = rng.uniform(*snr_db_range, size=n)
+        pairing = Pairing(self.pairing.clip_index.copy(), noise.astype(np.int64), offset.astype(np.int64), snr)
+        return AVMNISTSplit(self.name, self.rows, self.images, self.original_images, self.labels, pairing, self.banks)
+
     def mix(self, i: int) -> Mix:
         """The noisy waveform at position ``i`` (with whether noise was added and whether it was normalised)."""
         i = self._index(i)
@@ -526,6 +541,8 @@ def load_avmnist_dataset(
         },
         graph_config=GraphConfig(modalities=("audio", "image"), image={"patch_size": 4, "channels": 1}, audio=AUDIO_8K),
         node_targets=VoiceActivityTargets(splits),
+        nuisance=lambda split, rows, rng: splits[split][rows].redraw_nuisance(rng),
+        nuisance_modalities=("audio",),
         info={
             "source": "MNIST (PCA-degraded) + Free Spoken Digit Dataset mixed with ESC-50 noise "
             "(recipe: BENCHMARKS.md, AV-MNIST v2-valpool)",

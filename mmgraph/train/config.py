@@ -14,6 +14,9 @@ class TrainConfig(ConfigMixin):
 
     Args:
         epochs: maximum epochs.
+        steps: optimisation steps (``None``: ``epochs`` full passes). When set, training stops after
+            this many steps, ``epochs`` becomes ``ceil(steps / steps per epoch)`` and the learning-rate
+            schedule spans the steps (a budget that does not depend on the data size).
         batch_size: training batch size (graphs).
         lr: peak learning rate of AdamW.
         weight_decay: AdamW weight decay.
@@ -32,6 +35,7 @@ class TrainConfig(ConfigMixin):
     """
 
     epochs: int = 10
+    steps: int | None = None
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -47,6 +51,10 @@ class TrainConfig(ConfigMixin):
     keep_best: bool = True
 
     toml_table: ClassVar[str] = "train"
+
+    def __post_init__(self) -> None:
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"'steps' must be >= 1 or None (got {self.steps})")
 
 
 __all__ = ["TrainConfig"]
