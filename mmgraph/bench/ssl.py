@@ -409,10 +409,11 @@ class SSLHarness:
         methods["k-means: raw pixels"] = self.kmeans(image.double().numpy(), seed)
         for objective in stage.kmeans_objectives:
             net = load_pretrain_run(self.pretrain_dir(objective, seed)).model
-            joint = "contrastive" in net.objectives and net.objectives["contrastive"].project_joint is not None
+            contrastive = "contrastive" in net.objectives
+            joint = contrastive and net.objectives["contrastive"].project_joint is not None
             for features in stage.features:
-                if features == "all" and not joint:
-                    continue
+                if (features == "all" and not joint) or (features != "joint" and not contrastive):
+                    continue  # no projections to cluster (a masked-only model: its joint embedding only)
                 methods[f"k-means: {FEATURE_NAMES[features]} ({objective})"] = self.kmeans(
                     pretrained_features(net, self.test, features), seed)
         out: dict[str, Any] = {"methods": methods}
