@@ -417,7 +417,7 @@ class SSLHarness:
                 methods[f"k-means: {FEATURE_NAMES[features]} ({objective})"] = self.kmeans(
                     pretrained_features(net, self.test, features), seed)
         out: dict[str, Any] = {"methods": methods}
-        if stage.dec_objective is not None:
+        if stage.dec_objective is not None and stage.dec_steps > 0:  # dec_steps = 0: no DEC
             net = load_pretrain_run(self.pretrain_dir(stage.dec_objective, seed)).model
             data = fixed_subset(self.train, stage.dec_samples, seed + 17)
             t0 = time.perf_counter()
