@@ -175,8 +175,7 @@ def render_markdown(report: dict[str, Any], summary: dict[str, Any], plots: list
         f"test: {sizes['test']:,} samples (a fixed random subset of the test split when smaller than it, the same "
         f"for every run). Labels are read by the fine-tuning, transfer and distillation runs only; clustering and "
         f"pretraining never read them (the cluster metrics compare against them afterwards). The settings were "
-        f"fixed in the suite file before this run (from short pilots on the validation split, then cut to the "
-        f"compute budget); no test number chose them.",
+        f"fixed in the suite file before this run; no test number chose them.",
         "",
         "## Targets (issue 12)",
         "",
@@ -270,11 +269,13 @@ def render_markdown(report: dict[str, Any], summary: dict[str, Any], plots: list
               "probe for half the steps, then everything with the pretrained parameters at 0.1 x lr); the same "
               "budget for every method; the final model is tested (no validation-based selection).",
               f"- Clustering: k-means on raw pixels and on the features {cl.get('features')} of the models pretrained "
-              f"with {cl.get('kmeans_objectives')}; DEC from the `{cl.get('dec_objective')}` model, "
-              f"{cl.get('dec_steps')} steps over {cl.get('dec_samples')} training samples, batch "
-              f"{cl.get('dec_batch_size')}, lr {cl.get('dec_lr')}.",
-              f"- Transfer: {tr.get('steps')} steps at batch {tr.get('batch_size')} over the whole labelled training "
-              f"split, modality dropout {tr.get('modality_dropout')}; distillation with the same budget.",
+              f"with {cl.get('kmeans_objectives')}; " + (
+                  f"DEC from the `{cl.get('dec_objective')}` model, {cl.get('dec_steps')} steps over "
+                  f"{cl.get('dec_samples')} training samples, batch {cl.get('dec_batch_size')}, lr {cl.get('dec_lr')}."
+                  if cl.get("dec_steps") else "no DEC (`dec_steps = 0`)."),
+              (f"- Transfer: {tr.get('steps')} steps at batch {tr.get('batch_size')} over the whole labelled training "
+               f"split, modality dropout {tr.get('modality_dropout')}; distillation with the same budget."
+               if "transfer" in s.get("stages", ["transfer"]) else "- Transfer and distillation: not run (`stages`)."),
               f"- Compute: {report['compute_seconds'] / 3600:.2f} h of jobs on {report['machine']['threads']} "
               f"thread(s), {report['machine']['processor']}, torch {report['machine']['torch']} "
               "(shared 2-core machine: timings are indicative).",
