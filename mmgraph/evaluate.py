@@ -140,6 +140,10 @@ def evaluate_run(run_dir: str | Path, data: str, out: str | Path | None = None, 
 
 def _sweeps(sweeps, modalities, splits, split) -> dict[str, list[float]]:
     """The sweeps to run: those of modalities the data has, when it has raw samples to perturb."""
+    text = sorted(k for k in (sweeps or {}) if k.startswith("text_"))
+    if text:
+        raise ValueError(f"sweeps {text} perturb test text with words of the training text: they run in "
+                         f"mmgraph bench (a suite's [robustness]), not on a trained run")
     unknown = sorted(set(sweeps or {}) - set(SWEEP_MODALITY))
     if unknown:
         raise ValueError(f"unknown sweeps {unknown}; valid: {sorted(SWEEP_MODALITY)}")

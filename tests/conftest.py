@@ -15,6 +15,10 @@ from mmgraph.graph.columns import GraphColumns
 
 # Test tensors are tiny: one thread avoids OpenMP start-up and contention costs (much faster on 2 cores).
 torch.set_num_threads(1)
+# New runs with text get frozen MiniLM word vectors where the pretrained extra is installed: tests train the
+# word-level encoder wherever they run (fast, and the same numbers with or without the extra); the
+# default's own test sets this variable itself. Spawned `python -m mmgraph` processes inherit it.
+os.environ.setdefault("MMGRAPH_TEXT_ENCODER", "token")
 
 SHARED_DATA = Path(os.environ.get("MMGRAPH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

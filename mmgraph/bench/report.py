@@ -13,6 +13,15 @@ from typing import Any
 from mmgraph.files import write_atomic
 
 LOWER_IS_BETTER = ("mae", "rmse", "loss", "parameters", "seconds", "peak_rss")
+SWEEP_TITLES = {"audio_snr_db": "audio-SNR sweep", "image_noise_std": "image-noise sweep",
+                "image_contrast": "image-contrast sweep", "image_hue_deg": "image-hue sweep",
+                "text_rare_other": "rare-words sweep", "text_drop": "dropped-words sweep",
+                "text_unknown": "unknown-words sweep"}
+"""Sweep kind → its name in table headers (``mmgraph.bench.robustness.SWEEPS``)."""
+SWEEP_AXES = {"audio_snr_db": "test audio SNR (dB)", "image_noise_std": "test image noise σ",
+              "image_contrast": "test image contrast factor", "image_hue_deg": "test image hue rotation (degrees)",
+              "text_rare_other": "rare words of other classes appended (k)", "text_drop": "words dropped (k)",
+              "text_unknown": "words replaced by unknown words (k)"}
 
 
 def lower_is_better(column: str) -> bool:
@@ -60,7 +69,7 @@ def _fmt(stat: dict[str, float] | None, column: str) -> str:
     if stat is None:
         return "–"
     mean, std = stat["mean"], stat["std"]
-    if "accuracy" in column or "f1" in column or "nmi" in column or "without_" in column or "auc" in column:
+    if any(key in column for key in ("accuracy", "f1", "nmi", "without_", "shift_", "auc")):
         text = f"{100 * mean:.1f}" + (f" ± {100 * std:.1f}" if stat["n"] > 1 else "")
     elif "parameters" in column:
         text = f"{mean / 1000:.0f} k"
@@ -102,7 +111,9 @@ def report_columns(report: dict[str, Any]) -> list[tuple[str, str]]:
     for m in report["modalities"]:
         if len(report["modalities"]) > 1:
             cols.append((f"without_{m}", f"{m} removed"))
-    cols += [("audio_snr_db/auc", "AUC audio-SNR sweep"), ("image_noise_std/auc", "AUC image-noise sweep")]
+    shifts = sorted({k for r in report["runs"] for k in r["robustness"] if k.startswith("shift_")})
+    cols += [(k, k[len("shift_"):].replace("_", " ") + " shift") for k in shifts]
+    cols += [(f"{kind}/auc", f"AUC {SWEEP_TITLES[kind]}") for kind in SWEEP_TITLES]
     cols += [
         ("cost/parameters", "params"),
         ("cost/seconds_per_epoch", "s/epoch"),
@@ -123,9 +134,13 @@ def render_markdown(report: dict[str, Any], summary: dict) -> str:
         "",
         f"Splits: {sizes}. Seeds: {seeds} (mean ± std over {len(seeds)} seed{'s' if len(seeds) > 1 else ''}). "
         f"Headline: `{report['headline']}` (model selection on val; the test split is only evaluated).",
-        "Missing-modality columns: the modality's nodes removed from every test sample. Sweeps: white noise "
-        "added to the test audio at each SNR (dB) / Gaussian pixel noise of each σ on the test images; "
-        "AUC = mean of the headline metric over the sweep range. Best per column in bold.",
+        "Missing-modality columns: the modality's nodes removed from every test sample. Shift columns: the "
+        "dataset's shifted test sets (e.g. held-out speakers / noise categories, never seen in training). "
+        "Sweeps: white noise added to the test audio at each SNR (dB); Gaussian pixel noise of each σ, contrast "
+        "scaled by each factor, hue rotated by each angle on the test images; k rare words of other classes "
+        "appended, k words dropped, k words replaced by unknown ones in the test text "
+        "(`mmgraph.bench.perturb`); AUC = mean of the headline metric over the sweep range. Best per column "
+        "in bold.",
         "",
         markdown_table(report, summary, report_columns(report)),
         "",
@@ -166,7 +181,7 @@ def plot(report: dict[str, Any], summary: dict, out: Path) -> list[str]:
             mean = [statistics.fmean(v) for v in values]
             std = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in values]
             ax.errorbar(levels, mean, yerr=std, marker="o", capsize=3, label=label)
-        ax.set_xlabel("test audio SNR (dB)" if kind == "audio_snr_db" else "test image noise σ")
+        ax.set_xlabel(SWEEP_AXES.get(kind, kind))
         ax.set_ylabel(headline)
         if kind == "audio_snr_db":
             ax.invert_xaxis()

@@ -15,9 +15,13 @@ from scipy.integrate import trapezoid
 
 from mmgraph.datasets.base import GraphDataset
 
-SWEEPS = ("audio_snr_db", "image_noise_std")
-"""The noise sweeps: white noise at each SNR (dB) on the audio, Gaussian pixel noise of each σ on the images."""
-SWEEP_MODALITY = {"audio_snr_db": "audio", "image_noise_std": "image"}
+SWEEPS = ("audio_snr_db", "image_noise_std", "image_contrast", "image_hue_deg", "text_rare_other", "text_drop",
+          "text_unknown")
+"""The sweeps (``mmgraph.bench.perturb``): white noise at each SNR (dB) on the audio; Gaussian pixel noise of
+each σ, contrast scaled by each factor, hue rotated by each angle on the images; k rare words of other
+classes appended, k words dropped, k words replaced by unknown ones in the text."""
+SWEEP_MODALITY = {"audio_snr_db": "audio", "image_noise_std": "image", "image_contrast": "image",
+                  "image_hue_deg": "image", "text_rare_other": "text", "text_drop": "text", "text_unknown": "text"}
 """The modality each sweep perturbs (a sweep runs only on data with it)."""
 DEFAULT_SWEEPS = {"audio_snr_db": [10.0, 0.0, -5.0, -10.0, -20.0], "image_noise_std": [0.0, 0.1, 0.2, 0.4, 0.8]}
 """The levels ``mmgraph evaluate --robustness`` sweeps (the AV-MNIST suite's)."""
@@ -34,7 +38,8 @@ def sweep_auc(levels: Sequence[float], values: Sequence[float]) -> float:
 
 def robustness_card(score: Callable[[GraphDataset], float | None], test: GraphDataset, *,
                     remove: Sequence[str] = (), sweeps: Mapping[str, Sequence[float]] | None = None,
-                    perturbed_set: Callable[[str, float], GraphDataset] | None = None) -> dict[str, Any]:
+                    perturbed_set: Callable[[str, float], GraphDataset] | None = None,
+                    shifts: Mapping[str, Callable[[], GraphDataset]] | None = None) -> dict[str, Any]:
     """The headline metric under each perturbation.
 
     Args:
@@ -44,14 +49,18 @@ def robustness_card(score: Callable[[GraphDataset], float | None], test: GraphDa
             test graph).
         sweeps: sweep kind (``SWEEPS``) → levels.
         perturbed_set: ``(kind, level)`` → the test graphs perturbed at that level.
+        shifts: name → loader of a shifted test set (a dataset's ``test_<name>`` split: held-out
+            speakers, held-out noise categories), scored as ``shift_<name>``.
 
     Returns:
-        ``{"without_<m>": value, ..., "<kind>": {"levels", "values", "auc"}, ...}``: the ``robustness``
-        entry of a benchmark run's ``result.json``.
+        ``{"without_<m>": value, ..., "shift_<name>": value, ..., "<kind>": {"levels", "values", "auc"}, ...}``:
+        the ``robustness`` entry of a benchmark run's ``result.json``.
     """
     card: dict[str, Any] = {}
     for m in remove:
         card[f"without_{m}"] = score(test.without_modalities([m]))
+    for name, load in (shifts or {}).items():
+        card[f"shift_{name}"] = score(load())
     for kind, levels in (sweeps or {}).items():
         if perturbed_set is None:
             raise ValueError("noise sweeps need perturbed_set")

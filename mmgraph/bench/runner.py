@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 import mmgraph
-from mmgraph.bench.perturb import perturbed
+from mmgraph.bench.perturb import TEXT_SWEEPS, TextPerturber, perturbed
 from mmgraph.bench.robustness import SWEEP_MODALITY, SWEEPS, robustness_card
 from mmgraph.bench.suite import ModelEntry, Suite, import_plugins
 from mmgraph.datasets import load_dataset
@@ -83,14 +83,16 @@ def machine_info() -> dict[str, Any]:
 
 def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str, Any]:
     """Featurize the suite's splits and perturbed test sets once; reuse the cache when unchanged."""
-    dataset: MultimodalDataset = load_dataset(suite.dataset, root=suite.root, seed=suite.data_seed)
+    dataset: MultimodalDataset = load_dataset(suite.dataset, root=suite.root, seed=suite.data_seed,
+                                              options=suite.dataset_options or None)
     if "test" not in dataset.splits:
         raise ValueError(f"suite {suite.name!r}: {dataset.name} has no test split (splits: {list(dataset.splits)}); "
                          f"a benchmark scores the test split")
     if "val" not in dataset.splits:  # as mmgraph train does
         dataset, held = dataset.hold_out_val(VAL_FRACTION, seed=suite.data_seed)
         log.warning("%s has no val split: %d training samples held out for validation", dataset.name, held["samples"])
-    config = dataset.fit_graph_config(dataset.graph_config.with_overrides(suite.graph) if suite.graph else None)
+    config = dataset.fit_graph_config(dataset.graph_config.with_overrides(suite.graph) if suite.graph else None,
+                                      tokenizer_kwargs=suite.tokenizer or None)
     unknown = [t for t in (suite.tasks or []) if t not in dataset.tasks]
     if unknown:
         raise ValueError(f"suite {suite.name!r}: unknown tasks {unknown}; {dataset.name} has {list(dataset.tasks)}")
@@ -102,6 +104,7 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
     # the task order is part of the key: the manifest's first task is the suite's headline
     key = {
         "dataset": suite.dataset, "root": suite.root, "data_seed": suite.data_seed, "graph": config.to_dict(),
+        "dataset_options": suite.dataset_options,
         "max_train": suite.max_train, "max_eval": suite.max_eval, "sweeps": sweeps, "version": mmgraph.__version__,
         "tasks": list(tasks),
     }
@@ -117,6 +120,9 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
         "val": _subsample(dataset.splits["val"], suite.max_eval, 2),
         "test": _subsample(dataset.splits["test"], suite.max_eval, 3),
     }
+    # shifted test sets a dataset offers (AV-MNIST's test_speaker, test_noise): the same rows as test
+    for name in sorted(s for s in dataset.splits if s.startswith("test_")):
+        splits[name] = _subsample(dataset.splits[name], suite.max_eval, 3)
     stored = isinstance(dataset.splits["train"], GraphDataset)  # a converted folder: graphs, no raw samples
     if stored and sweeps:
         log.warning("suite %r: %s holds converted graphs, not raw samples: the noise sweeps %s are skipped",
@@ -130,10 +136,15 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
                                            description=f"featurize {split}")
         gd.save(cache / f"{split}.pt")
         files[split] = str(cache / f"{split}.pt")
+    text = None
+    if any(k in TEXT_SWEEPS for k in sweeps):  # built from the training text only
+        headline = tasks[next(iter(tasks))]
+        text = TextPerturber(dataset.splits["train"], config.settings["text"].tokenizer.split,
+                             lambda s: s.y if headline.target == "y" else s.targets.get(headline.target))
     for kind, levels in sweeps.items():
         for level in levels:
             name = f"test_{kind}_{level:g}"
-            gd = GraphDataset.from_samples(perturbed(splits["test"], kind, level), config,
+            gd = GraphDataset.from_samples(perturbed(splits["test"], kind, level, text=text), config,
                                            node_targets=dataset.node_targets, progress=progress, description=name)
             gd.save(cache / f"{name}.pt")
             files[name] = str(cache / f"{name}.pt")
@@ -143,6 +154,7 @@ def prepare_data(suite: Suite, out: Path, *, progress: bool = True) -> dict[str,
         "tasks": {k: t.to_dict() for k, t in tasks.items()},
         "modalities": list(config.modalities),
         "sweeps": sweeps,
+        "shifts": sorted(s[len("test_"):] for s in splits if s.startswith("test_")),
         "dataset": dataset.name,
         "dataset_info": json.loads(json.dumps(dataset.info, default=str)),
     }
@@ -166,6 +178,7 @@ def job_run_info(job: dict[str, Any], tasks: dict[str, Task], graph_config: Grap
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
     """Train and measure one (model, seed); returns the result record (also written to disk)."""
     from mmgraph.models import DataSpec, build_model
+    from mmgraph.models.build import with_default_text_encoder
     from mmgraph.train import Trainer, seed_everything
 
     if job.get("threads"):
@@ -174,7 +187,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     files = job["data"]["files"]
     train, val, test = (GraphDataset.load(files[s]) for s in ("train", "val", "test"))
     tasks = {k: Task(**v) for k, v in job["data"]["tasks"].items()}
-    model_config = ModelConfig.from_dict(job["model"])
+    model_config = with_default_text_encoder(ModelConfig.from_dict(job["model"]), job["data"]["modalities"])
     train_config = TrainConfig.from_dict(job["train"])
     rss_data = _peak_rss_mb()
     seed_everything(train_config.seed)
@@ -194,6 +207,8 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         remove=modalities if job.get("remove_modalities", True) and len(modalities) > 1 else (),
         sweeps=job["data"]["sweeps"],
         perturbed_set=lambda kind, level: GraphDataset.load(files[f"test_{kind}_{level:g}"]),
+        shifts={name: (lambda name=name: GraphDataset.load(files[f"test_{name}"]))
+                for name in job["data"].get("shifts", [])},
     )
     epoch_seconds = [h["epoch_seconds"] for h in fit.history]
     cost = {
@@ -207,7 +222,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_over_data_mb": _peak_rss_mb() - rss_data,
     }
     result = {
-        "label": job["label"], "seed": train_config.seed, "model": job["model"], "train": job["train"],
+        "label": job["label"], "seed": train_config.seed, "model": model_config.to_dict(), "train": job["train"],
         "test": test_metrics, "robustness": robustness, "cost": cost, "best_epoch": fit.best_epoch,
         "history": fit.history, "resumed": resume,
     }

@@ -14,6 +14,13 @@ A suite is a TOML file::
     [graph.image]                 # one table per modality, merged into its settings (so is [graph.edges])
     patch_size = 4
 
+    [dataset_options]             # a built-in dataset loader's own arguments (AV-MNIST's shift tests)
+    holdout_speakers = ["theo"]
+    holdout_noise = ["human non-speech"]
+
+    [tokenizer]                   # Tokenizer.fit arguments for the text vocabulary (default: every word)
+    min_freq = 2
+
     [train]                       # TrainConfig fields
     epochs = 10
     lr = 3e-3
@@ -22,6 +29,11 @@ A suite is a TOML file::
     remove_modalities = true
     audio_snr_db = [20, 10, 0, -10]     # white noise added to the test audio at these SNRs
     image_noise_std = [0.0, 0.2, 0.4]   # Gaussian pixel noise on the test images
+    image_contrast = [1.0, 0.5, 0.25]   # each colour channel pulled towards its mean by this factor
+    image_hue_deg = [0, 90, 180]        # colours rotated about the grey axis (colour images)
+    text_rare_other = [0, 1, 2, 4]      # k rare training words of another class appended to the test text
+    text_drop = [0, 1, 2, 4]            # k words dropped
+    text_unknown = [0, 1, 2, 4]         # k words replaced by made-up words
 
     [quick]                       # overrides applied by --quick
     seeds = [0]
@@ -83,6 +95,8 @@ class Suite:
     root: str | None = None
     description: str = ""
     graph: dict[str, Any] = field(default_factory=dict)
+    tokenizer: dict[str, Any] = field(default_factory=dict)
+    dataset_options: dict[str, Any] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=dict)
     robustness: dict[str, Any] = field(default_factory=dict)
     quick: dict[str, Any] = field(default_factory=dict)

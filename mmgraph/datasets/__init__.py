@@ -18,7 +18,7 @@ DATASETS.register("emoji", load_emoji_dataset)
 
 
 def load_dataset(name: str, *, root: str | None = None, seed: int = 0,
-                 allow_outside: bool = False) -> MultimodalDataset:
+                 allow_outside: bool = False, options: dict | None = None) -> MultimodalDataset:
     """Load a dataset: a built-in name, a manifest path or a converted folder.
 
     - a path ending in ``.jsonl`` or ``.csv``: the manifest's usable samples (``load_manifest``);
@@ -27,20 +27,28 @@ def load_dataset(name: str, *, root: str | None = None, seed: int = 0,
 
     A converted folder wins over a built-in dataset of the same name. ``root`` and ``seed`` apply
     to built-in datasets only; ``allow_outside`` to manifests (accept file paths outside the
-    manifest's folder).
+    manifest's folder); ``options`` are a built-in loader's own keyword arguments (AV-MNIST's
+    ``holdout_speakers``, ``holdout_noise``).
     """
     from pathlib import Path
 
     from mmgraph.datasets.manifest import is_manifest_path, load_manifest
     from mmgraph.datasets.on_disk import is_converted, load_converted
 
+    if options and (is_manifest_path(name) or is_converted(name)):
+        raise ValueError(f"dataset options {sorted(options)} apply to built-in datasets only, not to {name}")
     if is_manifest_path(name):
         return load_manifest(name, allow_outside=allow_outside)
     if is_converted(name):
         return load_converted(name)
     if name not in DATASETS and Path(name).is_dir():
         raise ValueError(f"{name} is a folder without meta.json: not a converted dataset (see 'mmgraph convert')")
-    return DATASETS.create(name, seed=seed, root=root)
+    try:
+        return DATASETS.create(name, seed=seed, root=root, **(options or {}))
+    except TypeError as exc:
+        if not options:
+            raise
+        raise ValueError(f"dataset {name!r}: unknown options {sorted(options)} ({exc})") from None
 
 
 __all__ = ["DATASETS", "GraphDataset", "MultimodalDataset", "PyGDataset", "PyGOnDiskDataset", "Task", "load_dataset"]

@@ -16,6 +16,7 @@ use in a process (``mmgraph.datasets.raw``, shared with the other file-backed da
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
 import re
@@ -55,7 +56,9 @@ VAD_RELATIVE_THRESHOLD = 0.01
 """A frame is voiced when its clean-clip energy exceeds this fraction of the clip's peak frame energy."""
 
 _FSDD_NAME = re.compile(r"^(\d)_([a-z]+)_(\d+)\.wav$")
-_ID = re.compile(r"^avmnist-(train|val|test)-(\d+)$")
+_ID = re.compile(r"^avmnist-(train|val|test|test_speaker|test_noise)-(\d+)$")
+ESC50_GROUPS = ("animals", "natural soundscapes & water", "human non-speech", "interior/domestic", "exterior/urban")
+"""ESC-50's five major groups, in the order of its targets (``esc50_target // 10``)."""
 
 
 # ------------------------------------------------------------------------------------- raw files
@@ -235,21 +238,27 @@ class Pairing(NamedTuple):
 
 def draw_pairing(
     split: str, labels: np.ndarray, banks: SoundBanks, rng: np.random.Generator,
-    snr_db_range: tuple[float, float] = SNR_DB_RANGE,
+    snr_db_range: tuple[float, float] = SNR_DB_RANGE, *, speakers: Sequence[int] | None = None,
+    noises: Sequence[int] | None = None,
 ) -> Pairing:
     """Draw clip, noise clip, noise offset and SNR for every row of a split, in row order.
 
     Per row, from the one generator: ``clip = pool[digit][rng.integers(len(pool))]``, then
     ``j = rng.integers(n_noise)``, ``offset = rng.integers(N - L + 1)`` (or ``rng.integers(N)``
-    when the noise is shorter than the clip), ``snr = rng.uniform(lo, hi)``.
+    when the noise is shorter than the clip), ``snr = rng.uniform(lo, hi)``. ``speakers`` (speaker
+    ids) and ``noises`` (noise indices) restrict the pools; ``None``: all (the recipe).
     """
-    pools = [banks.pool(split, d).tolist() for d in range(10)]
+    pools = [banks.pool(split, d) for d in range(10)]
+    if speakers is not None:
+        pools = [p[np.isin(banks.clip_speakers[p], list(speakers))] for p in pools]
+    pools = [p.tolist() for p in pools]
+    noise_ids = list(range(len(banks.noises))) if noises is None else [int(j) for j in noises]
     empty = [d for d in range(10) if not pools[d]]
     if empty:
         raise ValueError(f"avmnist: the {split} pool has no FSDD recording of digit(s) {empty}")
     clip_lengths = [c.shape[0] for c in banks.clips]
     noise_lengths = [n.shape[0] for n in banks.noises]
-    n_noise = len(noise_lengths)
+    n_noise = len(noise_ids)
     lo, hi = snr_db_range
     n = labels.shape[0]
     clip_index = np.empty(n, dtype=np.int64)
@@ -259,7 +268,7 @@ def draw_pairing(
     for row, digit in enumerate(labels.tolist()):  # scalar draws: the stream order is the recipe
         pool = pools[digit]
         clip = pool[rng.integers(len(pool))]
-        j = rng.integers(n_noise)
+        j = noise_ids[rng.integers(n_noise)]
         length, n_samples = clip_lengths[clip], noise_lengths[j]
         offset = rng.integers(n_samples - length + 1) if n_samples >= length else rng.integers(n_samples)
         clip_index[row], noise_index[row], noise_offset[row] = clip, j, offset
@@ -347,16 +356,19 @@ class AVMNISTSplit(Sequence[MultimodalSample]):
             id=f"avmnist-{self.name}-{int(self.rows[i]):05d}",
         )
 
-    def redraw_nuisance(self, rng: np.random.Generator, snr_db_range: tuple[float, float] = SNR_DB_RANGE
-                        ) -> AVMNISTSplit:
+    def redraw_nuisance(self, rng: np.random.Generator, snr_db_range: tuple[float, float] = SNR_DB_RANGE, *,
+                        noises: Sequence[int] | None = None) -> AVMNISTSplit:
         """This split with every row's noise re-drawn: a fresh noise clip, offset and SNR per row (drawn
-        as ``draw_pairing`` draws them, vectorised). Each row keeps its image and clean clip, hence its
-        digit and speaker: a label-free augmentation (the ``nuisance`` of the ``avmnist`` dataset)."""
+        as ``draw_pairing`` draws them, vectorised; ``noises``: the noise indices allowed, ``None``: all).
+        Each row keeps its image and clean clip, hence its digit and speaker: a label-free augmentation
+        (the ``nuisance`` of the ``avmnist`` dataset)."""
         n = len(self)
         clip_lengths = np.array([self.banks.clips[int(c)].shape[0] for c in self.pairing.clip_index], dtype=np.int64)
-        noise_lengths = np.array([x.shape[0] for x in self.banks.noises], dtype=np.int64)
-        noise = rng.integers(len(noise_lengths), size=n)
-        length = noise_lengths[noise]
+        allowed = np.arange(len(self.banks.noises)) if noises is None else np.asarray(noises, dtype=np.int64)
+        noise_lengths = np.array([self.banks.noises[int(j)].shape[0] for j in allowed], dtype=np.int64)
+        pick = rng.integers(len(allowed), size=n)
+        noise = allowed[pick]
+        length = noise_lengths[pick]
         offset = rng.integers(0, np.where(length >= clip_lengths, length - clip_lengths + 1, length))
         snr = rng.uniform(*snr_db_range, size=n)
         pairing = Pairing(self.pairing.clip_index.copy(), noise.astype(np.int64), offset.astype(np.int64), snr)
@@ -484,8 +496,60 @@ class VoiceActivityTargets:
 # ------------------------------------------------------------------------------------------ loader
 
 
+def _held_out_noise(esc50: Path, banks: SoundBanks, holdout: Sequence[str]) -> np.ndarray:
+    """Indices of the noise clips whose category (or ESC-50 group, ``ESC50_GROUPS``) ``holdout`` names."""
+    with open(esc50 / "index.csv", newline="") as f:
+        rows = {r["filename"]: (r["category"], ESC50_GROUPS[int(r["esc50_target"]) // 10]) for r in csv.DictReader(f)}
+    known = {c for c, _ in rows.values()} | set(ESC50_GROUPS)
+    unknown = sorted(set(holdout) - known)
+    if unknown:
+        raise ValueError(f"avmnist: holdout_noise names unknown ESC-50 categories or groups {unknown}; "
+                         f"groups: {list(ESC50_GROUPS)}, categories: {sorted({c for c, _ in rows.values()})}")
+    return np.array([i for i, f in enumerate(banks.noise_files) if set(rows[f]) & set(holdout)], dtype=np.int64)
+
+
+def shifted_splits(test: AVMNISTSplit, seed: int, held_speakers: Sequence[int], held_noise: np.ndarray
+                   ) -> dict[str, AVMNISTSplit]:
+    """``test_speaker`` and ``test_noise``: the test rows with one thing changed each, so that the
+    difference to ``test`` is the shift alone. ``test_speaker``: the clip of the same digit from a
+    held-out speaker (any take; drawn with ``default_rng([seed, 101])``), same noise segment and SNR.
+    ``test_noise``: the same clip and SNR, the noise clip and offset drawn from the held-out noise
+    (``default_rng([seed, 202])``)."""
+    banks, p = test.banks, test.pairing
+    out = {}
+    if len(held_speakers):
+        rng = np.random.default_rng([seed, 101])
+        pools = [np.flatnonzero((banks.clip_digits == d) & np.isin(banks.clip_speakers, list(held_speakers)))
+                 for d in range(10)]
+        clip = np.array([pools[d][rng.integers(len(pools[d]))] for d in test.labels.tolist()], dtype=np.int64)
+        out["test_speaker"] = AVMNISTSplit("test_speaker", test.rows, test.images, test.original_images,
+                                           test.labels, Pairing(clip, p.noise_index, p.noise_offset, p.snr_db), banks)
+    if len(held_noise):
+        rng = np.random.default_rng([seed, 202])
+        noise = np.empty_like(p.noise_index)
+        offset = np.empty_like(p.noise_offset)
+        for i, c in enumerate(p.clip_index.tolist()):
+            j = int(held_noise[rng.integers(len(held_noise))])
+            length, n_samples = banks.clips[c].shape[0], banks.noises[j].shape[0]
+            offset[i] = rng.integers(n_samples - length + 1) if n_samples >= length else rng.integers(n_samples)
+            noise[i] = j
+        out["test_noise"] = AVMNISTSplit("test_noise", test.rows, test.images, test.original_images, test.labels,
+                                         Pairing(p.clip_index, noise, offset, p.snr_db), banks)
+    return out
+
+
+def _redraw(splits: Mapping[str, AVMNISTSplit], split: str, rows: np.ndarray, rng: np.random.Generator,
+            noises: np.ndarray | None) -> AVMNISTSplit:
+    """The ``nuisance`` of ``avmnist``: rows of a recipe split re-drawn from the noises that split may use
+    (held-out noise categories stay held out)."""
+    if split not in SPLITS:
+        raise ValueError(f"avmnist: the nuisance is re-drawn for the splits {list(SPLITS)} only (got {split!r})")
+    return splits[split][rows].redraw_nuisance(rng, noises=noises)
+
+
 def load_avmnist_dataset(
-    seed: int = 0, root: str | os.PathLike | None = None, *, verify: bool = True
+    seed: int = 0, root: str | os.PathLike | None = None, *, verify: bool = True,
+    holdout_speakers: Sequence[str] = (), holdout_noise: Sequence[str] = (),
 ) -> MultimodalDataset:
     """The ``avmnist`` dataset (recipe of ``BENCHMARKS.md``; train 55,000 / val 5,000 / test 10,000).
 
@@ -494,9 +558,16 @@ def load_avmnist_dataset(
             (the benchmark uses 0; the images and splits do not depend on it).
         root: the folder holding ``mnist/``, ``fsdd/`` and ``esc50_8k/`` (default ``$MMGRAPH_DATA``).
         verify: check every raw file read against its folder's ``SHA256SUMS`` (once per process).
+        holdout_speakers: FSDD speakers (``"theo"``, ...) whose clips no train/val/test row draws;
+            the split ``test_speaker`` pairs the test rows with their clips instead (speaker shift).
+        holdout_noise: ESC-50 categories (``"crying_baby"``) or groups (``ESC50_GROUPS``: ``"human
+            non-speech"``) whose noise clips no train/val/test row draws; the split ``test_noise``
+            mixes the test rows with them instead (noise shift). With either holdout the draws
+            differ from the recipe's (restricted pools, same generator and order).
 
     Raises:
-        ValueError: no data folder, missing files, or a checksum mismatch.
+        ValueError: no data folder, missing files, a checksum mismatch, or an unknown speaker /
+            noise category.
     """
     path = resolve_data_root(root, "avmnist", ("mnist", "fsdd", "esc50_8k"))
     mnist_file = path / "mnist" / "mnist.npz"
@@ -520,13 +591,21 @@ def load_avmnist_dataset(
         "val": (slice(MNIST_VAL_START, x_train.shape[0]), degraded_train, x_train, y_train),
         "test": (slice(0, x_test.shape[0]), degraded_test, x_test, y_test),
     }
+    unknown = sorted(set(holdout_speakers) - set(banks.speakers))
+    if unknown:
+        raise ValueError(f"avmnist: holdout_speakers {unknown} are not FSDD speakers {list(banks.speakers)}")
+    held_speakers = [i for i, name in enumerate(banks.speakers) if name in holdout_speakers]
+    held_noise = _held_out_noise(path / "esc50_8k", banks, holdout_noise) if holdout_noise else np.zeros(0, np.int64)
+    speakers = [i for i in range(len(banks.speakers)) if i not in held_speakers] if held_speakers else None
+    noises = np.setdiff1d(np.arange(len(banks.noises)), held_noise) if len(held_noise) else None
     rng = np.random.default_rng(seed)
     splits: dict[str, AVMNISTSplit] = {}
     for name in SPLITS:  # train, then val, then test: one generator, in row order
         rows, images, originals, labels = tables[name]
-        pairing = draw_pairing(name, labels[rows], banks, rng)
+        pairing = draw_pairing(name, labels[rows], banks, rng, speakers=speakers, noises=noises)
         n = labels[rows].shape[0]
         splits[name] = AVMNISTSplit(name, np.arange(n), images[rows], originals[rows], labels[rows], pairing, banks)
+    splits.update(shifted_splits(splits["test"], seed, held_speakers, held_noise))
 
     return MultimodalDataset(
         name="avmnist",
@@ -541,7 +620,7 @@ def load_avmnist_dataset(
         },
         graph_config=GraphConfig(modalities=("audio", "image"), image={"patch_size": 4, "channels": 1}, audio=AUDIO_8K),
         node_targets=VoiceActivityTargets(splits),
-        nuisance=lambda split, rows, rng: splits[split][rows].redraw_nuisance(rng),
+        nuisance=lambda split, rows, rng: _redraw(splits, split, rows, rng, noises),
         nuisance_modalities=("audio",),
         info={
             "source": "MNIST (PCA-degraded) + Free Spoken Digit Dataset mixed with ESC-50 noise "
@@ -555,5 +634,8 @@ def load_avmnist_dataset(
             "speakers": list(banks.speakers),
             "vad_relative_threshold": VAD_RELATIVE_THRESHOLD,
             "checksums_verified": verify,
+            "holdout_speakers": sorted(holdout_speakers),
+            "holdout_noise": sorted(holdout_noise),
+            "held_out_noise_clips": int(len(held_noise)),
         },
     )

@@ -18,7 +18,7 @@ from mmgraph.models.baselines.unimodal import UnimodalModel
 from mmgraph.models.config import DataSpec, ModelConfig
 from mmgraph.models.gnn import MultimodalGNN
 from mmgraph.nn.conv import CONVS
-from mmgraph.nn.encoders import DEFAULT_ENCODERS, ENCODERS
+from mmgraph.nn.encoders import DEFAULT_ENCODERS, ENCODERS, default_text_encoder
 from mmgraph.nn.heads import HEADS, ClusterHead, Head, MultiTaskHead
 from mmgraph.nn.readout import READOUTS
 from mmgraph.registry import Registry
@@ -55,6 +55,19 @@ def build_heads(config: ModelConfig, spec: DataSpec, channels: int | None = None
     return MultiTaskHead(heads, config.task_weights)
 
 
+def with_default_text_encoder(config: ModelConfig, modalities) -> ModelConfig:
+    """``config`` for a new run on data with ``modalities``: where it names no text encoder and the
+    environment's default (``default_text_encoder``) is not ``DEFAULT_ENCODERS``' one, that default
+    written in, so the run records what it trains (and loads back the same anywhere)."""
+    uses = config.modalities if config.modalities is not None else modalities
+    if "text" not in uses or "text" not in modalities or "text" in config.encoders:
+        return config
+    name = default_text_encoder()
+    if name == DEFAULT_ENCODERS["text"]:
+        return config
+    return config.replace(encoders={**config.encoders, "text": name})
+
+
 def build_encoder(node_type: str, config: ModelConfig, spec: DataSpec) -> nn.Module:
     """The encoder ``config.encoders`` names for ``node_type`` (else its default), built by ``ENCODERS``."""
     name = config.encoders.get(node_type) or DEFAULT_ENCODERS.get(node_type)
@@ -89,6 +102,7 @@ def build_mmgnn(config: ModelConfig, spec: DataSpec) -> MultimodalGNN:
     return MultimodalGNN(
         encoders, layers, readout, build_heads(config, spec), spec.node_types, spec.edge_types,
         modality_dropout=config.modality_dropout, unimodal_weight=config.unimodal_weight,
+        isolated_aux_weight=config.isolated_aux_weight, token_unk_rate=config.token_unk_rate,
         dense_path=config.dense_path, dense_block_limit=config.dense_block_limit,
     )
 

@@ -90,7 +90,9 @@ class ModelConfig(ConfigMixin):
         ff_mult: feed-forward width as a multiple of ``hidden``.
         dropout, attn_dropout: dropout rates.
         modality_dropout: probability of dropping each present modality of a training sample
-            (never all of them), so that the model learns to work when one is missing.
+            (never all of them), so that the model learns to work when one is missing. Default 0.3
+            (was 0.15): alone it lifted the digits graph model's audio-removed accuracy from 47.0 to
+            57.0 and its audio-SNR AUC from 61.7 to 66.5 (one seed, R16 study).
         conv: message-passing layer (``CONVS``): ``cross_attention``, ``hgt``, ``gatv2``, ``sage``.
         readout: ``gate`` (attention pooling + modality gate), ``mean`` or ``hub``.
         encoders: modality → encoder name (``ENCODERS``) where the default is not wanted; text may
@@ -103,7 +105,19 @@ class ModelConfig(ConfigMixin):
         tasks: the dataset tasks to train (``None``: the first task).
         task_weights: task → loss weight.
         unimodal_weight: weight of auxiliary losses that apply each graph-level head to every
-            modality's own pooled embedding (0: off).
+            modality's own pooled embedding after message passing over the whole graph (0: off, the
+            default: those embeddings carry the other modalities' information, so the loss does not
+            make a modality competent alone; on AV-MNIST 0.5 did not help against 0).
+        isolated_aux_weight: weight of the graph model's task loss on each modality's isolated view
+            (the batch with every edge between two modalities removed: the model on that modality
+            alone), a second forward pass per training step (0: off). Default 0.5: on AV-MNIST (10k
+            samples, 3 epochs, one seed, R16 study) test 85.1 vs 83.9 without, image removed 62.4 vs
+            57.9. With the other new defaults on digits (quick suite recipe, seed 0): test 88.5 vs 78.9,
+            audio removed 74.1 vs 47.0 (image only: 65.9), audio-SNR AUC 76.7 vs 61.7
+            (``benchmarks/results/robust``). It costs about 2× training time.
+        token_unk_rate: in the graph model's training, each token id (text) becomes ``<unk>`` with this
+            probability (default 0.1; 0: off): on emoji the drop-k and unknown-word sweeps' AUCs rose
+            from 57.8 / 54.6 to 63.7 / 62.8 (category, one seed) at equal clean accuracy.
         num_clusters: add a ``cluster`` DEC head with this many clusters.
         dense_path: run complete blocks as dense attention (``False``: force edge lists).
         dense_block_limit: run edge lists over per-graph blocks of at most this many
@@ -118,7 +132,7 @@ class ModelConfig(ConfigMixin):
     ff_mult: int = 2
     dropout: float = 0.0
     attn_dropout: float = 0.0
-    modality_dropout: float = 0.15
+    modality_dropout: float = 0.3
     conv: str = "cross_attention"
     readout: str = "gate"
     encoders: dict[str, str] = field(default_factory=dict)
@@ -129,6 +143,8 @@ class ModelConfig(ConfigMixin):
     tasks: list[str] | None = None
     task_weights: dict[str, float] = field(default_factory=dict)
     unimodal_weight: float = 0.0
+    isolated_aux_weight: float = 0.5
+    token_unk_rate: float = 0.1
     num_clusters: int | None = None
     dense_path: bool = True
     dense_block_limit: int = 16384
@@ -143,6 +159,11 @@ class ModelConfig(ConfigMixin):
             )
         if not 0.0 <= self.modality_dropout < 1.0:
             raise ValueError(f"'modality_dropout' must be in [0, 1) (got {self.modality_dropout})")
+        if not 0.0 <= self.token_unk_rate < 1.0:
+            raise ValueError(f"'token_unk_rate' must be in [0, 1) (got {self.token_unk_rate})")
+        if self.isolated_aux_weight < 0 or self.unimodal_weight < 0:
+            raise ValueError(f"'isolated_aux_weight' and 'unimodal_weight' must be >= 0 (got "
+                             f"{self.isolated_aux_weight}, {self.unimodal_weight})")
         part = self._head_split_part()
         if part is not None and self.hidden % self.heads:
             raise ValueError(f"'hidden' (got {self.hidden}) must be divisible by 'heads' (got {self.heads}): "

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
 
-from mmgraph.featurize import encoder_input
+from mmgraph.featurize import Tokenizer, encoder_input
 from mmgraph.models.outputs import ModelOutput
 from mmgraph.nn.context import BatchContext
 from mmgraph.nn.heads import Head, MultiTaskHead
@@ -27,7 +27,15 @@ class MultimodalGNN(nn.Module):
         node_types, edge_types: the schema the model reads from a batch (others are ignored).
         modality_dropout: per training sample, drop each present modality with this probability
             (never all); dropped nodes send no message and are not pooled.
-        unimodal_weight: weight of auxiliary losses on each modality's own pooled embedding.
+        unimodal_weight: weight of auxiliary losses on each modality's own pooled embedding (after
+            message passing over the whole graph, so it carries the other modalities' information).
+        isolated_aux_weight: weight of the task loss applied to each modality's *isolated view*: the
+            same batch with every edge between two modalities removed, pooled per modality, i.e. what
+            the model computes on the graph with the other modalities removed (a second forward pass
+            in training; 0: off). Unlike ``unimodal_weight`` it makes every modality's pathway
+            competent on its own, which is what a missing or corrupted modality leaves.
+        token_unk_rate: in training, each token-id input (text) is replaced by ``<unk>`` with this
+            probability, so that the model learns to read text with words it does not know.
         dense_path: run edge types marked ``dense`` as dense attention (``False``: every edge type
             through its edge list, the reference path).
         dense_block_limit: edge lists whose per-graph block ``N_dst_max * N_src_max`` is at most
@@ -48,6 +56,8 @@ class MultimodalGNN(nn.Module):
         edge_types: Sequence[EdgeType],
         modality_dropout: float = 0.0,
         unimodal_weight: float = 0.0,
+        isolated_aux_weight: float = 0.0,
+        token_unk_rate: float = 0.0,
         dense_path: bool = True,
         dense_block_limit: int = 16384,
     ) -> None:
@@ -64,6 +74,8 @@ class MultimodalGNN(nn.Module):
         self.head = head
         self.modality_dropout = modality_dropout
         self.unimodal_weight = unimodal_weight
+        self.isolated_aux_weight = isolated_aux_weight
+        self.token_unk_rate = token_unk_rate
         self.dense_path = dense_path
         self.dense_block_limit = dense_block_limit
 
@@ -144,9 +156,26 @@ class MultimodalGNN(nn.Module):
             h = layer(h, ctx)
         return h, ctx
 
+    def replace_tokens(self, x: dict[NodeType, Tensor]) -> dict[NodeType, Tensor]:
+        """Token-id inputs with each non-padding id replaced by ``<unk>`` with probability ``token_unk_rate``."""
+        out = dict(x)
+        for t, ids in x.items():
+            if t == HUB or ids.is_floating_point() or ids.dim() != 1 or ids.numel() == 0:
+                continue
+            swap = (torch.rand(ids.shape, device=ids.device) < self.token_unk_rate) & (ids != Tokenizer.pad_id)
+            out[t] = torch.where(swap, torch.full_like(ids, Tokenizer.unk_id), ids)
+        return out
+
     def forward(self, batch: HeteroData) -> ModelOutput:
         x, pos, ctx = self.prepare_inputs(batch)
+        if self.training and self.token_unk_rate > 0:
+            x = self.replace_tokens(x)
         predictions, h, r = self.core(x, pos, ctx)
+        isolated = None
+        if self.training and self.isolated_aux_weight > 0 and len(self.modalities) > 1:
+            alone = ctx.within_types()
+            alone.precompute_masks()
+            _, _, isolated = self.core(x, pos, alone)
         return ModelOutput(
             predictions=predictions,
             graph_embedding=r.graph,
@@ -156,24 +185,39 @@ class MultimodalGNN(nn.Module):
             modalities=r.node_types,
             node_embeddings=h,
             node_keep=ctx.keep,
+            isolated_embeddings=None if isolated is None else isolated.per_type,
+            isolated_present=None if isolated is None else isolated.present,
         )
 
+    def per_modality_loss(self, embeddings: Tensor, present: Tensor, batch: HeteroData) -> Tensor | None:
+        """Mean over graph-level heads and modalities of the head's loss on each modality's pooled
+        embedding ``(B, T, d)``, over the graphs where that modality is present ``(B, T)``
+        (``None``: no head or no modality to score)."""
+        aux = []
+        for _, head in self.head:
+            target = head.target(batch)
+            if head.level != "graph" or target is None or not head.needs_target:
+                continue
+            for i in range(embeddings.shape[1]):
+                rows = present[:, i]
+                if rows.any():
+                    aux.append(head.loss(head(embeddings[:, i]), target, rows))
+        return torch.stack(aux).mean() if aux else None
+
     def loss(self, output: ModelOutput, batch: HeteroData) -> tuple[Tensor, dict[str, Tensor]]:
-        """Weighted task losses, plus the auxiliary per-modality losses when enabled."""
+        """Weighted task losses, plus the auxiliary per-modality losses when enabled (``unimodal_aux``
+        on the pooled embeddings of the whole graph, ``isolated_aux`` on the isolated views)."""
         total, parts = self.head.loss(output.predictions, batch, output.node_keep)
         if self.training and self.unimodal_weight > 0 and output.modality_embeddings is not None:
-            aux = []
-            for _, head in self.head:
-                target = head.target(batch)
-                if head.level != "graph" or target is None or not head.needs_target:
-                    continue
-                for i in range(output.modality_embeddings.shape[1]):
-                    present = output.modality_present[:, i]
-                    if present.any():
-                        aux.append(head.loss(head(output.modality_embeddings[:, i]), target, present))
-            if aux:
-                parts["unimodal_aux"] = torch.stack(aux).mean()
-                total = total + self.unimodal_weight * parts["unimodal_aux"]
+            aux = self.per_modality_loss(output.modality_embeddings, output.modality_present, batch)
+            if aux is not None:
+                parts["unimodal_aux"] = aux
+                total = total + self.unimodal_weight * aux
+        if self.training and self.isolated_aux_weight > 0 and output.isolated_embeddings is not None:
+            aux = self.per_modality_loss(output.isolated_embeddings, output.isolated_present, batch)
+            if aux is not None:
+                parts["isolated_aux"] = aux
+                total = total + self.isolated_aux_weight * aux
         return total, parts
 
     def num_parameters(self) -> int:

@@ -23,6 +23,10 @@ class ModelOutput:
         modalities: the ``T`` modality names, in order.
         node_embeddings: node type → ``(N_t, d)`` (empty for models without node embeddings).
         node_keep: node type → ``(N_t,)`` bool after modality dropout (``None``: all kept).
+        isolated_embeddings: ``(B, T, d)`` per-modality pooled embeddings of the isolated views (every
+            edge between two modalities removed), computed in training when the graph model's
+            ``isolated_aux_weight`` > 0; else ``None``.
+        isolated_present: ``(B, T)`` bool, beside ``isolated_embeddings``.
     """
 
     predictions: dict[str, Tensor]
@@ -33,3 +37,5 @@ class ModelOutput:
     modalities: list[str] = field(default_factory=list)
     node_embeddings: dict[NodeType, Tensor] = field(default_factory=dict)
     node_keep: dict[NodeType, Tensor] | None = None
+    isolated_embeddings: Tensor | None = None
+    isolated_present: Tensor | None = None

@@ -230,11 +230,13 @@ class SelfSupervisedModel(nn.Module):
 
 def backbone_config(model_config: ModelConfig, pretrain_config: PretrainConfig) -> ModelConfig:
     """The config the pretraining backbone is built from: the model's, with the unused task and
-    the pretraining modality dropout."""
+    the pretraining modality dropout (no supervised auxiliary losses, no token replacement: the
+    objectives define the training signal)."""
     if model_config.name != "mmgnn":
         raise ValueError(f"pretraining needs the graph model 'mmgnn' (got model {model_config.name!r})")
     return model_config.replace(tasks=[UNUSED_TASK.name], task_weights={}, num_clusters=None,
-                                modality_dropout=pretrain_config.modality_dropout, unimodal_weight=0.0)
+                                modality_dropout=pretrain_config.modality_dropout, unimodal_weight=0.0,
+                                isolated_aux_weight=0.0, token_unk_rate=0.0)
 
 
 def build_pretrain_model(model_config: ModelConfig, graph_config: GraphConfig,

@@ -114,6 +114,15 @@ class BatchContext:
         return BatchContext(self.num_graphs, self.layouts, self.batch, sparse, list(self.dense_edge_types), keep,
                             self.block_masks)
 
+    def within_types(self) -> BatchContext:
+        """This context without any edge between two different node types: each node type's nodes
+        exchange messages only among themselves, so every modality is seen as if it were alone in the
+        graph (the isolated views of ``MultimodalGNN``'s ``isolated_aux_weight``). Dropout masks are kept."""
+        same = [et for et in self.dense_edge_types if et[0] == et[2]]
+        return BatchContext(self.num_graphs, self.layouts, self.batch,
+                            {et: e for et, e in self.sparse_edges.items() if et[0] == et[2]}, same, self.keep,
+                            {et: m for et, m in self.block_masks.items() if et[0] == et[2]})
+
     def key_mask(self, node_type: NodeType) -> Tensor:
         """``(B, N_max)`` bool: real (not padding) and kept nodes of ``node_type``."""
         layout = self.layouts[node_type]

@@ -24,6 +24,7 @@ from mmgraph.files import load_toml
 from mmgraph.graph.columns import GraphColumns
 from mmgraph.graph.config import GraphConfig
 from mmgraph.models import DataSpec, ModelConfig, build_model
+from mmgraph.models.build import with_default_text_encoder
 from mmgraph.task import Task
 from mmgraph.train.checkpoint import checkpoint_info, load_checkpoint, read_checkpoint
 from mmgraph.train.distributed import barrier, is_main_process, resolve_device, torchrun_process_group
@@ -375,6 +376,7 @@ def _train_run(data, model, out, train_config, overrides, root, data_seed, resum
         if graph:
             graph_config = (graph_config or dataset.graph_config).with_overrides(graph)
         graph_config = dataset.fit_graph_config(graph_config)
+        model_config = with_default_text_encoder(model_config, graph_config.modalities)
         info = RunInfo(graph_config, model_config, config, dict(dataset.tasks), data=data, root=root,
                        data_seed=data_seed, dataset=dataset.name, val_split=val_split)
         if is_main_process():

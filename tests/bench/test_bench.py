@@ -21,9 +21,15 @@ epochs = 2
 batch_size = 32
 lr = 5e-3
 
+[tokenizer]
+min_freq = 2
+
 [robustness]
 audio_snr_db = [10, -10]
 image_noise_std = [0.0, 0.3]
+image_contrast = [1.0, 0.25]
+text_rare_other = [0, 2]
+text_unknown = [0, 1]
 
 [quick]
 epochs = 1
@@ -111,13 +117,18 @@ def test_tiny_suite_end_to_end(tmp_path):
     graph = runs["graph"]
     assert 0.0 <= graph["test"]["digit/accuracy"] <= 1.0
     assert set(graph["robustness"]) == {"without_audio", "without_image", "without_text", "audio_snr_db",
-                                        "image_noise_std"}
+                                        "image_noise_std", "image_contrast", "text_rare_other", "text_unknown"}
     assert graph["robustness"]["audio_snr_db"]["levels"] == [10.0, -10.0]
+    for kind in ("image_contrast", "text_rare_other", "text_unknown"):  # level 0 / factor 1: the clean test set
+        assert graph["robustness"][kind]["values"][0] == graph["test"]["digit/accuracy"]
+    image_only = runs["image only"]["robustness"]
+    assert image_only["text_unknown"]["values"] == [runs["image only"]["test"]["digit/accuracy"]] * 2
     assert graph["cost"]["parameters"] > runs["image only"]["cost"]["parameters"]
     # an image-only model is unaffected by removing audio, and blind without the image
     assert runs["image only"]["robustness"]["without_audio"] == runs["image only"]["test"]["digit/accuracy"]
     md = (out / "results.md").read_text()
     assert "| graph |" in md and "**" in md
+    assert "AUC rare-words sweep" in md and "AUC image-contrast sweep" in md
     saved = json.loads((out / "results.json").read_text())
     assert saved["summary"]["graph"]["test/digit/accuracy"]["n"] == 1
     # every benchmark run is a run folder like mmgraph train's: it loads and scores the same
@@ -131,6 +142,13 @@ def test_tiny_suite_end_to_end(tmp_path):
     assert Trainer(loaded.model).evaluate(test)["digit/accuracy"] == pytest.approx(
         graph["test"]["digit/accuracy"], abs=1e-6)
     assert loaded.info["label"] == "graph" and loaded.info["dataset"] == "digits"
+    # the suite's [tokenizer] table: words seen twice (min_freq 2), not every training word (the default)
+    from mmgraph.datasets import load_dataset
+    from mmgraph.featurize import Tokenizer
+
+    texts = [s.text for s in load_dataset("digits").splits["train"] if s.text]
+    assert loaded.graph_config.settings["text"].tokenizer == Tokenizer.fit(texts, min_freq=2)
+    assert len(Tokenizer.fit(texts, min_freq=2)) < len(Tokenizer.fit(texts))
     # a rerun resumes: finished jobs are read back, not retrained
     mtime = (out / "runs" / "graph" / "seed0" / "result.json").stat().st_mtime
     run_suite(suite, out, progress=False, isolate=False)

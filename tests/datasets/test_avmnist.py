@@ -268,3 +268,47 @@ def test_nuisance_redraw_keeps_digit_image_and_clip_and_redraws_the_noise(datase
         assert a.audio.waveform.shape == o.audio.waveform.shape
         assert not np.array_equal(a.audio.waveform, b.audio.waveform)
         assert np.array_equal(a.audio.waveform, c.audio.waveform)  # the same generator draws the same
+
+
+@pytest.mark.data
+@needs_data
+def test_held_out_speaker_and_noise_shift_splits(dataset):
+    shifted = load_avmnist_dataset(root=DATA_ROOT, verify=False, holdout_speakers=("theo",),
+                                   holdout_noise=("human non-speech", "rain"))
+    banks = shifted.splits["train"].banks
+    theo = banks.speakers.index("theo")
+    files = banks.noise_files
+    with open(DATA_ROOT / "esc50_8k" / "index.csv") as f:
+        import csv
+
+        rows = {r["filename"]: r for r in csv.DictReader(f)}
+    held = {i for i, name in enumerate(files)
+            if int(rows[name]["esc50_target"]) // 10 == 2 or rows[name]["category"] == "rain"}
+    assert len(held) == shifted.info["held_out_noise_clips"] > 0
+    for name in ("train", "val", "test"):  # nothing held out is drawn in any split that trains or selects
+        p = shifted.splits[name].pairing
+        assert theo not in set(banks.clip_speakers[p.clip_index].tolist())
+        assert not held & set(p.noise_index.tolist())
+    test, speaker, noise = (shifted.splits[s] for s in ("test", "test_speaker", "test_noise"))
+    assert len(speaker) == len(noise) == len(test) == 10_000
+    assert (banks.clip_speakers[speaker.pairing.clip_index] == theo).all()
+    assert (banks.clip_digits[speaker.pairing.clip_index] == test.labels).all()
+    assert np.array_equal(speaker.pairing.snr_db, test.pairing.snr_db)  # only the voice changes
+    assert np.array_equal(speaker.pairing.noise_index, test.pairing.noise_index)
+    assert set(noise.pairing.noise_index.tolist()) <= held  # only the noise changes
+    # the pretraining re-draw of the nuisance keeps the held-out noises out too
+    redrawn = shifted.resample_nuisance("train", np.arange(3000), np.random.default_rng(0))
+    assert not held & set(redrawn.pairing.noise_index.tolist())
+    with pytest.raises(ValueError, match="re-drawn for the splits"):
+        shifted.resample_nuisance("test_noise", np.arange(3), np.random.default_rng(0))
+    assert np.array_equal(noise.pairing.clip_index, test.pairing.clip_index)
+    assert np.array_equal(noise.images, test.images)
+    sample = noise[7]
+    assert sample.id == "avmnist-test_noise-00007" and sample.y == int(test.labels[7])
+    assert shifted.node_targets.clean_clip(speaker[3].id).shape == speaker.clean_audio(3).shape
+    # without holdouts the recipe is untouched: same draws as the reference dataset
+    assert "test_speaker" not in dataset.splits
+    with pytest.raises(ValueError, match="not FSDD speakers"):
+        load_avmnist_dataset(root=DATA_ROOT, verify=False, holdout_speakers=("nobody",))
+    with pytest.raises(ValueError, match="unknown ESC-50 categories or groups"):
+        load_avmnist_dataset(root=DATA_ROOT, verify=False, holdout_noise=("kazoo",))

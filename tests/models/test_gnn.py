@@ -35,7 +35,7 @@ def make_data(sets=None, hub=False, seed=0):
 def test_forward_backward_every_conv(conv):
     batch, spec = make_data()
     torch.manual_seed(0)
-    model = build_model(ModelConfig(conv=conv, hidden=16, tasks=["digit", "snr", "vad"]), spec)
+    model = build_model(ModelConfig(conv=conv, hidden=16, tasks=["digit", "snr", "vad"], modality_dropout=0.0), spec)
     assert isinstance(model, MultimodalGNN)
     out = model(batch)
     assert out.predictions["digit"].shape == (4, 3)
@@ -43,7 +43,7 @@ def test_forward_backward_every_conv(conv):
     assert out.predictions["vad"].shape == (batch["audio"].num_nodes, 2)
     assert out.graph_embedding.shape == (4, 16) and out.gate.shape == (4, 3)
     loss, parts = model.loss(out, batch)
-    assert set(parts) == {"digit", "snr", "vad"}
+    assert set(parts) == {"digit", "snr", "vad", "isolated_aux"}  # the default isolated views
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.grad is None]
     assert not missing, missing
@@ -144,3 +144,63 @@ def test_a_registered_encoder_builder_gets_the_config_and_spec():
             build_model(ModelConfig(encoders={"audio": "nope"}), spec)
     finally:
         ENCODERS._items.pop("test_linear_frames")
+
+
+def test_isolated_aux_off_is_the_old_model_and_on_trains_the_isolated_views():
+    batch, spec = make_data()
+    old = ModelConfig(hidden=16, modality_dropout=0.0, isolated_aux_weight=0.0, token_unk_rate=0.0)
+    torch.manual_seed(0)
+    a = build_model(old, spec).train()
+    torch.manual_seed(0)
+    b = build_model(old.replace(isolated_aux_weight=0.5), spec).train()
+    out_a, out_b = a(batch), b(batch)
+    assert out_a.isolated_embeddings is None
+    loss_a, parts_a = a.loss(out_a, batch)
+    loss_b, parts_b = b.loss(out_b, batch)
+    # the main pass is the same model on the same batch; the isolated term adds exactly its weight
+    assert torch.allclose(out_a.predictions["digit"], out_b.predictions["digit"], atol=1e-6)
+    assert "isolated_aux" not in parts_a and torch.allclose(parts_a["digit"], parts_b["digit"])
+    assert torch.allclose(loss_b, loss_a + 0.5 * parts_b["isolated_aux"], atol=1e-6)
+    # the isolated views are each modality alone: equal to the model run on a one-modality graph
+    b.eval()
+    alone = batch.node_type_subgraph(["image"])
+    ctx = b.context(batch).within_types()
+    ctx.precompute_masks()
+    x, pos, _ = b.prepare_inputs(batch)
+    _, _, r = b.core(x, pos, ctx)
+    i = r.node_types.index("image")
+    ref = b(alone)
+    j = ref.modalities.index("image")
+    rows = r.present[:, i]
+    assert torch.allclose(r.per_type[rows, i], ref.modality_embeddings[rows, j], atol=1e-5)
+    # gradients of the isolated term alone reach every modality's encoder, without cross-modal edges
+    b.train()
+    b.zero_grad()
+    out = b(batch)
+    b.per_modality_loss(out.isolated_embeddings, out.isolated_present, batch).backward()
+    for t in ("audio", "image", "text"):
+        grads = [p.grad for p in b.encoders[t].parameters() if p.requires_grad]
+        assert any(g is not None and g.abs().sum() > 0 for g in grads), t
+    assert not any(et[0] != et[2] for et in ctx.sparse_edges) and all(et[0] == et[2] for et in ctx.dense_edge_types)
+
+
+def test_token_unk_rate_replaces_text_ids_in_training_only():
+    batch, spec = make_data()
+    model = build_model(ModelConfig(hidden=16, token_unk_rate=0.5), spec)
+    ids = batch["text"].x
+    torch.manual_seed(0)
+    x = model.replace_tokens({"text": ids, "audio": batch["audio"].x})
+    swapped = x["text"] != ids
+    assert swapped.any() and (~swapped).any()
+    assert (x["text"][swapped] == Tokenizer.unk_id).all()
+    assert x["audio"] is batch["audio"].x  # float inputs untouched
+    big = torch.randint(3, 50, (20000,))
+    rate = (model.replace_tokens({"text": big})["text"] == Tokenizer.unk_id).float().mean()
+    assert abs(float(rate) - 0.5) < 0.02
+    model.eval()  # evaluation reads the text as it is
+    torch.manual_seed(1)
+    p1 = model(batch).predictions["digit"]
+    torch.manual_seed(2)
+    assert torch.equal(p1, model(batch).predictions["digit"])
+    with pytest.raises(ValueError, match="token_unk_rate"):
+        ModelConfig(token_unk_rate=1.0)

@@ -49,3 +49,30 @@ def test_a_toml_value_of_the_wrong_type_names_the_field(tmp_path):
     path.write_text('[model]\nhidden = "32"\n')
     with pytest.raises(InvalidType, match="ModelConfig.hidden must be int \\(got str '32'\\)"):
         ModelConfig.from_toml(path)
+
+
+def test_new_runs_name_their_text_encoder(monkeypatch, caplog):
+    import mmgraph.nn.encoders as encoders
+    from mmgraph.models import ModelConfig
+    from mmgraph.models.build import with_default_text_encoder
+
+    monkeypatch.delenv(encoders.TEXT_ENCODER_ENV, raising=False)
+    monkeypatch.setattr(encoders, "_pretrained_installed", lambda: True)
+    encoders._log_choice.cache_clear()
+    with caplog.at_level("WARNING", logger="mmgraph.nn.encoders"):
+        assert encoders.default_text_encoder() == "minilm_words"
+    assert "text encoder: minilm_words (the mmgraph[pretrained] extra is installed)" in caplog.text
+    config = ModelConfig(hidden=16)
+    assert with_default_text_encoder(config, ("image", "text")).encoders == {"text": "minilm_words"}
+    assert with_default_text_encoder(config, ("audio", "image")) is config  # no text in the data
+    assert with_default_text_encoder(config.replace(modalities=["image"]), ("image", "text")).encoders == {}
+    chosen = config.replace(encoders={"text": "minilm"})
+    assert with_default_text_encoder(chosen, ("image", "text")) is chosen  # a named encoder is kept
+    monkeypatch.setattr(encoders, "_pretrained_installed", lambda: False)
+    assert encoders.default_text_encoder() == "token"
+    assert with_default_text_encoder(config, ("image", "text")) is config  # the stored default: token
+    monkeypatch.setenv(encoders.TEXT_ENCODER_ENV, "minilm_words")
+    assert encoders.default_text_encoder() == "minilm_words"
+    monkeypatch.setenv(encoders.TEXT_ENCODER_ENV, "bert")
+    with pytest.raises(ValueError, match="MMGRAPH_TEXT_ENCODER='bert' is not a registered encoder"):
+        encoders.default_text_encoder()
