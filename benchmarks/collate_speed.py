@@ -2,15 +2,18 @@
 
 B=64 AV-MNIST-shaped samples: a 28×28 image in 4×4 patches (49 nodes), ~32 text tokens, 1 s of
 8 kHz audio (101 log-mel frames), ``full`` cross-modal edges, grid/window edges within modalities.
-Each repeat times every method once, back to back (paired), and the medians are reported.
+Each repeat times every method once, back to back (paired), and the medians are reported. The
+``collate`` rows are also timed with the caller at 1 and at 2 intra-op threads (``collate`` itself runs on
+one: the ratio shows that a training process with more threads does not make batching slower).
 
-    python benchmarks/collate_speed.py [--repeats 9] [--out benchmarks/results/collate_speed.json]
+    python benchmarks/collate_speed.py [--repeats 9] [--threads 2] [--out benchmarks/results/collate_speed.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -53,8 +56,11 @@ def timed(fn) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="the caller's intra-op threads")
     parser.add_argument("--out", default="benchmarks/results/collate_speed.json")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     samples = make_samples(rng)
@@ -75,12 +81,31 @@ def main() -> None:
             [build_graph(s, config) for s in samples]
         ),
     }
+    caller_threads = {  # the same calls made by a caller at 1 and at 2 intra-op threads
+        f"collate(featurized, full_edges='{mode}') caller at {n} thread{'s' if n > 1 else ''}": (mode, n)
+        for mode in ("list", "dense")
+        for n in (1, 2)
+    }
+
+    def at_threads(mode: str, n: int):
+        def run():
+            threads = torch.get_num_threads()
+            torch.set_num_threads(n)
+            try:
+                return timed(lambda: collate(feats, config, full_edges=mode))
+            finally:
+                torch.set_num_threads(threads)
+
+        return run
+
     for fn in methods.values():  # warm-up: fill the edge-template cache, JIT nothing else
         fn()
-    times: dict[str, list[float]] = {k: [] for k in methods}
+    times: dict[str, list[float]] = {k: [] for k in [*methods, *caller_threads]}
     for _ in range(args.repeats):
         for name, fn in methods.items():
             times[name].append(timed(fn))
+        for name, (mode, n) in caller_threads.items():
+            times[name].append(at_threads(mode, n)())
     median = {k: statistics.median(v) for k, v in times.items()}
     per_sample_feat = "per-sample build_graph(featurized) + Batch.from_data_list"
     per_sample_raw = "per-sample build_graph(raw) + Batch.from_data_list"
@@ -96,6 +121,12 @@ def main() -> None:
     # the paired ratio per repeat, then its median (robust to machine noise)
     paired = [p / c for p, c in zip(times[per_sample_feat], times["collate(featurized, full_edges='dense')"])]
     paired_list = [p / c for p, c in zip(times[per_sample_feat], times["collate(featurized, full_edges='list')"])]
+    two_over_one = {
+        mode: round(statistics.median(
+            [b / a for a, b in zip(times[f"collate(featurized, full_edges='{mode}') caller at 1 thread"],
+                                   times[f"collate(featurized, full_edges='{mode}') caller at 2 threads"])]), 2)
+        for mode in ("list", "dense")
+    }
     batch = collate(feats, config, full_edges="list")
     result = {
         "benchmark": "collate_speed",
@@ -108,11 +139,18 @@ def main() -> None:
             "speedup_collate_dense_vs_per_sample_median_of_paired": round(statistics.median(paired), 1),
             "speedup_collate_list_vs_per_sample_median_of_paired": round(statistics.median(paired_list), 1),
             "target": ">= 50x (floor 20x)",
+            "collate_time_caller_2_threads_over_1_thread_median_of_paired": two_over_one,
+            "target_threads": "2 threads within 1.5x of 1 thread",
         },
+        "load_average_1min": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                    "processor": platform.processor() or platform.machine()},
+                    "processor": platform.processor() or platform.machine(),
+                    # glibc: above this size malloc maps fresh pages (page faults on every batch's edge lists)
+                    "MALLOC_MMAP_THRESHOLD_": os.environ.get("MALLOC_MMAP_THRESHOLD_")},
         "mmgraph": mmgraph.__version__,
-        "command": f"python benchmarks/collate_speed.py --repeats {args.repeats}",
+        "command": ("MALLOC_MMAP_THRESHOLD_=" + os.environ["MALLOC_MMAP_THRESHOLD_"] + " "
+                    if "MALLOC_MMAP_THRESHOLD_" in os.environ else "")
+        + f"python benchmarks/collate_speed.py --repeats {args.repeats} --threads {args.threads} --out {args.out}",
     }
     for r in rows:
         print(f"{r['method']:<60} {r['median_ms_per_batch']:>9.2f} ms  {r['samples_per_s']:>10.0f} samples/s  "

@@ -12,9 +12,11 @@ Every (source, workers) pair runs in a fresh Python process. There, the first ``
 *cold* (with workers: the forkserver starts and imports torch + mmgraph once, overlapped with
 reading the source) and the next ``--repeats`` are *warm* (workers fork from the running server):
 warm (median and best) is the steady-state rate, cold what a one-off ``mmgraph convert`` of this
-size sees. The machine's load average before each run is recorded: on a shared machine it moves
-the numbers more than anything else. ``avmnist`` runs
-once (cold) per worker count. Peak memory is reported three ways: ``getrusage`` of the process
+size sees; their difference (cold seconds minus the records at the warm median rate) estimates the
+cold start. The machine's load average before each run is recorded: on a shared machine it moves
+the numbers more than anything else. Startup times are measured in fresh interpreters too: importing
+the worker module (``mmgraph.convert.worker``, what a worker imports) and ``python -m mmgraph --help``
+(median of 3). Peak memory is reported three ways: ``getrusage`` of the process
 (self) and of its reaped children (forkserver workers are grandchildren, which ``getrusage`` does
 not see), and the peak over time of the summed RSS and PSS (RSS with shared pages divided among
 the processes sharing them) of the whole process tree, sampled from ``/proc`` every 50 ms.
@@ -160,7 +162,7 @@ def child(args: argparse.Namespace) -> None:
 
     tmp = Path(args.tmp)
     source = _source(args.child, tmp, args)
-    repeats = 0 if args.child == "avmnist" else args.repeats
+    repeats = args.repeats
     result: dict[str, Any] = {}
     with TreeMemory() as memory:
         for run in ["cold"] + [f"warm{i}" for i in range(repeats)]:
@@ -178,6 +180,8 @@ def child(args: argparse.Namespace) -> None:
     if warm:
         result["warm"] = {"median_records_per_s": statistics.median(warm), "best_records_per_s": warm[-1],
                           "repeats": len(warm)}
+        cold = result["cold"]
+        result["cold_start_s_estimate"] = round(cold["seconds"] - cold["records"] / statistics.median(warm), 2)
     result["peak_kb"] = {
         "getrusage_self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         "getrusage_children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
@@ -188,6 +192,17 @@ def child(args: argparse.Namespace) -> None:
 
 
 # ------------------------------------------------------------------------------------ parent
+
+
+def startup_seconds(code: list[str], repeats: int = 3) -> dict[str, float]:
+    """Wall seconds of ``python *code`` in a fresh interpreter: median and best of ``repeats``."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, *code], check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return {"median_s": round(statistics.median(times), 3), "best_s": round(min(times), 3),
+            "load_average_before": round(os.getloadavg()[0], 2)}
 
 
 def available_avmnist(root: str | None) -> str | None:
@@ -211,6 +226,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--chunk-size", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3, help="warm runs per (source, workers) (default 3)")
+    parser.add_argument("--sources", nargs="+", default=["digits", "digits-manifest", "avmnist"],
+                        choices=["digits", "digits-manifest", "avmnist"], help="which sources to convert")
     parser.add_argument("--avmnist-records", type=int, default=None,
                         help="convert only about this many AV-MNIST records (0: skip AV-MNIST)")
     default_root = os.environ.get("MMGRAPH_DATA") or (str(SHARED_DATA) if SHARED_DATA.is_dir() else None)
@@ -227,20 +244,26 @@ def main() -> None:
 
     import mmgraph
 
-    sources = ["digits", "digits-manifest"]
+    sources = [s for s in args.sources if s != "avmnist"]
     skipped = {}
-    if args.avmnist_records == 0:
-        skipped["avmnist"] = "--avmnist-records 0"
+    reason = ("--avmnist-records 0" if args.avmnist_records == 0 else available_avmnist(args.root)
+              if "avmnist" in args.sources else "not in --sources")
+    if reason is None:
+        sources.append("avmnist")
     else:
-        reason = available_avmnist(args.root)
-        if reason is None:
-            sources.append("avmnist")
-        else:
-            skipped["avmnist"] = reason
-            print(f"avmnist skipped: {reason}")
+        skipped["avmnist"] = reason
+        print(f"avmnist skipped: {reason}")
+    startup = {
+        "python -c 'import mmgraph.convert.worker'": startup_seconds(["-c", "import mmgraph.convert.worker"]),
+        "python -m mmgraph --help": startup_seconds(["-m", "mmgraph", "--help"]),
+        "python -c 'import torch' (floor)": startup_seconds(["-c", "import torch"]),
+    }
+    for what, t in startup.items():
+        print(f"{what}: median {t['median_s']:.2f} s (best {t['best_s']:.2f} s)")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="convert-speed-") as tmp:
-        write_digits_manifest(Path(tmp) / "manifest")
+        if "digits-manifest" in sources:
+            write_digits_manifest(Path(tmp) / "manifest")
         for source in sources:
             for workers in args.workers:
                 command = [sys.executable, str(HERE), "--child", source, "--child-workers", str(workers),
@@ -257,7 +280,8 @@ def main() -> None:
                 runs = f"cold {result['cold']['records_per_s']:,.0f} rec/s ({result['cold']['seconds']:.2f} s)"
                 if "warm" in result:
                     runs += (f", warm median {result['warm']['median_records_per_s']:,.0f} rec/s "
-                             f"(best {result['warm']['best_records_per_s']:,.0f})")
+                             f"(best {result['warm']['best_records_per_s']:,.0f}), cold start "
+                             f"~{result['cold_start_s_estimate']:.1f} s")
                 peak = result["peak_kb"]
                 print(f"{source:16s} workers={workers}: {runs}; peak tree PSS {peak['tree_pss_sum'] / 1024:.0f} MiB, "
                       f"self {peak['getrusage_self'] / 1024:.0f} MiB")
@@ -268,6 +292,7 @@ def main() -> None:
         "command": "python benchmarks/convert_speed.py " + " ".join(sys.argv[1:]),
         "chunk_size": args.chunk_size,
         "results": results,
+        "startup": startup,
         "skipped": skipped,
         "machine": {"python": platform.python_version(), "torch": torch.__version__, "mmgraph": mmgraph.__version__,
                     "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from mmgraph.datasets.avmnist import load_avmnist_dataset
 from mmgraph.datasets.base import GraphDataset, MultimodalDataset
 from mmgraph.datasets.digits import load_digits_dataset
 from mmgraph.datasets.emoji import load_emoji_dataset
-from mmgraph.datasets.pyg import PyGDataset, PyGOnDiskDataset
 from mmgraph.registry import Registry
 from mmgraph.task import Task
+
+if TYPE_CHECKING:
+    from mmgraph.datasets.pyg import PyGDataset, PyGOnDiskDataset
 
 DATASETS: Registry = Registry("dataset")
 """Dataset name -> ``loader(seed=..., root=...) -> MultimodalDataset``."""
@@ -49,6 +53,15 @@ def load_dataset(name: str, *, root: str | None = None, seed: int = 0,
         if not options:
             raise
         raise ValueError(f"dataset {name!r}: unknown options {sorted(options)} ({exc})") from None
+
+
+def __getattr__(name: str) -> Any:
+    """The PyG views load on first use: converter workers import this package and need no PyTorch Geometric."""
+    if name in ("PyGDataset", "PyGOnDiskDataset"):
+        from mmgraph.datasets import pyg
+
+        return getattr(pyg, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["DATASETS", "GraphDataset", "MultimodalDataset", "PyGDataset", "PyGOnDiskDataset", "Task", "load_dataset"]

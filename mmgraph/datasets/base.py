@@ -7,23 +7,25 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData
 from tqdm.auto import tqdm
 
 from mmgraph.featurize import FeaturizedSample
 from mmgraph.files import write_atomic
-from mmgraph.graph.collate import FullEdges, NodeColumns
+from mmgraph.graph.collate import FullEdges, NodeColumns, one_thread
 from mmgraph.graph.columns import GraphColumns
 from mmgraph.graph.config import GraphConfig
 from mmgraph.graph.featurizer import Featurizer
 from mmgraph.sample import MultimodalSample
 from mmgraph.task import Task
 from mmgraph.typing import Modality
+
+if TYPE_CHECKING:
+    from torch_geometric.data import HeteroData
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +233,7 @@ class GraphDataset(torch.utils.data.Dataset):
             raise IndexError(f"index {i} out of range for {len(self)} samples")
         return self.data.sample(i % len(self))
 
+    @one_thread
     def collate_indices(self, indices: Sequence[int] | Tensor, *, full_edges: FullEdges = "list") -> HeteroData:
         """The batch of the samples at ``indices``, gathered column-wise (no per-sample work).
 

@@ -11,7 +11,6 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from scipy.signal import resample_poly
 
 from mmgraph.config import ConfigMixin
 from mmgraph.featurize.base import ModalityFeaturizer, NodeSet, register_featurizer
@@ -164,6 +163,8 @@ class AudioFeaturizer(ModalityFeaturizer):
             return audio.waveform
         _log_resampling(audio.sample_rate, self.sample_rate)
         g = math.gcd(audio.sample_rate, self.sample_rate)
+        from scipy.signal import resample_poly  # here: importing scipy.signal costs a worker seconds of cold start
+
         out = resample_poly(audio.waveform, self.sample_rate // g, audio.sample_rate // g)
         return out.astype(np.float32)
 

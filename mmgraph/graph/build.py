@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData
 
 from mmgraph.featurize import FeaturizedSample, NodeSet
 from mmgraph.graph.config import GraphConfig
 from mmgraph.graph.featurizer import Featurizer
 from mmgraph.sample import MultimodalSample
 from mmgraph.typing import HUB, EdgeType
+
+if TYPE_CHECKING:
+    from torch_geometric.data import HeteroData
 
 HUB_FEATURE_DIM = 1
 """The hub node carries a constant feature: its encoder learns one embedding for it."""
@@ -123,6 +126,8 @@ def build_graph(sample: MultimodalSample | FeaturizedSample, config: GraphConfig
     config = config or GraphConfig()
     (fs,) = featurize_all([sample], config)
     featurizer = Featurizer(config)
+    from torch_geometric.data import HeteroData  # here, not at the top: see the package docstring
+
     data = HeteroData()
     nodes: dict[str, NodeSet] = {}
     for node_type in config.node_types:

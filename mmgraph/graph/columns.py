@@ -13,11 +13,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData
 
 from mmgraph.featurize import FeaturizedSample, NodeSet
 from mmgraph.graph.build import concat_node_target, hub_nodes, label_tensor
@@ -25,6 +24,9 @@ from mmgraph.graph.collate import FullEdges, NodeColumns, assemble_batch
 from mmgraph.graph.config import GraphConfig
 from mmgraph.graph.featurizer import Featurizer
 from mmgraph.typing import HUB, Modality
+
+if TYPE_CHECKING:
+    from torch_geometric.data import HeteroData
 
 COLUMNS_FORMAT = "mmgraph-columns-v1"
 """``format`` of ``GraphColumns.state()``: the payload of a shard and of a ``GraphDataset`` file."""

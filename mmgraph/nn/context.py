@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, HeteroData
 
-from mmgraph.nn.dense import DenseLayout
+from mmgraph.nn.dense import DenseLayout, GraphGroups
 from mmgraph.typing import EdgeType, NodeType
 
 
@@ -37,6 +37,8 @@ class BatchContext:
             per-graph blocks, run densely under this mask (faster than scatter on CPU).
         keep: node type → ``(N_t,)`` bool, the nodes still present after modality dropout
             (``None``: all present).
+        max_groups: dense attention runs over up to this many groups of graphs of similar size, each
+            padded to its own largest graph (``GraphGroups``; 1: one block padded to the largest graph).
     """
 
     num_graphs: int
@@ -46,6 +48,9 @@ class BatchContext:
     dense_edge_types: list[EdgeType]
     keep: dict[NodeType, Tensor] | None = None
     block_masks: dict[EdgeType, Tensor] = field(default_factory=dict)
+    max_groups: int = 3
+    _groups: GraphGroups | None = field(default=None, repr=False)
+    _group_masks: dict[tuple, Tensor | None] = field(default_factory=dict, repr=False)
     _dense_keep: dict[NodeType, Tensor] = field(default_factory=dict, repr=False)
     _attn_masks: dict[EdgeType, Tensor | None] = field(default_factory=dict, repr=False)
     _full_edges: dict[EdgeType, Tensor] | None = field(default=None, repr=False)
@@ -59,13 +64,15 @@ class BatchContext:
         *,
         use_dense: bool = True,
         dense_block_limit: int = 0,
+        max_groups: int = 3,
     ) -> BatchContext:
         """Read a batched graph (from ``collate``, a ``GraphDataset`` or plain PyG batching).
 
         Edge types marked ``dense=True`` run dense when ``use_dense``; otherwise (or when not
         marked) their edge lists are used. An edge list whose per-graph block is small
         (``N_dst_max * N_src_max <= dense_block_limit``) also runs dense, under its adjacency as
-        mask; the rest run sparse. Types absent from ``data`` have no edges.
+        mask; the rest run sparse. Types absent from ``data`` have no edges. ``max_groups``: see the
+        class docstring.
         """
         # a PyG Batch (Batch.from_data_list of single graphs) knows its size; collate stores num_graphs
         num_graphs = int(data.num_graphs) if isinstance(data, Batch) or "num_graphs" in data else 1
@@ -103,7 +110,7 @@ class BatchContext:
                 )
             else:
                 raise ValueError(f"edge type {et} has neither an edge list nor a dense marker")
-        return cls(num_graphs, layouts, batch, sparse, dense, block_masks=blocks)
+        return cls(num_graphs, layouts, batch, sparse, dense, block_masks=blocks, max_groups=max_groups)
 
     def drop_nodes(self, keep: dict[NodeType, Tensor]) -> BatchContext:
         """A context in which the nodes with ``keep == False`` are absent as message sources."""
@@ -112,7 +119,7 @@ class BatchContext:
             src_keep = keep.get(et[0])
             sparse[et] = edges if src_keep is None else edges[:, src_keep[edges[0]]]
         return BatchContext(self.num_graphs, self.layouts, self.batch, sparse, list(self.dense_edge_types), keep,
-                            self.block_masks)
+                            self.block_masks, self.max_groups, self._groups)
 
     def within_types(self) -> BatchContext:
         """This context without any edge between two different node types: each node type's nodes
@@ -153,13 +160,61 @@ class BatchContext:
             self._attn_masks[edge_type] = mask
         return self._attn_masks[edge_type]
 
+    @property
+    def groups(self) -> GraphGroups:
+        """The graphs in groups of similar size for dense attention (``GraphGroups``); cached."""
+        if self._groups is None:
+            self._groups = GraphGroups(self.layouts, self.max_groups)
+        return self._groups
+
+    def dense_sources(self, node_type: NodeType, edge_types: Sequence[EdgeType]) -> list[EdgeType]:
+        """The edge types among ``edge_types`` that run dense into ``node_type`` and have source nodes."""
+        dense = set(self.dense_edge_types)
+        return [et for et in edge_types if et[2] == node_type and et in dense and self.layouts[et[0]].max_nodes]
+
+    def group_attention_mask(self, node_type: NodeType, edge_types: Sequence[EdgeType], group: int) -> Tensor | None:
+        """Joint mask of dense relations into ``node_type`` in one group of ``groups``, cached.
+
+        The relations' keys sit side by side in ``edge_types`` order, each source type cut to its padded
+        length in the group (source types without nodes in the group are left out). Returns a mask
+        broadcastable to ``(B_g, H, N_t,g, S_g)`` (``None``: attend to every key).
+        """
+        cache_key = (node_type, tuple(edge_types), group)
+        if cache_key not in self._group_masks:
+            groups = self.groups
+            sizes = groups.max_nodes[group]
+            parts = [(et, sizes[et[0]]) for et in edge_types if sizes[et[0]]]
+            masks = [self.attention_mask(et) for et, _ in parts]
+            mask = None
+            if any(m is not None for m in masks):
+                n_graphs, n_t = groups.graphs[group].numel(), sizes[node_type]
+                full = []
+                for (et, n_s), m in zip(parts, masks):
+                    if m is None:
+                        full.append(torch.ones(n_graphs, 1, n_t, n_s, dtype=torch.bool, device=self.device))
+                    else:
+                        full.append(groups.select(group, m, (None, node_type, et[0])).expand(n_graphs, 1, n_t, n_s))
+                mask = torch.cat(full, dim=-1)  # (B_g, 1, N_t,g, S_g)
+            self._group_masks[cache_key] = mask
+        return self._group_masks[cache_key]
+
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.batch.values())).device if self.batch else torch.device("cpu")
+
     def precompute_masks(self) -> None:
-        """Compute every dense edge type's mask and every key mask now (eagerly), so that layers
-        only read them: no data-dependent branch is left for ``torch.compile`` to break on."""
+        """Compute every dense edge type's mask, every key mask, the graph groups and each node type's
+        joint group masks now (eagerly), so that layers only read them: no data-dependent branch is
+        left for ``torch.compile`` to break on."""
         for et in self.dense_edge_types:
             self.attention_mask(et)
         for t in self.layouts:
             self.key_mask(t)
+        if self.dense_edge_types:
+            for t in self.layouts:
+                sources = self.dense_sources(t, sorted(self.dense_edge_types))
+                for g in range(self.groups.num_groups if sources else 0):
+                    self.group_attention_mask(t, sources, g)
 
     def node_keep(self, node_type: NodeType) -> Tensor | None:
         return None if self.keep is None else self.keep.get(node_type)

@@ -1,9 +1,14 @@
 """convert_chunk: one chunk's records → a shard of the ones that convert, plus a reason for each refused one."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image
 
+import mmgraph
 from mmgraph import GraphConfig, Tokenizer
 from mmgraph.convert.sources import Chunk, DatasetRecord
 from mmgraph.convert.worker import convert_chunk
@@ -52,3 +57,20 @@ def test_a_chunk_without_survivors_packs_to_an_empty_shard(config):
     assert [r.reason for r in done.rejected] == ["bad", "worse"]
     assert len(done.shard.columns) == 0 and done.shard.record.dtype == torch.int64
     assert done.shard.columns.nodes["image"].x.shape == (0, 48) and done.stats.label_kind is None  # 4×4 RGB
+
+
+def test_worker_imports_neither_pyg_nor_networkx():
+    """A conversion worker featurizes and packs columns: it never needs PyTorch Geometric or networkx, nor
+    scipy.signal unless audio must be resampled (seconds of cold start per worker each). The package root is
+    replaced by an empty package here, so that the check covers the worker's own imports whatever the root imports."""
+    code = (
+        "import pathlib, sys, types\n"
+        "root = types.ModuleType('mmgraph')\n"
+        f"root.__path__ = [{str(Path(mmgraph.__file__).parent)!r}]\n"
+        "sys.modules['mmgraph'] = root\n"
+        "import mmgraph.convert.worker, mmgraph.convert.local_engine, mmgraph.convert.api\n"
+        "import mmgraph.graph.featurizer, mmgraph.graph.columns\n"
+        "print(sorted(m for m in ('torch_geometric', 'networkx', 'scipy.signal') if m in sys.modules))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"

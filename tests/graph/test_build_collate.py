@@ -1,5 +1,7 @@
 """build_graph and collate: schema, equality with PyG batching, mixed modality sets, properties."""
 
+import importlib
+
 import numpy as np
 import pytest
 import torch
@@ -207,3 +209,46 @@ def test_collate_properties(data, sets, hub, patch):
     if all(s.modalities == sets[0] for s in samples):
         theirs = Batch.from_data_list([build_graph(f, config) for f in feats])
         assert_batches_equal(batch, theirs)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_full_bipartite_edges_equal_the_masked_template(seed):
+    from mmgraph.graph.collate import full_bipartite_edges
+    from mmgraph.graph.edges import EdgeStrategy
+
+    gen = torch.Generator().manual_seed(seed)
+    num_graphs = 7
+    n_src = torch.randint(0, 5, (num_graphs,), generator=gen)
+    n_dst = torch.randint(0, 4, (num_graphs,), generator=gen)
+    if seed == 0:
+        n_src[n_dst > 0] = 3  # every graph with destinations has the same sources: the broadcast branch
+    src_ptr = torch.cat([torch.zeros(1, dtype=torch.long), n_src.cumsum(0)])
+    dst_ptr = torch.cat([torch.zeros(1, dtype=torch.long), n_dst.cumsum(0)])
+    # reference: the largest graph's template masked per graph, graph-major (the general path)
+    template = EdgeStrategy.parse("full").local_edges((int(n_src.max()),), (int(n_dst.max()),), False)
+    keep = (template[0] < n_src[:, None]) & (template[1] < n_dst[:, None])
+    offsets = torch.stack([src_ptr[:-1], dst_ptr[:-1]])
+    expected = (template[:, None, :] + offsets[:, :, None])[:, keep]
+    assert torch.equal(full_bipartite_edges(src_ptr, dst_ptr), expected)
+    assert full_bipartite_edges(src_ptr, dst_ptr).shape == (2, int((n_src * n_dst).sum()))
+
+
+def test_collate_runs_on_one_thread_and_restores_the_count(config, monkeypatch):
+    collate_module = importlib.import_module("mmgraph.graph.collate")  # the package exports a function of that name
+
+    seen = []
+    assemble = collate_module.assemble_batch
+
+    def recording(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return assemble(*args, **kwargs)
+
+    monkeypatch.setattr(collate_module, "assemble_batch", recording)
+    rng = np.random.default_rng(0)
+    samples = [make_sample(rng, ("image", "text"), y=i) for i in range(3)]
+    before = torch.get_num_threads()
+    with collate_module.intra_op_threads(2):
+        batch = collate(samples, config, full_edges="list")
+        assert torch.get_num_threads() == 2
+    assert seen == [1] and torch.get_num_threads() == before
+    assert_batches_equal(batch, collate(samples, config, full_edges="list"))  # at the caller's thread count

@@ -48,8 +48,10 @@ class CrossModalAttention(nn.Module):
     scatter-max, scatter-sum), except edge lists over small per-graph blocks, which
     ``BatchContext`` turns into adjacency masks for the dense path (fused attention beats scatter
     on CPU there). When every incoming relation of a node type runs dense, its whole attention is
-    one fused ``scaled_dot_product_attention`` call over the relations' keys side by side; with a
-    sparse relation in the mix, dense scores and edge scores share one max and one denominator.
+    one fused ``scaled_dot_product_attention`` call over the relations' keys side by side per group
+    of graphs of similar size (``GraphGroups``: each group padded to its own largest graph, which
+    halves the padded work on AV-MNIST); with a sparse relation in the mix, dense scores and edge
+    scores share one max and one denominator.
 
     All projections of one node type (its query and the keys/values of every relation it is the
     source of) run as one matrix product: the relation matrices are folded into the type's
@@ -139,11 +141,11 @@ class CrossModalAttention(nn.Module):
 
     # ------------------------------------------------------------------------------------ forward
 
-    def _project(self, t: NodeType, h: Tensor) -> tuple[Tensor, dict[EdgeType, tuple[Tensor, Tensor]]]:
+    def _project(self, t: NodeType, h: Tensor) -> Tensor:
         """Query of type ``t`` and key/value of each relation leaving ``t``, in one matmul.
 
-        Returns ``q (N_t, H, dh)`` and ``{relation: (k, v)}`` with ``k, v (N_t, H, dh)``; the
-        relation prior is folded into the keys.
+        Returns ``(N_t, (1 + 2R) d)``: columns ``[q, k_1, v_1, k_2, v_2, ...]`` for the relations
+        leaving ``t`` in sorted order (``_columns``); the relation prior is folded into the keys.
         """
         d, H, dh = self.channels, self.heads, self.head_dim
         outgoing = self._outgoing[t]
@@ -161,34 +163,47 @@ class CrossModalAttention(nn.Module):
             # interleave (k_r, v_r) per relation: rows [k_1, v_1, k_2, v_2, ...]
             weights.append(torch.stack([w_k_rel, w_v_rel], dim=1).reshape(-1, d))
             biases.append(torch.stack([b_k_rel, b_v_rel], dim=1).reshape(-1))
-        out = F.linear(h, torch.cat(weights), torch.cat(biases))  # (N_t, (1 + 2R) d)
-        parts = out.view(-1, 1 + 2 * len(outgoing), H, dh).unbind(1)
-        kv = {et: (parts[1 + 2 * j], parts[2 + 2 * j]) for j, et in enumerate(outgoing)}
-        return parts[0], kv
+        return F.linear(h, torch.cat(weights), torch.cat(biases))  # (N_t, (1 + 2R) d)
+
+    def _split(self, t: NodeType, proj: Tensor) -> tuple[Tensor, dict[EdgeType, tuple[Tensor, Tensor]]]:
+        """Flat views of a projection: ``q (N_t, H, dh)`` and ``{relation: (k, v)}``, each ``(N_t, H, dh)``."""
+        H, dh = self.heads, self.head_dim
+        outgoing = self._outgoing[t]
+        parts = proj.view(-1, 1 + 2 * len(outgoing), H, dh).unbind(1)
+        return parts[0], {et: (parts[1 + 2 * j], parts[2 + 2 * j]) for j, et in enumerate(outgoing)}
+
+    def _blocks(self, t: NodeType, proj: Tensor, ctx: BatchContext) -> list[tuple[Tensor, ...]]:
+        """A projection in padded group blocks (``ctx.groups``), split into its parts: per group
+        ``(q, k_1, v_1, k_2, v_2, ...)``, each ``(B_g, N_t,g, d)`` (one ``unbind``: its backward is one
+        ``stack``, where column slices would each add a zero-filled copy of the whole block)."""
+        parts = 1 + 2 * len(self._outgoing[t])
+        return [block.unflatten(-1, (parts, self.channels)).unbind(-2) for block in ctx.groups.to_blocks(t, proj)]
 
     def forward(self, x_dict: dict[NodeType, Tensor], ctx: BatchContext) -> dict[NodeType, Tensor]:
-        q, kv = {}, {}
-        for t in self.node_types:
-            q[t], kv_t = self._project(t, self.norm_attn[t](x_dict[t]))
-            kv.update(kv_t)
-        dense_types = set(ctx.dense_edge_types)
+        proj = {t: self._project(t, self.norm_attn[t](x_dict[t])) for t in self.node_types}
+        blocks: dict[NodeType, list[tuple[Tensor, ...]]] = {}  # type → its projection in group blocks (``_blocks``)
         out = {}
         for t in self.node_types:
-            dense_in = [et for et in self._incoming[t] if et in dense_types and ctx.layouts[et[0]].max_nodes]
+            dense_in = ctx.dense_sources(t, self._incoming[t])
             sparse_in = [et for et in self._incoming[t] if et in ctx.sparse_edges and ctx.sparse_edges[et].numel()]
             h = x_dict[t]
             if h.shape[0] and (dense_in or sparse_in):
                 if sparse_in:
-                    message = self._attend_mixed(t, q[t], kv, dense_in, sparse_in, ctx)
+                    q_t = self._split(t, proj[t])[0]
+                    kv = {et: self._split(et[0], proj[et[0]])[1][et] for et in dense_in + sparse_in}
+                    message = self._attend_mixed(t, q_t, kv, dense_in, sparse_in, ctx)
                 else:
-                    message = self._attend_dense(t, q[t], kv, dense_in, ctx)
+                    for s in {t, *(et[0] for et in dense_in)} - blocks.keys():
+                        blocks[s] = self._blocks(s, proj[s], ctx)
+                    message = self._attend_dense(t, blocks, dense_in, ctx)
                 h = h + F.dropout(self.out[t](message.reshape(-1, self.channels)), self.dropout, self.training)
             out[t] = h + F.dropout(self.ff[t](self.norm_ff[t](h)), self.dropout, self.training)
         return out
 
     def _dense_keys(self, t: NodeType, kv: dict, dense_in: list[EdgeType], ctx: BatchContext
                     ) -> tuple[Tensor, Tensor, Tensor | None]:
-        """Keys and values of all dense relations into ``t`` side by side, and their joint mask.
+        """Keys and values of all dense relations into ``t`` side by side, and their joint mask, over one
+        block of the whole batch (the mixed path's frame).
 
         Returns ``key, value (B, H, S, dh)`` with ``S = sum of N_s`` and a mask broadcastable to
         ``(B, H, N_t, S)`` (``None``: attend to every key).
@@ -212,17 +227,36 @@ class CrossModalAttention(nn.Module):
             full.append(m.expand(ctx.num_graphs, 1, n_t, n_s))
         return key, value, torch.cat(full, dim=-1)  # (B, 1, N_t, S)
 
-    def _attend_dense(self, t: NodeType, q_t: Tensor, kv: dict, dense_in: list[EdgeType],
-                      ctx: BatchContext) -> Tensor:
-        """All incoming relations dense: one fused attention call; messages ``(N_t, H, dh)``."""
-        layout = ctx.layouts[t]
-        key, value, mask = self._dense_keys(t, kv, dense_in, ctx)
-        query = layout.to_dense(q_t).transpose(1, 2)  # (B, H, N_t, dh)
-        # the relation prior and 1/sqrt(dh) are folded into the keys: scale=1
-        attended = F.scaled_dot_product_attention(
-            query, key, value, attn_mask=mask, dropout_p=self.attn_dropout if self.training else 0.0, scale=1.0
-        )  # (B, H, N_t, dh); rows without any key come out as 0
-        return layout.from_dense(attended.transpose(1, 2))
+    def _attend_dense(self, t: NodeType, blocks: dict[NodeType, list[tuple[Tensor, ...]]],
+                      dense_in: list[EdgeType], ctx: BatchContext) -> Tensor:
+        """All incoming relations dense: per group of graphs (``ctx.groups``) one fused attention call over
+        the relations' keys side by side; messages ``(N_t, d)``."""
+        d, H, dh = self.channels, self.heads, self.head_dim
+        groups = ctx.groups
+        messages = []
+        for g in range(groups.num_groups):
+            sizes = groups.max_nodes[g]
+            query = blocks[t][g][0]  # (B_g, N_t,g, d)
+            b_g, n_t = query.shape[:2]
+            keys, values = [], []
+            for et in dense_in:
+                if sizes[et[0]]:
+                    j = 1 + 2 * self._outgoing[et[0]].index(et)
+                    keys.append(blocks[et[0]][g][j])  # (B_g, N_s,g, d)
+                    values.append(blocks[et[0]][g][j + 1])
+            if not n_t or not keys:  # no queries, or no keys: a zero message, as for a node without neighbours
+                messages.append(query.new_zeros(b_g, n_t, d))
+                continue
+            key = (torch.cat(keys, dim=1) if len(keys) > 1 else keys[0]).unflatten(-1, (H, dh)).transpose(1, 2)
+            value = (torch.cat(values, dim=1) if len(values) > 1 else values[0]).unflatten(-1, (H, dh)).transpose(1, 2)
+            query = query.unflatten(-1, (H, dh)).transpose(1, 2)  # (B_g, H, N_t,g, dh)
+            # the relation prior and 1/sqrt(dh) are folded into the keys: scale=1
+            attended = F.scaled_dot_product_attention(
+                query, key, value, attn_mask=ctx.group_attention_mask(t, dense_in, g),
+                dropout_p=self.attn_dropout if self.training else 0.0, scale=1.0,
+            )  # (B_g, H, N_t,g, dh); rows without any key come out as 0
+            messages.append(attended.transpose(1, 2).reshape(b_g, n_t, d))
+        return groups.from_blocks(t, messages)
 
     def _attend_mixed(self, t: NodeType, q_t: Tensor, kv: dict, dense_in: list[EdgeType],
                       sparse_in: list[EdgeType], ctx: BatchContext) -> Tensor:

@@ -16,6 +16,10 @@ from mmgraph.typing import NodeType
 class FrameEncoder(nn.Module):
     """Embeds audio frames: input standardisation, a 1-D conv over each clip's frames, time embedding.
 
+    The convolution (``conv``, an ``nn.Conv1d`` whose weights it owns) runs as one matrix product
+    over every real frame's window (im2col), not over a padded batch of clips: same numbers to
+    float rounding, no work on padding.
+
     Inputs are standardised per mel band with statistics of the training data (``fit_inputs``,
     called by the trainer before training; buffers saved with the model), not batch statistics:
     the encoding of a clip never depends on the other clips of its batch (batch size, distributed
@@ -66,9 +70,23 @@ class FrameEncoder(nn.Module):
         if x.shape[0] == 0:
             return x.new_zeros(0, self.channels)
         x = (x - self.input_mean) / self.input_std
-        dense = layout.to_dense(x).transpose(1, 2)  # (B, n_mels, T_max); padding frames are 0
-        h = F.gelu(self.conv(dense)).transpose(1, 2)  # (B, T_max, d)
-        return self.norm(layout.from_dense(h) + self.position(pos))
+        # the convolution as one matrix product over each clip's real frames: every frame's window of
+        # kernel_size frames (zeros beyond its clip's ends, the convolution's zero padding) times the
+        # kernel; no padded batch of clips, so no work on padding frames
+        window = torch.cat([x, x.new_zeros(1, x.shape[1])])[self._window_rows(layout)]  # (N, k, n_mels)
+        weight = self.conv.weight.permute(0, 2, 1).reshape(self.channels, -1)  # (d, k * n_mels)
+        h = F.gelu(F.linear(window.flatten(1), weight, self.conv.bias))  # (N, d)
+        return self.norm(h + self.position(pos))
+
+    def _window_rows(self, layout: DenseLayout) -> Tensor:
+        """``(N, kernel_size)``: the row of each frame's neighbours in its clip, ``N`` (a zero row) beyond the clip."""
+        graph, local = layout.graph_and_local()
+        half = self.kernel_size // 2
+        offsets = torch.arange(-half, half + 1, device=local.device)  # (k,)
+        neighbour = local[:, None] + offsets  # (N, k) position within the clip
+        inside = (neighbour >= 0) & (neighbour < layout.counts[graph][:, None])
+        rows = torch.arange(local.shape[0], device=local.device)[:, None] + offsets
+        return torch.where(inside, rows, local.shape[0])
 
     def __repr__(self) -> str:
         return f"FrameEncoder({self.in_features}, {self.channels}, kernel_size={self.kernel_size})"

@@ -58,5 +58,17 @@ def test_frame_encoder_batched_equals_one_by_one():
     assert enc(torch.zeros(0, 6), torch.zeros(0, 1), DenseLayout(torch.tensor([0, 0]))).shape == (0, 8)
 
 
+def test_frame_encoder_equals_its_convolution_over_padded_clips():
+    torch.manual_seed(0)
+    enc = FrameEncoder(6, 8, kernel_size=5).double()
+    enc.fit_inputs(torch.randn(50, 6, dtype=torch.float64) * 2 + 1)
+    layout = DenseLayout(torch.tensor([0, 1, 4, 4, 11, 13]))  # clips of 1, 3, 0, 7 and 2 frames
+    x, pos = torch.randn(13, 6, dtype=torch.float64), torch.rand(13, 1, dtype=torch.float64)
+    padded = layout.to_dense((x - enc.input_mean) / enc.input_std).transpose(1, 2)  # (B, n_mels, T_max)
+    conv = torch.nn.functional.gelu(enc.conv(padded)).transpose(1, 2)  # the Conv1d itself, zero padding
+    reference = enc.norm(layout.from_dense(conv) + enc.position(pos))
+    assert torch.allclose(enc(x, pos, layout), reference, atol=1e-12, rtol=0)
+
+
 def test_hub_encoder():
     assert HubEncoder(1, 4)(torch.zeros(3, 1), torch.zeros(3, 1)).shape == (3, 4)
