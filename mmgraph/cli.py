@@ -73,9 +73,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from mmgraph.train.runs import train_run
 
-    overrides = _overrides(args, "epochs", "seed", "lr", "batch_size", "patience", "device")
+    if args.finetune is not None and args.init is None:
+        raise UserError("--finetune needs --init RUN (the pretrained run to fine-tune)")
+    overrides = _overrides(args, "epochs", "steps", "seed", "lr", "batch_size", "patience", "device")
     metrics = train_run(args.data, args.model, args.out, overrides=overrides, root=args.root, resume=args.resume,
-                        init=args.init, graph=_graph_overrides(args.graph),
+                        init=args.init, finetune=args.finetune, graph=_graph_overrides(args.graph),
                         allow_outside=args.allow_outside, stream=args.stream,
                         buffer_size=args.buffer_size)
     if os.environ.get("RANK", "0") != "0":  # under torchrun, rank 0 reports
@@ -96,11 +98,12 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
 
     if args.mask_ratio is not None and not 0.0 < args.mask_ratio <= 1.0:
         raise UserError(f"--mask-ratio must be in (0, 1] (got {args.mask_ratio})")
-    pretrain_config = None
-    if args.objective is not None or args.mask_ratio is not None:
-        given = {k: v for k, v in {"objective": args.objective, "mask_ratio": args.mask_ratio}.items() if v is not None}
-        pretrain_config = PretrainConfig(**given)
-    overrides = _overrides(args, "epochs", "seed", "lr", "batch_size", "device")
+    augment = None if args.augment is None else [a for a in args.augment.split(",") if a and a != "none"]
+    given = {k: v for k, v in {"objective": args.objective, "mask_ratio": args.mask_ratio, "augment": augment,
+                               "joint_weight": args.joint_weight,
+                               "chance_guard": False if args.no_chance_guard else None}.items() if v is not None}
+    pretrain_config = PretrainConfig(**given) if given else None
+    overrides = _overrides(args, "epochs", "steps", "seed", "lr", "batch_size", "device")
     summary = pretrain_run(args.data, args.out, model=args.model, overrides=overrides, root=args.root,
                            resume=args.resume, pretrain_config=pretrain_config)
     print(json.dumps(summary))
@@ -205,6 +208,18 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_cluster(args: argparse.Namespace) -> int:
+    """Cluster a split of a dataset without labels, on what a run trained (a pretraining run: its
+    contrastive projections; a trained run: its graph embedding); writes clusters.csv and
+    cluster_metrics.json (NMI, ARI and Hungarian accuracy when the split has labels)."""
+    from mmgraph.bench.cluster import cluster_run
+
+    result = cluster_run(args.run, args.data, args.out, k=args.k, method=args.method, features=args.features,
+                         split=args.split, seed=args.seed, root=args.root, allow_outside=args.allow_outside)
+    print(result.summary())
+    return 0
+
+
 # ------------------------------------------------------------------------------------------ parser
 
 _DATA_HELP = "built-in dataset name, manifest (.jsonl/.csv) or folder written by 'mmgraph convert'"
@@ -278,6 +293,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in --out from its last checkpoint with its stored settings; --epochs "
                    "(and --patience) may extend it")
     p.add_argument("--init", help="run folder or checkpoint whose matching weights initialise the model")
+    p.add_argument("--finetune", choices=["full", "probe", "lpft"],
+                   help="with --init: full (every parameter at --lr; the default), probe (only the task head, at 1e-2; "
+                   "encoders, layers and readout frozen), lpft (the head alone for the first half of the steps, then "
+                   "everything with encoders, layers and readout at 0.1 x --lr)")
+    p.add_argument("--steps", type=int, help="optimisation steps (instead of --epochs full passes)")
     p.add_argument("--stream", action=argparse.BooleanOptionalAction, default=None,
                    help="read a converted folder's train split shard by shard (data larger than memory; val/test "
                    "stay in memory); default: only when it would not fit, said in the log")
@@ -288,12 +308,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_options(p)
     p.set_defaults(func=_cmd_train)
 
-    p = command("pretrain", "self-supervised pretraining of the graph model (labels unread) into a run folder")
+    p = command("pretrain", "self-supervised pretraining of the graph model (labels unread) into a run folder",
+                description="Self-supervised pretraining into a run folder (labels unread). Defaults: cross-modal "
+                "InfoNCE between separately encoded modalities (temperature 0.1, projections 128) plus the joint-pass "
+                "term (weight 0.5); 1,200 AdamW steps of 256 samples at lr 2e-3 (100 warm-up steps, cosine); "
+                "augmentations redraw (AV-MNIST), specaugment, patch_dropout. Every epoch logs the train and held-out "
+                "InfoNCE next to chance, ln(batch); a run still at chance after its warm-up fails.")
     p.add_argument("--data", required=True, help=_DATA_HELP)
     p.add_argument("--out", required=True, help="run folder (checkpoints, run.json); fine-tune with train --init OUT")
     p.add_argument("--objective", choices=["masked", "contrastive", "both"],
-                   help="masked-node reconstruction, cross-modal contrastive, or both (the default)")
+                   help="cross-modal contrastive (the default), masked-node reconstruction, or both")
     p.add_argument("--mask-ratio", type=float, help="fraction of each modality's nodes masked (default 0.5)")
+    p.add_argument("--joint-weight", type=float, help="weight of the joint-pass alignment term (default 0.5; 0: none)")
+    p.add_argument("--augment", metavar="A[,A...]|none",
+                   help="augmentations: redraw, specaugment, patch_dropout (default: all three), or none")
+    p.add_argument("--no-chance-guard", action="store_true",
+                   help="do not fail a contrastive run whose loss stays at chance")
+    p.add_argument("--steps", type=int, help="optimisation steps (default 1200; --epochs alone: full passes instead)")
     p.add_argument("--model", help="model config TOML or 'mmgnn' (the architecture to fine-tune; default mmgnn)")
     _add_train_options(p)
     p.add_argument("--resume", action="store_true",
@@ -371,6 +402,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--explain", action="store_true",
                    help="add each modality's importance (integrated gradients; graph models only)")
     p.set_defaults(func=_cmd_predict)
+
+    p = command("cluster", "cluster a dataset's samples without labels on a run's features (CSV + metrics JSON)",
+                description=_cmd_cluster.__doc__)
+    p.add_argument("run", metavar="RUN", help="run folder (from mmgraph pretrain, or mmgraph train)")
+    p.add_argument("data", metavar="DATA", help=_DATA_HELP)
+    p.add_argument("--k", type=int, default=10, help="number of clusters (default 10)")
+    p.add_argument("--method", choices=["kmeans", "dec"], default="kmeans",
+                   help="k-means (default) or DEC trained on unlabelled training samples with the InfoNCE kept")
+    p.add_argument("--features", choices=["projections", "joint", "all"], default="projections",
+                   help="pretraining runs: per-modality projections (default), the joint graph embedding, or both")
+    p.add_argument("--split", default="test", help="the split clustered (default: test)")
+    p.add_argument("--seed", type=int, default=0, help="seed of k-means and DEC (default 0)")
+    p.add_argument("--out", help="output folder (default: RUN/clusters/DATA-SPLIT)")
+    _add_data_options(p)
+    p.set_defaults(func=_cmd_cluster)
 
     p = command("evaluate", "a trained run's metrics on a dataset, and its robustness card (JSON, Markdown, plots)",
                 description=_cmd_evaluate.__doc__)

@@ -182,3 +182,52 @@ def manifest_run(tmp_path_factory) -> tuple[Path, Path]:
     train_run(str(manifest), ModelConfig(hidden=8, layers=1, heads=2), folder / "run",
               train_config=TrainConfig(epochs=2, batch_size=8, lr=5e-3, progress=False))
     return folder / "run", manifest
+
+
+SHARED_FREQS = (300.0, 800.0, 1600.0, 2800.0)
+"""The tone (Hz) of each class of ``shared_info_dataset``'s audio."""
+
+
+def _shared_info_sample(c: int, rng: np.random.Generator, noise: np.random.Generator, split: str, i: int,
+                        ) -> MultimodalSample:
+    image = rng.integers(0, 60, size=(8, 8)).astype(np.uint8)
+    r, q = divmod(c, 2)
+    image[4 * r:4 * r + 4, 4 * q:4 * q + 4] += 180  # the class's quadrant is bright
+    t = np.arange(1600) / 8000.0
+    tone = 0.5 * np.sin(2 * np.pi * SHARED_FREQS[c] * t + rng.uniform(0, 2 * np.pi))
+    audio = (tone + 0.3 * noise.standard_normal(t.shape[0])).astype(np.float32)
+    return MultimodalSample(image=image, audio=audio, sample_rate=8000, y=c, id=f"shared-{split}-{i}")
+
+
+def shared_info_dataset(n: int = 160, classes: int = 4, seed: int = 0):
+    """A tiny two-modality dataset whose image and audio share exactly the class (a bright image quadrant;
+    an audio tone), everything else independent noise; ``nuisance`` re-draws the audio noise."""
+    from mmgraph.datasets import MultimodalDataset
+    from mmgraph.featurize import AUDIO_8K
+    from mmgraph.task import Task
+
+    labels, splits = {}, {}
+    for k, split in enumerate(("train", "val", "test")):
+        rng = np.random.default_rng([seed, k])
+        labels[split] = rng.integers(0, classes, size=n)
+        splits[split] = [_shared_info_sample(int(c), np.random.default_rng([seed, k, i]),
+                                             np.random.default_rng([seed, k, i, 1]), split, i)
+                         for i, c in enumerate(labels[split])]
+
+    def nuisance(split, rows, rng):
+        return [_shared_info_sample(int(labels[split][i]), np.random.default_rng([seed, ("train", "val", "test").index(
+            split), int(i)]), rng, split, int(i)) for i in rows]
+
+    return MultimodalDataset(
+        name="shared", splits=splits, tasks={"y": Task("y", "classification", "y", num_classes=classes)},
+        graph_config=GraphConfig(modalities=("audio", "image"), image={"patch_size": 4, "channels": 1},
+                                 audio=AUDIO_8K),
+        nuisance=nuisance, nuisance_modalities=("audio",))
+
+
+@pytest.fixture(scope="session")
+def shared_info():
+    """``shared_info_dataset()`` and its featurized train, val and test splits."""
+    ds = shared_info_dataset()
+    config = ds.fit_graph_config()
+    return ds, {s: ds.featurize(s, config) for s in ds.splits}

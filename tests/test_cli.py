@@ -79,7 +79,7 @@ def test_every_command_has_help_and_every_option_help_text():
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert set(commands.choices) == {"info", "train", "pretrain", "bench", "convert", "explain", "predict",
-                                     "evaluate"}
+                                     "evaluate", "cluster"}
     for name, sub in [("mmgraph", parser), *commands.choices.items()]:
         for action in sub._actions:
             assert action.help and action.help != argparse.SUPPRESS, f"{name} {action.option_strings or action.dest}"

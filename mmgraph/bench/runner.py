@@ -60,10 +60,18 @@ def slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "model"
 
 
+def subsample_index(n: int, limit: int | None, seed: int) -> np.ndarray:
+    """The rows a suite keeps of a split of ``n`` samples: a seeded random ``limit`` of them, sorted (all when
+    fewer)."""
+    if limit is None or n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).permutation(n)[:limit])
+
+
 def _subsample(samples, limit: int | None, seed: int):
     if limit is None or len(samples) <= limit:
         return samples
-    index = np.sort(np.random.default_rng(seed).permutation(len(samples))[:limit])
+    index = subsample_index(len(samples), limit, seed)
     if isinstance(samples, GraphDataset):  # converted graphs: gather columns
         return samples.subset(torch.from_numpy(index))
     return [samples[int(i)] for i in index]

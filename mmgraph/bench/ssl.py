@@ -36,9 +36,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from mmgraph.bench.runner import machine_info, prepare_data
+from mmgraph.bench.cluster import FEATURE_NAMES, assign, dec, pretrained_features
+from mmgraph.bench.runner import machine_info, prepare_data, subsample_index
 from mmgraph.bench.suite import Suite, recorded_source, suite_path
 from mmgraph.config import check_fields
+from mmgraph.datasets import load_dataset
 from mmgraph.datasets.base import GraphDataset
 from mmgraph.files import exclusive_lock, load_toml, write_atomic
 from mmgraph.models import DataSpec, ModelConfig, build_model
@@ -47,7 +49,14 @@ from mmgraph.nn.heads.metrics import clustering_metrics
 from mmgraph.task import Task
 from mmgraph.train.checkpoint import load_checkpoint
 from mmgraph.train.distill import DistillationModel
-from mmgraph.train.pretrain import PretrainConfig, load_pretrain_run, pretrain
+from mmgraph.train.finetune import check_mode, finetune
+from mmgraph.train.pretrain import (
+    PRETRAIN_TRAIN_CONFIG,
+    NuisanceRedraw,
+    PretrainConfig,
+    load_pretrain_run,
+    pretrain,
+)
 from mmgraph.train.run_folder import RunFolder
 from mmgraph.train.runs import init_from
 from mmgraph.train.trainer import TrainConfig, Trainer, seed_everything
@@ -59,29 +68,43 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PretrainStage:
-    """``[pretrain]``: objectives, the unlabelled sample budget and optimisation."""
+    """``[pretrain]``: objectives, the unlabelled sample budget and optimisation (``steps`` optimiser
+    steps; the defaults are ``mmgraph pretrain``'s, ``PRETRAIN_TRAIN_CONFIG``)."""
 
-    objectives: list[str] = field(default_factory=lambda: ["masked", "contrastive", "both"])
+    objectives: list[str] = field(default_factory=lambda: ["contrastive"])
     max_samples: int | None = None
-    epochs: int = 1
-    batch_size: int = 128
-    lr: float = 1e-3
+    steps: int = PRETRAIN_TRAIN_CONFIG.steps or 1200
+    batch_size: int = PRETRAIN_TRAIN_CONFIG.batch_size
+    lr: float = PRETRAIN_TRAIN_CONFIG.lr
+    weight_decay: float = PRETRAIN_TRAIN_CONFIG.weight_decay
+    warmup_steps: int = 100
+    grad_clip: float = PRETRAIN_TRAIN_CONFIG.grad_clip or 5.0
     config: dict[str, Any] = field(default_factory=dict)
 
     def pretrain_config(self, objective: str) -> PretrainConfig:
         return PretrainConfig.from_dict({**self.config, "objective": objective})
 
+    def train_config(self, seed: int, progress: bool) -> TrainConfig:
+        return TrainConfig(steps=self.steps, batch_size=self.batch_size, lr=self.lr, weight_decay=self.weight_decay,
+                           warmup=min(1.0, self.warmup_steps / self.steps), grad_clip=self.grad_clip, seed=seed,
+                           progress=progress)
+
 
 @dataclass
 class FinetuneStage:
-    """``[finetune]``: label fractions and the optimisation steps at each."""
+    """``[finetune]``: label fractions, the optimisation steps at each, and how each pretrained model is
+    fine-tuned (``modes``: ``mmgraph.train.finetune``'s ``full``, ``probe``, ``lpft``); the model without
+    pretraining is trained from scratch with the same budget."""
 
-    fractions: list[float] = field(default_factory=lambda: [0.01, 0.1, 1.0])
-    steps: list[int] = field(default_factory=lambda: [150, 200, 300])
+    fractions: list[float] = field(default_factory=lambda: [0.01, 0.1])
+    steps: list[int] = field(default_factory=lambda: [200, 300])
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 3e-3
+    modes: list[str] = field(default_factory=lambda: ["probe", "lpft", "full"])
 
     def __post_init__(self) -> None:
+        for mode in self.modes:
+            check_mode(mode)
         if len(self.steps) != len(self.fractions):
             raise ValueError(f"[finetune] needs one step budget per fraction (got {len(self.steps)} for "
                              f"{len(self.fractions)} fractions)")
@@ -91,15 +114,17 @@ class FinetuneStage:
 
 @dataclass
 class ClusteringStage:
-    """``[clustering]``: k, which pretrained models get k-means, which one DEC, DEC's budget."""
+    """``[clustering]``: k, which pretrained models get k-means (on their ``features``:
+    ``mmgraph.bench.cluster.FEATURE_SETS``), which one DEC (on its projections), DEC's budget."""
 
     num_clusters: int = 10
-    kmeans_objectives: list[str] = field(default_factory=lambda: ["masked", "contrastive", "both"])
-    dec_objective: str = "both"
+    kmeans_objectives: list[str] = field(default_factory=lambda: ["contrastive"])
+    features: list[str] = field(default_factory=lambda: ["projections", "joint", "all"])
+    dec_objective: str | None = "contrastive"
     dec_samples: int | None = 10000
-    dec_epochs: int = 2
+    dec_steps: int = 300
     dec_batch_size: int = 256
-    dec_lr: float = 1e-4
+    dec_lr: float = 3e-4
 
 
 @dataclass
@@ -123,6 +148,9 @@ class TransferStage:
 
 STAGES = {"pretrain": PretrainStage, "finetune": FinetuneStage, "clustering": ClusteringStage,
           "transfer": TransferStage}
+JOB_STAGES = {"pretrain_job": "pretrain", "finetune_job": "finetune", "clustering_job": "clustering",
+              "transfer_job": "transfer", "distill_job": "transfer"}
+"""The stage each job belongs to (a suite's ``stages`` list selects them; pretraining always runs)."""
 
 
 def _stage(cls, raw: dict[str, Any], suite: str, section: str):
@@ -142,6 +170,7 @@ class SSLSuite:
     clustering: ClusteringStage
     transfer: TransferStage
     seeds: list[int] = field(default_factory=lambda: [0])
+    stages: list[str] = field(default_factory=lambda: list(STAGES))
     task: str | None = None
     description: str = ""
     root: str | None = None
@@ -156,12 +185,15 @@ class SSLSuite:
 
     def apply_quick(self) -> SSLSuite:
         """A copy with the ``[quick]`` overrides merged in (top-level keys and stage tables)."""
+        def merge(into: dict[str, Any], changes: dict[str, Any]) -> None:  # tables merge key by key, at any depth
+            for key, value in changes.items():
+                if isinstance(value, dict) and isinstance(into.get(key), dict):
+                    merge(into[key], value)
+                else:
+                    into[key] = copy.deepcopy(value)
+
         raw = copy.deepcopy(self.raw)
-        for key, value in self.quick.items():
-            if isinstance(value, dict):
-                raw.setdefault(key, {}).update(value)
-            else:
-                raw[key] = value
+        merge(raw, self.quick)
         raw.pop("quick", None)
         out = parse_ssl_suite(raw, self.source)
         out.root = self.root  # may have been set after parsing (--root)
@@ -191,18 +223,27 @@ def parse_ssl_suite(data: dict[str, Any], source: str | None = None) -> SSLSuite
     stages = {key: _stage(cls, data.pop(key, {}), name, key) for key, cls in STAGES.items()}
     seeds = data.pop("seeds", [0])
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    chosen = list(data.pop("stages", STAGES))
+    unknown_stages = sorted(set(chosen) - set(STAGES))
+    if unknown_stages:
+        raise ValueError(f"suite {name!r}: unknown stages {unknown_stages} (stages: {list(STAGES)})")
     allowed = {"description", "root", "data_seed", "threads", "max_train", "max_eval", "graph", "quick",
                "dataset", "task"}
     unknown = sorted(set(data) - allowed)
     if unknown:
         raise ValueError(f"suite {name!r}: unknown keys {unknown}; valid: {sorted(allowed | set(STAGES))}")
-    return SSLSuite(name=name, model=model, seeds=seeds, raw=raw, source=source, **stages, **data)
+    return SSLSuite(name=name, model=model, seeds=seeds, stages=chosen, raw=raw, source=source, **stages, **data)
 
 
 def load_ssl_suite(name_or_path: str) -> SSLSuite:
     """An SSL suite by name (``mmgraph/bench/suites/NAME.toml``) or by TOML path."""
     path = suite_path(name_or_path)
     return parse_ssl_suite(load_toml(path), str(path))
+
+
+def finetune_method(init: str, mode: str) -> str:
+    """How a fine-tuning job is named in the report: ``none`` (from scratch) or ``OBJECTIVE/MODE``."""
+    return "none" if init == "none" else f"{init}/{mode}"
 
 
 # ------------------------------------------------------------------------------------ label subsets
@@ -240,12 +281,18 @@ def budget_view(dataset: GraphDataset, indices: np.ndarray | None, steps: int, b
     return dataset.subset(torch.from_numpy(np.concatenate(reps)[:need]))
 
 
+def fixed_subset_index(n: int, limit: int | None, seed: int) -> np.ndarray:
+    """The indices of ``fixed_subset``: a fixed random ``limit`` of ``range(n)``, sorted (all when fewer)."""
+    if limit is None or limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng([seed, 104_729]).permutation(n)[:limit])
+
+
 def fixed_subset(dataset: GraphDataset, limit: int | None, seed: int) -> GraphDataset:
     """A fixed random ``limit`` samples of ``dataset`` (all when ``limit`` is ``None`` or larger)."""
     if limit is None or limit >= len(dataset):
         return dataset
-    index = np.sort(np.random.default_rng([seed, 104_729]).permutation(len(dataset))[:limit])
-    return dataset.subset(torch.from_numpy(index))
+    return dataset.subset(torch.from_numpy(fixed_subset_index(len(dataset), limit, seed)))
 
 
 # ------------------------------------------------------------------------------------------ jobs
@@ -259,6 +306,7 @@ class SSLHarness:
         self.data = prepare_data(suite.data_suite(), work, progress=progress)
         files = self.data["files"]
         self.train, self.test = GraphDataset.load(files["train"]), GraphDataset.load(files["test"])
+        self.val = GraphDataset.load(files["val"]) if "val" in files else None
         self.tasks = {k: Task(**v) for k, v in self.data["tasks"].items()}
         # the suite's task comes first in the prepared data; without one, the dataset's first task
         self.task = self.tasks[suite.task or next(iter(self.tasks))]
@@ -310,31 +358,49 @@ class SSLHarness:
 
     # ------------------------------------------------------------------------------------- jobs
 
+    def redraw(self, data: GraphDataset, index: np.ndarray, seed: int) -> NuisanceRedraw | None:
+        """The ``redraw`` augmentation of the training graphs ``data`` (rows ``index`` of the suite's
+        training split), when the dataset can re-draw its nuisance."""
+        dataset = load_dataset(self.suite.dataset, root=self.suite.root, seed=self.suite.data_seed)
+        if dataset.nuisance is None or "train" not in dataset.splits:
+            return None
+        rows = subsample_index(len(dataset.splits["train"]), self.suite.max_train, 1)[index]
+        return NuisanceRedraw(dataset, "train", rows, data, seed)
+
     def pretrain_job(self, objective: str, seed: int) -> dict[str, Any]:
         stage = self.suite.pretrain
-        data = fixed_subset(self.train, stage.max_samples, seed)
+        index = fixed_subset_index(len(self.train), stage.max_samples, seed)
+        data = self.train.subset(torch.from_numpy(index))
         run = self.pretrain_dir(objective, seed)
         resume = RunFolder(run).has_checkpoint()
-        _, fit = pretrain(data, run, model_config=self.suite.model, pretrain_config=stage.pretrain_config(objective),
-                          train_config=self.train_config(seed, stage.batch_size, stage.lr, stage.epochs),
-                          resume=resume, info={"dataset": self.data["dataset"], "samples": len(data)})
-        return {"objective": objective, "samples": len(data), "epochs": stage.epochs,
-                "steps": stage.epochs * math.ceil(len(data) / stage.batch_size),
-                "train_seconds": fit.train_seconds, "history": fit.history,
-                "final_train_loss": fit.history[-1]["train_loss"] if fit.history else None}
+        config = stage.pretrain_config(objective)
+        redraw = self.redraw(data, index, seed) if "redraw" in config.augment else None
+        _, fit = pretrain(data, run, model_config=self.suite.model, pretrain_config=config,
+                          train_config=stage.train_config(seed, self.progress), val=self.val, resume=resume,
+                          info={"dataset": self.data["dataset"], "samples": len(data)}, redraw=redraw)
+        last = fit.history[-1] if fit.history else {}
+        return {"objective": objective, "samples": len(data), "steps": last.get("steps"),
+                "epochs": len(fit.history), "train_seconds": fit.train_seconds, "history": fit.history,
+                "final_train_loss": last.get("train_loss"),
+                "chance": last.get("chance"), "final_train_infonce": last.get("train/contrastive/infonce"),
+                "final_heldout_infonce": last.get("val/contrastive/infonce")}
 
-    def finetune_job(self, init: str, fraction: float, steps: int, seed: int) -> dict[str, Any]:
+    def finetune_job(self, init: str, fraction: float, steps: int, seed: int, mode: str = "scratch") -> dict[str, Any]:
         stage = self.suite.finetune
         if seed not in self._subsets:
             self._subsets[seed] = label_subsets(self.labels(self.train), stage.fractions, seed)
         labelled = self._subsets[seed][fraction]
         model = self.build(seed, tasks=[self.task.name])
-        if init != "none":
-            init_from(model, self.pretrain_dir(init, seed))
         view = budget_view(self.train, labelled, steps, stage.batch_size, seed)
-        fit = Trainer(model, self.train_config(seed, stage.batch_size, stage.lr)).fit(view, None)
-        return {"init": init, "fraction": fraction, "labels": int(len(labelled)), "steps": steps,
-                "train_seconds": fit.train_seconds, "test_accuracy": self.accuracy(model, self.test)}
+        config = self.train_config(seed, stage.batch_size, stage.lr).replace(steps=steps)
+        if init == "none":
+            fit = Trainer(model, config).fit(view, None)
+        else:
+            init_from(model, self.pretrain_dir(init, seed))
+            _, fit = finetune(model, view, None, config, mode)
+        return {"init": init, "mode": mode, "method": finetune_method(init, mode), "fraction": fraction,
+                "labels": int(len(labelled)), "steps": steps, "train_seconds": fit.train_seconds,
+                "test_accuracy": self.accuracy(model, self.test)}
 
     def clustering_job(self, seed: int) -> dict[str, Any]:
         stage = self.suite.clustering
@@ -342,21 +408,26 @@ class SSLHarness:
         image = self.test.columns["image"].x.reshape(len(self.test), -1)  # every test image has the same patches
         methods["k-means: raw pixels"] = self.kmeans(image.double().numpy(), seed)
         for objective in stage.kmeans_objectives:
-            backbone = load_pretrain_run(self.pretrain_dir(objective, seed)).backbone
-            for m in self.modalities:
-                alone = self.test.without_modalities([o for o in self.modalities if o != m])
-                methods[f"k-means: {m}-only embedding ({objective})"] = self.kmeans(self.embeddings(backbone, alone),
-                                                                                     seed)
-            methods[f"k-means: graph embedding ({objective})"] = self.kmeans(self.embeddings(backbone, self.test), seed)
-        model = self.build(seed, tasks=[], num_clusters=stage.num_clusters)
-        init_from(model, self.pretrain_dir(stage.dec_objective, seed))
-        data = fixed_subset(self.train, stage.dec_samples, seed + 17)
-        trainer = Trainer(model, self.train_config(seed, stage.dec_batch_size, stage.dec_lr, stage.dec_epochs))
-        fit = trainer.fit(data, None)  # no validation: model selection would read labels
-        metrics = trainer.evaluate(self.test)
-        methods[f"DEC ({stage.dec_objective})"] = {k.split("/", 1)[1]: v for k, v in metrics.items()
-                                                  if k.startswith("cluster/")}
-        return {"methods": methods, "dec_samples": len(data), "dec_train_seconds": fit.train_seconds}
+            net = load_pretrain_run(self.pretrain_dir(objective, seed)).model
+            contrastive = "contrastive" in net.objectives
+            joint = contrastive and net.objectives["contrastive"].project_joint is not None
+            for features in stage.features:
+                if (features == "all" and not joint) or (features != "joint" and not contrastive):
+                    continue  # no projections to cluster (a masked-only model: its joint embedding only)
+                methods[f"k-means: {FEATURE_NAMES[features]} ({objective})"] = self.kmeans(
+                    pretrained_features(net, self.test, features), seed)
+        out: dict[str, Any] = {"methods": methods}
+        if stage.dec_objective is not None and stage.dec_steps > 0:  # dec_steps = 0: no DEC
+            net = load_pretrain_run(self.pretrain_dir(stage.dec_objective, seed)).model
+            data = fixed_subset(self.train, stage.dec_samples, seed + 17)
+            t0 = time.perf_counter()
+            mu = dec(net, data, stage.num_clusters, seed, steps=stage.dec_steps, batch_size=stage.dec_batch_size,
+                     lr=stage.dec_lr)
+            assigned = assign(torch.from_numpy(pretrained_features(net, self.test)).float(), mu)
+            methods[f"DEC: {FEATURE_NAMES['projections']} ({stage.dec_objective})"] = clustering_metrics(
+                assigned, self.labels(self.test).numpy())
+            out.update({"dec_samples": len(data), "dec_train_seconds": time.perf_counter() - t0})
+        return out
 
     def transfer_job(self, dropout: float, seed: int) -> dict[str, Any]:
         stage = self.suite.transfer
@@ -388,22 +459,27 @@ class SSLHarness:
 
 
 def plan_jobs(suite: SSLSuite) -> list[tuple[str, str, dict[str, Any]]]:
-    """Every job as ``(job id, method name, arguments)``, seed by seed (a seed's jobs in dependency order)."""
+    """Every job of the suite's ``stages`` as ``(job id, method name, arguments)``, seed by seed (a seed's jobs in
+    dependency order)."""
     jobs = []
     ft = suite.finetune
     for seed in suite.seeds:
         for objective in suite.pretrain.objectives:
             jobs.append((f"pretrain-{objective}-seed{seed}", "pretrain_job", {"objective": objective, "seed": seed}))
         for fraction, steps in zip(ft.fractions, ft.steps):
-            for init in ["none", *suite.pretrain.objectives]:
-                jobs.append((f"finetune-{init}-frac{fraction:g}-seed{seed}", "finetune_job",
-                             {"init": init, "fraction": fraction, "steps": steps, "seed": seed}))
+            jobs.append((f"finetune-none-frac{fraction:g}-seed{seed}", "finetune_job",
+                         {"init": "none", "fraction": fraction, "steps": steps, "seed": seed}))
+            for init in suite.pretrain.objectives:
+                for mode in ft.modes:
+                    jobs.append((f"finetune-{init}-{mode}-frac{fraction:g}-seed{seed}", "finetune_job",
+                                 {"init": init, "mode": mode, "fraction": fraction, "steps": steps, "seed": seed}))
         jobs.append((f"clustering-seed{seed}", "clustering_job", {"seed": seed}))
         for p in suite.transfer.modality_dropout:
             jobs.append((f"transfer-dropout{p:g}-seed{seed}", "transfer_job", {"dropout": p, "seed": seed}))
         for mode in ("alone", "distilled"):
             jobs.append((f"distill-{mode}-seed{seed}", "distill_job", {"mode": mode, "seed": seed}))
-    return jobs
+    wanted = {"pretrain", *suite.stages}
+    return [job for job in jobs if JOB_STAGES[job[1]] in wanted]
 
 
 def run_ssl_suite(suite: SSLSuite, work: str | Path, out: str | Path, *, quick: bool = False,

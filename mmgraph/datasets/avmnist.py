@@ -356,6 +356,24 @@ class AVMNISTSplit(Sequence[MultimodalSample]):
             id=f"avmnist-{self.name}-{int(self.rows[i]):05d}",
         )
 
+    def redraw_nuisance(self, rng: np.random.Generator, snr_db_range: tuple[float, float] = SNR_DB_RANGE, *,
+                        noises: Sequence[int] | None = None) -> AVMNISTSplit:
+        """This split with every row's noise re-drawn: a fresh noise clip, offset and SNR per row (drawn
+        as ``draw_pairing`` draws them, vectorised; ``noises``: the noise indices allowed, ``None``: all).
+        Each row keeps its image and clean clip, hence its digit and speaker: a label-free augmentation
+        (the ``nuisance`` of the ``avmnist`` dataset)."""
+        n = len(self)
+        clip_lengths = np.array([self.banks.clips[int(c)].shape[0] for c in self.pairing.clip_index], dtype=np.int64)
+        allowed = np.arange(len(self.banks.noises)) if noises is None else np.asarray(noises, dtype=np.int64)
+        noise_lengths = np.array([self.banks.noises[int(j)].shape[0] for j in allowed], dtype=np.int64)
+        pick = rng.integers(len(allowed), size=n)
+        noise = allowed[pick]
+        length = noise_lengths[pick]
+        offset = rng.integers(0, np.where(length >= clip_lengths, length - clip_lengths + 1, length))
+        snr = rng.uniform(*snr_db_range, size=n)
+        pairing = Pairing(self.pairing.clip_index.copy(), noise.astype(np.int64), offset.astype(np.int64), snr)
+        return AVMNISTSplit(self.name, self.rows, self.images, self.original_images, self.labels, pairing, self.banks)
+
     def mix(self, i: int) -> Mix:
         """The noisy waveform at position ``i`` (with whether noise was added and whether it was normalised)."""
         i = self._index(i)
@@ -520,6 +538,15 @@ def shifted_splits(test: AVMNISTSplit, seed: int, held_speakers: Sequence[int], 
     return out
 
 
+def _redraw(splits: Mapping[str, AVMNISTSplit], split: str, rows: np.ndarray, rng: np.random.Generator,
+            noises: np.ndarray | None) -> AVMNISTSplit:
+    """The ``nuisance`` of ``avmnist``: rows of a recipe split re-drawn from the noises that split may use
+    (held-out noise categories stay held out)."""
+    if split not in SPLITS:
+        raise ValueError(f"avmnist: the nuisance is re-drawn for the splits {list(SPLITS)} only (got {split!r})")
+    return splits[split][rows].redraw_nuisance(rng, noises=noises)
+
+
 def load_avmnist_dataset(
     seed: int = 0, root: str | os.PathLike | None = None, *, verify: bool = True,
     holdout_speakers: Sequence[str] = (), holdout_noise: Sequence[str] = (),
@@ -593,6 +620,8 @@ def load_avmnist_dataset(
         },
         graph_config=GraphConfig(modalities=("audio", "image"), image={"patch_size": 4, "channels": 1}, audio=AUDIO_8K),
         node_targets=VoiceActivityTargets(splits),
+        nuisance=lambda split, rows, rng: _redraw(splits, split, rows, rng, noises),
+        nuisance_modalities=("audio",),
         info={
             "source": "MNIST (PCA-degraded) + Free Spoken Digit Dataset mixed with ESC-50 noise "
             "(recipe: BENCHMARKS.md, AV-MNIST v2-valpool)",

@@ -35,6 +35,9 @@ _DATASET_FORMAT_V1 = "mmgraph-graphdataset-v1"
 """The format before v2 (columns inline, layouts as lists): still read."""
 
 NodeTargetFn = Callable[[MultimodalSample, FeaturizedSample, GraphConfig], dict[Modality, dict[str, Tensor]]]
+NuisanceFn = Callable[[str, np.ndarray, np.random.Generator], Sequence[MultimodalSample]]
+"""``(split, rows, rng) → samples``: the samples at ``rows`` of ``split`` with their label-independent nuisance
+re-drawn from ``rng`` (see ``MultimodalDataset.resample_nuisance``)."""
 
 
 @dataclass
@@ -49,6 +52,9 @@ class MultimodalDataset:
             ``fit_graph_config``).
         node_targets: optional function adding per-node targets after featurization.
         info: free-form facts (recipe parameters, checksums) reported by ``mmgraph info``.
+        nuisance: for data that knows how a sample was made, the function that re-draws what was drawn
+            independently of the labels (``resample_nuisance``); ``None``: the data cannot.
+        nuisance_modalities: the modalities ``nuisance`` changes (the others come back as they were).
     """
 
     name: str
@@ -57,6 +63,8 @@ class MultimodalDataset:
     graph_config: GraphConfig
     node_targets: NodeTargetFn | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    nuisance: NuisanceFn | None = None
+    nuisance_modalities: tuple[Modality, ...] = ()
 
     @property
     def modalities(self) -> tuple[Modality, ...]:
@@ -89,6 +97,23 @@ class MultimodalDataset:
             self.splits[split], config, node_targets=self.node_targets, progress=progress,
             chunk_size=chunk_size, description=f"{self.name}/{split}",
         )
+
+    def resample_nuisance(self, split: str, rows: np.ndarray, rng: np.random.Generator) -> Sequence[MultimodalSample]:
+        """The samples at ``rows`` of ``split`` with their nuisance re-drawn: a label-free augmentation.
+
+        What the dataset drew independently of every label (AV-MNIST: the noise clip, its offset and the
+        SNR mixed into each spoken digit) is drawn afresh from ``rng``; what the labels depend on (the
+        digit's image and clip, hence digit and speaker) is the sample's own. Only
+        ``nuisance_modalities`` change; their node counts stay the same.
+
+        Raises:
+            ValueError: the dataset has no ``nuisance`` function, or no such split.
+        """
+        if self.nuisance is None:
+            raise ValueError(f"{self.name} cannot re-draw its samples' nuisance (it has no 'nuisance' function)")
+        if split not in self.splits:
+            raise ValueError(f"{self.name} has no split {split!r} (splits: {list(self.splits)})")
+        return self.nuisance(split, np.asarray(rows, dtype=np.int64), rng)
 
     def hold_out_val(self, fraction: float = 0.1, seed: int = 0) -> tuple[MultimodalDataset, dict[str, Any]]:
         """This dataset with a ``val`` split carved from ``train`` (for data that has none), and what was done.
@@ -216,6 +241,31 @@ class GraphDataset(torch.utils.data.Dataset):
         ``"dense"`` leaves complete blocks as ``dense=True`` marks, for models that declare
         ``supports_dense_blocks`` (``mmgraph.graph.collate.full_edges_for``)."""
         return self.data.take(torch.as_tensor(indices, dtype=torch.long)).to_batch(self.config, full_edges=full_edges)
+
+    def replace_nodes(self, samples: Sequence[MultimodalSample], modalities: Sequence[Modality], *,
+                      chunk_size: int = 512) -> None:
+        """Featurize ``modalities`` of ``samples`` (one per graph, in order) and put their nodes in place of
+        those graphs' nodes, in place (e.g. re-drawn augmentations between epochs).
+
+        Raises:
+            ValueError: a sample count, or a graph's node count of a modality, differs from the stored one.
+        """
+        if len(samples) != len(self):
+            raise ValueError(f"replace_nodes: {len(samples)} samples for a dataset of {len(self)}")
+        featurizer = Featurizer(self.config)
+        for m in modalities:
+            column = self.columns[m]
+            xs = []
+            for start in range(0, len(samples), chunk_size):
+                chunk = [samples[i].without(*[o for o in samples[i].modalities if o != m])
+                         for i in range(start, min(len(samples), start + chunk_size))]
+                xs.extend(f.nodes[m].x for f in featurizer.batch(chunk))
+            counts = torch.tensor([x.shape[0] for x in xs], dtype=column.counts.dtype)
+            if not torch.equal(counts, column.counts):
+                bad = int((counts != column.counts).nonzero()[0, 0])
+                raise ValueError(f"replace_nodes: graph {bad} ({self.ids[bad]}) gets {int(counts[bad])} {m} nodes "
+                                 f"instead of its {int(column.counts[bad])}")
+            self.data.nodes[m] = replace(column, x=torch.cat(xs).to(column.x.dtype))
 
     def without_modalities(self, modalities: Sequence[Modality]) -> GraphDataset:
         """The same samples with ``modalities`` removed (zero nodes), as if never recorded.

@@ -9,8 +9,10 @@ projections, temperature) and runs a given ``MultimodalGNN`` on a batch:
   the corrupted graph, and a small per-modality decoder reconstructs the masked nodes' features
   (scaled cosine error or MSE; cross-entropy for token ids). Cross-modal edges let one modality
   fill in the other.
-- ``CrossModalContrastive`` (CLIP, Radford et al. 2021): symmetric InfoNCE with a learnable
-  temperature between the pooled embeddings of two modalities of the same sample.
+- ``CrossModalContrastive`` (CLIP, Radford et al. 2021): symmetric InfoNCE between the pooled
+  embeddings of two modalities of the same sample (fixed or learned temperature), optionally with
+  node dropout on each view and a joint-pass alignment term that trains the cross-modal layers
+  and the modality gate too.
 
 ``SelfSupervisedModel`` (``mmgraph.models.self_supervised``) runs them together.
 """
@@ -29,6 +31,7 @@ from torch_geometric.data import HeteroData
 
 from mmgraph.featurize import Tokenizer
 from mmgraph.models.gnn import MultimodalGNN
+from mmgraph.nn.augment import node_dropout
 from mmgraph.nn.encoders import TokenEncoder
 from mmgraph.nn.losses import scaled_cosine_error, symmetric_info_nce
 from mmgraph.nn.masking import mask_nodes
@@ -192,21 +195,42 @@ class MaskedNodeObjective(nn.Module):
                 f"loss={self.loss_kind!r})")
 
 
+def _projector(channels: int, projection: int) -> nn.Sequential:
+    # batch normalisation (as SimCLR's) centres each batch: without it the pooled embeddings share a
+    # large common direction and InfoNCE collapses to equal similarities
+    return nn.Sequential(nn.Linear(channels, channels), nn.BatchNorm1d(channels), nn.GELU(),
+                         nn.Linear(channels, projection))
+
+
 class CrossModalContrastive(nn.Module):
-    """Symmetric InfoNCE between the pooled embeddings of two modalities of the same sample.
+    r"""Symmetric InfoNCE between the pooled embeddings of two modalities of the same sample.
 
     Each modality's pooled embedding (``ModelOutput.modality_embeddings``) goes through its own
     projection head (``Linear → BatchNorm → GELU → Linear``, as SimCLR); every pair of modalities present in
     at least two samples of the batch contributes ``symmetric_info_nce`` over those samples, and
-    the loss is the mean over pairs. The temperature is learned (``logit_scale``, clamped at 100).
+    the InfoNCE term (part ``contrastive/infonce``; chance level: ``ln B``) is the mean over pairs.
+
+    With ``joint_weight > 0`` a second term trains what separate views never run (the cross-modal
+    layers, the modality gate): the graph embedding of one pass over the whole graph goes through its
+    own projector, and must identify its sample among the batch's separate-view projections of
+    every modality (symmetric InfoNCE against each, averaged; the targets are detached, so this term
+    cannot bend the unimodal views):
+
+    .. math::
+        \mathcal{L} = \mathcal{L}_\text{InfoNCE} + w \cdot \frac{1}{|M|} \sum_{m \in M}
+            \mathrm{InfoNCE}\bigl(p_\text{joint}, \operatorname{sg}(p_m)\bigr)
 
     Args:
         modalities: the modalities to contrast (at least two).
         channels: pooled embedding width ``d``.
         projection: projection width.
-        temperature: initial temperature.
+        temperature: temperature (the initial one when learned).
         views: ``"separate"`` (each modality's embedding from a pass over its own nodes; see
             ``PretrainConfig``) or ``"joint"`` (one pass over the whole graph).
+        learn_temperature: learn the temperature (``logit_scale``, clamped at 100) or keep it fixed.
+        node_dropout: node type → fraction of its nodes dropped from each separate view while
+            training (patch / token / frame dropout; ``mmgraph.nn.augment.node_dropout``).
+        joint_weight: weight ``w`` of the joint-pass alignment term (0: none; separate views only).
 
     Shapes:
         - input: a batched ``HeteroData`` and the ``MultimodalGNN`` to run
@@ -216,22 +240,26 @@ class CrossModalContrastive(nn.Module):
     MAX_LOGIT_SCALE = math.log(100.0)
 
     def __init__(self, modalities: Sequence[Modality], channels: int, projection: int = 64,
-                 temperature: float = 0.07, views: str = "separate") -> None:
+                 temperature: float = 0.07, views: str = "separate", learn_temperature: bool = True,
+                 node_dropout: Mapping[NodeType, float] | None = None, joint_weight: float = 0.0) -> None:
         super().__init__()
         if len(set(modalities)) < 2:
             raise ValueError(f"contrastive pretraining needs at least two modalities (got {list(modalities)})")
         if views not in ("separate", "joint"):
             raise ValueError(f"'views' must be 'separate' or 'joint' (got {views!r})")
+        if joint_weight < 0 or (joint_weight > 0 and views != "separate"):
+            raise ValueError(f"'joint_weight' must be >= 0, and > 0 only with views='separate' (got {joint_weight} "
+                             f"with views={views!r})")
+        bad = {t: p for t, p in (node_dropout or {}).items() if not 0.0 <= p < 1.0}
+        if bad:
+            raise ValueError(f"'node_dropout' rates must be in [0, 1) (got {bad})")
         self.modalities = sorted(set(modalities))
         self.channels, self.projection_dim, self.views = channels, projection, views
-        # batch normalisation in the projection heads (as SimCLR's) centres each batch: without it the
-        # pooled embeddings share a large common direction and InfoNCE collapses to equal similarities
-        self.project = nn.ModuleDict({
-            m: nn.Sequential(nn.Linear(channels, channels), nn.BatchNorm1d(channels), nn.GELU(),
-                             nn.Linear(channels, projection))
-            for m in self.modalities
-        })
-        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
+        self.node_dropout = {t: float(p) for t, p in sorted((node_dropout or {}).items()) if p > 0}
+        self.joint_weight = float(joint_weight)
+        self.project = nn.ModuleDict({m: _projector(channels, projection) for m in self.modalities})
+        self.project_joint = _projector(channels, projection) if self.joint_weight > 0 else None
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1.0 / temperature)), requires_grad=learn_temperature)
 
     @classmethod
     def for_model(cls, model: MultimodalGNN, **kwargs: Any) -> CrossModalContrastive:
@@ -250,10 +278,13 @@ class CrossModalContrastive(nn.Module):
                 z.append(None)
                 present.append(None)
                 continue
-            out = model(batch.node_type_subgraph([m, *hub]))
-            i = out.modalities.index(m)
-            z.append(out.modality_embeddings[:, i])
-            present.append(out.modality_present[:, i])
+            x, pos, ctx = model.prepare_inputs(batch.node_type_subgraph([m, *hub]))
+            if self.training and self.node_dropout:
+                ctx = node_dropout(ctx, self.node_dropout)
+            _, _, r = model.core(x, pos, ctx)
+            i = r.node_types.index(m)
+            z.append(r.per_type[:, i])
+            present.append(r.present[:, i])
         ref = next(t for t in z if t is not None)
         z = [ref.new_zeros(ref.shape) if t is None else t for t in z]
         present = [torch.zeros(ref.shape[0], dtype=torch.bool, device=ref.device) if p is None else p
@@ -264,6 +295,7 @@ class CrossModalContrastive(nn.Module):
         z, present = self.embeddings(model, batch)  # (B, T, d), (B, T)
         scale = self.logit_scale.clamp(max=self.MAX_LOGIT_SCALE)
         parts = {}
+        projected = {}  # modality → (rows, projections) of its samples in some pair
         for i, a in enumerate(self.modalities):
             for j in range(i + 1, len(self.modalities)):
                 b = self.modalities[j]
@@ -272,16 +304,24 @@ class CrossModalContrastive(nn.Module):
                     continue
                 za, zb = self.project[a](z[rows, i]), self.project[b](z[rows, j])
                 parts[f"contrastive/{a}-{b}"] = symmetric_info_nce(za, zb, scale)
+                projected.setdefault(a, (rows, za))
+                projected.setdefault(b, (rows, zb))
         if parts:
             loss = torch.stack(list(parts.values())).mean()
+            parts["contrastive/infonce"] = loss.detach()
         else:  # no pair in this batch: a zero that keeps every parameter in the graph
             loss = z.sum() * 0.0 + sum(p.sum() for p in self.parameters()) * 0.0
+        if self.project_joint is not None and projected:
+            joint = self.project_joint(model(batch).graph_embedding)  # (B, P): one pass over the whole graph
+            terms = [symmetric_info_nce(joint[rows], target.detach(), scale) for rows, target in projected.values()]
+            parts["contrastive/joint"] = torch.stack(terms).mean()
+            loss = loss + self.joint_weight * parts["contrastive/joint"]
         parts["contrastive/temperature"] = (1.0 / scale.exp()).detach()
         return ObjectiveOutput(loss, parts, embeddings=z, present=present)
 
     def __repr__(self) -> str:
         return (f"CrossModalContrastive({self.modalities}, {self.channels}, projection={self.projection_dim}, "
-                f"views={self.views!r})")
+                f"views={self.views!r}, joint_weight={self.joint_weight:g})")
 
 
 __all__ = ["CrossModalContrastive", "MaskedNodeObjective", "ObjectiveOutput"]

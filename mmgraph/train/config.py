@@ -14,6 +14,9 @@ class TrainConfig(ConfigMixin):
 
     Args:
         epochs: maximum epochs.
+        steps: optimisation steps (``None``: ``epochs`` full passes). When set, training stops after
+            this many steps, ``epochs`` becomes ``ceil(steps / steps per epoch)`` and the learning-rate
+            schedule spans the steps (a budget that does not depend on the data size).
         batch_size: the global training batch (graphs): under ``torchrun`` each of the N processes
             takes ``batch_size / N`` of it (a multiple of N is required), so that N processes
             take the same steps on the same global batches as one process.
@@ -34,6 +37,7 @@ class TrainConfig(ConfigMixin):
     """
 
     epochs: int = 10
+    steps: int | None = None
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.01
@@ -63,6 +67,8 @@ class TrainConfig(ConfigMixin):
             raise ValueError(f"TrainConfig.patience must be >= 0 or None (got {self.patience!r})")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"TrainConfig.grad_clip must be > 0 or None (got {self.grad_clip!r})")
+        if self.steps is not None and self.steps < 1:
+            raise ValueError(f"'steps' must be >= 1 or None (got {self.steps})")
 
 
 __all__ = ["TrainConfig"]

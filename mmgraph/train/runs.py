@@ -29,6 +29,8 @@ from mmgraph.task import Task
 from mmgraph.train.checkpoint import checkpoint_info, load_checkpoint, read_checkpoint
 from mmgraph.train.distributed import ProcessPlace, barrier, is_main_process, resolve_device, torchrun_process_group
 from mmgraph.train.environment import environment, use_threads_of
+from mmgraph.train.finetune import check_mode
+from mmgraph.train.finetune import finetune as finetune_model
 from mmgraph.train.run_folder import RunFolder, RunInfo
 from mmgraph.train.trainer import TrainConfig, Trainer, seed_everything
 
@@ -232,6 +234,7 @@ def train_run(
     allow_outside: bool = False,
     stream: bool | None = None,
     buffer_size: int = DEFAULT_BUFFER_SIZE,
+    finetune: str | None = None,
 ) -> dict[str, Any]:
     """Train a model on a dataset into a run folder; returns the final metrics.
 
@@ -262,6 +265,10 @@ def train_run(
             (``StreamingGraphDataset``; val and test stay in memory); ``None``: only when it would
             not fit in memory (``choose_streaming``, stated in the log).
         buffer_size: samples per shuffle window when streaming.
+        finetune: with ``init``, how to fine-tune (``mmgraph.train.finetune``): ``"full"``, ``"probe"``
+            (the task head alone, the rest frozen) or ``"lpft"`` (probe, then everything with the
+            pretrained parameters at 0.1 x lr); each keeps the init run's encoder input statistics.
+            ``None``: train every parameter with the model set up on this data (as without ``init``).
 
     Data without a ``val`` split gets one: ``VAL_FRACTION`` of ``train`` held out, seeded with
     ``data_seed`` (logged, and recorded in ``run.json`` as ``val_split``).
@@ -274,7 +281,7 @@ def train_run(
         raise ValueError("train_run needs a run folder (out)")
     with torchrun_process_group():
         return _train_run(data, model, out, train_config, dict(overrides or {}), root, data_seed, resume, init,
-                          graph, allow_outside, stream, buffer_size)
+                          graph, allow_outside, stream, buffer_size, finetune)
 
 
 def check_runtime(config: TrainConfig) -> None:
@@ -333,8 +340,12 @@ def _load(data: str, root: str | None, data_seed: int, allow_outside: bool, stre
 
 
 def _train_run(data, model, out, train_config, overrides, root, data_seed, resume, init, graph,
-               allow_outside, stream, buffer_size) -> dict[str, Any]:
+               allow_outside, stream, buffer_size, finetune) -> dict[str, Any]:
     folder = RunFolder(out)
+    if finetune is not None:
+        check_mode(finetune)
+        if init is None:
+            raise ValueError("finetune needs init: the pretrained run (or checkpoint) to fine-tune")
     streaming = choose_streaming(data, stream)
     if resume and graph:
         raise ValueError("a resumed run keeps the graph config in its run.json; drop --graph (or start a new run)")
@@ -389,12 +400,17 @@ def _train_run(data, model, out, train_config, overrides, root, data_seed, resum
     if init is not None and not resume:
         loaded = init_from(net, init)
         log.info("initialised %d tensors from %s", loaded, init)
-    trainer = Trainer(net, train_config, out_dir=folder.path, run_info={"data": data})
     # a run killed before its first checkpoint resumes from the start, with its stored settings
     has_checkpoint = folder.has_checkpoint()
     if resume and not has_checkpoint:
         log.info("%s has no checkpoint yet: starting the run from epoch 0", out)
-    result = trainer.fit(splits["train"], splits.get("val"), resume=resume and has_checkpoint)
+    if finetune is not None:
+        trainer, result = finetune_model(net, splits["train"], splits.get("val"), train_config, finetune,
+                                         out_dir=folder.path, run_info={"data": data},
+                                         resume=resume and has_checkpoint)
+    else:
+        trainer = Trainer(net, train_config, out_dir=folder.path, run_info={"data": data})
+        result = trainer.fit(splits["train"], splits.get("val"), resume=resume and has_checkpoint)
     metrics: dict[str, Any] = {"best_epoch": result.best_epoch, "monitor": result.monitor,
                                "best_val": result.best_score, "train_seconds": result.train_seconds}
     for split in ("val", "test"):

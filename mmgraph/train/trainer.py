@@ -89,12 +89,19 @@ class Trainer:
     With ``config.progress`` the main process shows a bar per epoch and one line per finished
     epoch (train loss, the monitored validation metric, seconds).
         run_info: extra JSON-able facts stored in checkpoints (configs, dataset name).
+        lr_scale: parameter-name prefix → multiplier of the learning rate (e.g. ``{"encoders.": 0.1}``;
+            the longest matching prefix wins, others get ``config.lr``). Parameters with
+            ``requires_grad=False`` are left out of the optimiser (frozen: never changed).
+
+    Each epoch's row holds ``train_loss`` and the epoch mean of every part the model's ``loss``
+    returns (``train/<part>``; this process's samples).
     """
 
     def __init__(self, model: nn.Module, config: TrainConfig | None = None, out_dir: str | Path | None = None,
-                 run_info: dict[str, Any] | None = None) -> None:
+                 run_info: dict[str, Any] | None = None, lr_scale: Mapping[str, float] | None = None) -> None:
         self.model = model
         self.config = config or TrainConfig()
+        self.lr_scale = dict(lr_scale or {})
         self.folder = None if out_dir is None else RunFolder(out_dir)
         self.run_info = dict(run_info or {})
         place = ProcessPlace.current(self.config.device)
@@ -149,6 +156,19 @@ class Trainer:
             sampler.set_epoch(epoch)
         return dataset.loader(batch_size, shuffle=False, sampler=sampler, full_edges=full_edges_for(self.model))
 
+    def param_groups(self) -> list[dict[str, Any]]:
+        """The optimiser's parameter groups: trainable parameters by learning rate (``lr_scale``)."""
+        groups: dict[float, list[nn.Parameter]] = {}
+        for name, p in self.model.named_parameters():
+            if not p.requires_grad:
+                continue
+            matches = [k for k in self.lr_scale if name.startswith(k)]
+            scale = self.lr_scale[max(matches, key=len)] if matches else 1.0
+            groups.setdefault(scale, []).append(p)
+        if not groups:
+            raise ValueError("the model has no trainable parameter (every one has requires_grad=False)")
+        return [{"params": ps, "lr": self.config.lr * scale} for scale, ps in groups.items()]
+
     def prepare(self, train: GraphDataset) -> None:
         """Data-dependent set-up before training: the model's ``prepare`` hook (``mmgraph.nn.prepare``:
         input and target standardisation, cluster centroids), given this trainer's embeddings and seed."""
@@ -170,7 +190,10 @@ class Trainer:
 
     def fit(self, train: GraphDataset | StreamingGraphDataset, val: GraphDataset | None = None, *, resume: bool = False,
             sampler_factory: Callable[[int], torch.utils.data.Sampler] | None = None,
-            on_epoch_end: Callable[[int, dict[str, float]], None] | None = None) -> FitResult:
+            on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+            on_epoch_start: Callable[[int], None] | None = None,
+            epoch_metrics: Callable[[int], Mapping[str, float]] | None = None,
+            prepare: bool = True) -> FitResult:
         """Train for ``config.epochs`` (or until early stopping), validating each epoch.
 
         With ``resume=True`` and a ``checkpoints/last.pt`` in the run folder, training continues from
@@ -183,6 +206,12 @@ class Trainer:
             resume: continue from the run folder's ``checkpoints/last.pt``.
             sampler_factory: ``epoch → Sampler`` (e.g. a ``DistributedSampler``).
             on_epoch_end: called with ``(epoch, metrics row)`` after each epoch's checkpoint.
+            on_epoch_start: called with ``epoch`` before each epoch's first step (e.g. to re-draw
+                augmentations in the training data; resuming calls it for the resumed epoch).
+            epoch_metrics: ``epoch → {name: value}`` merged into the epoch's row before model selection
+                and saving (e.g. a held-out loss; ``val/loss`` there is what ``monitor="loss"`` reads).
+            prepare: run the model's ``prepare`` hook first (``False``: the model is already set up,
+                e.g. fine-tuning keeps a pretrained encoder's input statistics).
         """
         cfg = self.config
         monitor = cfg.monitor or (self.default_monitor() if val is not None else None)
@@ -193,9 +222,10 @@ class Trainer:
         # a stream knows its batches per rank from meta.json's counts: the schedule is the same either way
         steps_per_epoch = len(train) if streaming else math.ceil(math.ceil(len(train) / self.world_size) /
                                                                  self.rank_batch_size())
-        total_steps = steps_per_epoch * cfg.epochs
+        epochs = cfg.epochs if cfg.steps is None else math.ceil(cfg.steps / max(1, steps_per_epoch))
+        total_steps = steps_per_epoch * epochs if cfg.steps is None else cfg.steps
         # foreach: one kernel per op over all parameters (the default on CPU loops over them); the same numbers
-        optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
+        optimizer = torch.optim.AdamW(self.param_groups(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, warmup_cosine(total_steps, max(1, round(cfg.warmup * total_steps)))
         )
@@ -213,23 +243,29 @@ class Trainer:
             history, start_epoch = state["history"], state["epoch"] + 1
             best_score, best_epoch, since_best = state["best_score"], state["best_epoch"], state["since_best"]
             log.info("resumed from %s at epoch %d", last_path, start_epoch)
-        else:
+        elif prepare:
             # a stream's model set-up reads its first buffer_size samples (all of them when they fit)
             self.prepare(train.head(train.buffer_size) if streaming else train)
         writer = self._tensorboard()
         t_start = time.perf_counter()
         stopped = False
         self._best_state: dict[str, Tensor] | None = None
-        for epoch in range(start_epoch, cfg.epochs):
+        for epoch in range(start_epoch, epochs):
             if cfg.patience is not None and since_best >= cfg.patience:
                 stopped = True
                 break
             t0 = time.perf_counter()
-            train_loss = self._train_epoch(train, optimizer, scheduler, epoch, sampler_factory)
+            if on_epoch_start is not None:
+                on_epoch_start(epoch)
+            train_loss, parts = self._train_epoch(train, optimizer, scheduler, epoch, sampler_factory, epochs,
+                                                  total_steps)
             row: dict[str, float] = {"epoch": epoch, "train_loss": train_loss, "lr": scheduler.get_last_lr()[0],
-                                     "epoch_seconds": time.perf_counter() - t0}
+                                     "epoch_seconds": time.perf_counter() - t0, "steps": scheduler.last_epoch}
+            row.update({f"train/{k}": v for k, v in parts.items()})
             if val is not None:
                 row.update({f"val/{k}": v for k, v in self.evaluate(val).items()})
+            if epoch_metrics is not None:
+                row.update(epoch_metrics(epoch))
             history.append(row)
             score = row.get(f"val/{monitor}") if monitor else None
             improved = score is not None and (
@@ -245,7 +281,7 @@ class Trainer:
                 since_best += 1
             log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items()})
             if cfg.progress and self.is_main:
-                tqdm.write(epoch_line(row, cfg.epochs, monitor), file=sys.stderr)
+                tqdm.write(epoch_line(row, epochs, monitor), file=sys.stderr)
             if writer is not None:
                 for k, v in row.items():
                     writer.add_scalar(k, v, epoch)
@@ -266,7 +302,9 @@ class Trainer:
             self.model.load_state_dict(self._best_state)
         return FitResult(history, best_epoch, best_score, monitor, stopped, time.perf_counter() - t_start)
 
-    def _train_epoch(self, train, optimizer, scheduler, epoch: int, sampler_factory) -> float:
+    def _train_epoch(self, train, optimizer, scheduler, epoch: int, sampler_factory, epochs: int,
+                     total_steps: int) -> tuple[float, dict[str, float]]:
+        """One epoch (or what is left of a ``steps`` budget): the mean loss and the mean of each loss part."""
         cfg = self.config
         self.model.train()
         # the RNG stream of each epoch depends on (seed, epoch, rank) only: resuming replays it exactly
@@ -280,12 +318,16 @@ class Trainer:
             loader = self._loader(train, self.rank_batch_size(), shuffle=sampler is None, epoch=epoch,
                                   sampler=sampler)
         total, count = 0.0, 0
-        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch",
+        part_sums: dict[str, float] = {}
+        part_counts: dict[str, int] = {}
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{epochs}", unit="batch",
                    disable=not (cfg.progress and self.is_main), leave=False)
         for batch in bar:
+            if cfg.steps is not None and scheduler.last_epoch >= total_steps:
+                break  # the step budget ends inside this epoch
             batch = batch.to(self.device)
             output = self._train_module(batch)
-            loss, _ = self.model.loss(output, batch)
+            loss, parts = self.model.loss(output, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
@@ -295,12 +337,16 @@ class Trainer:
             n = int(batch.num_graphs)
             total += float(loss.detach()) * n
             count += n
+            for k, v in parts.items():
+                if isinstance(v, Tensor) and v.numel() == 1:
+                    part_sums[k] = part_sums.get(k, 0.0) + float(v.detach()) * n
+                    part_counts[k] = part_counts.get(k, 0) + n
             bar.set_postfix(loss=f"{total / count:.4f}")
         if self.distributed:  # the epoch's mean loss over every rank's samples
             sums = torch.tensor([total, float(count)], dtype=torch.float64, device=self.device)
             torch.distributed.all_reduce(sums)
             total, count = float(sums[0]), int(sums[1])
-        return total / max(count, 1)
+        return total / max(count, 1), {k: part_sums[k] / part_counts[k] for k in part_sums}
 
     # ------------------------------------------------------------------------------------- evaluate
 

@@ -8,18 +8,31 @@ import torch
 
 from mmgraph.bench.ssl import budget_view, label_subsets, load_ssl_suite, parse_ssl_suite, plan_jobs, run_ssl_suite
 from mmgraph.datasets import load_dataset
+from mmgraph.train.pretrain import PretrainConfig
 
 
 def test_avmnist_ssl_suite_parses():
     suite = load_ssl_suite("avmnist_ssl")
     assert suite.dataset == "avmnist" and suite.seeds == [0, 1, 2]
-    assert suite.finetune.fractions == [0.01, 0.1, 1.0] and suite.pretrain.objectives == ["masked", "contrastive",
-                                                                                          "both"]
+    assert suite.finetune.fractions == [0.01, 0.1] and suite.pretrain.objectives == ["contrastive"]
+    assert suite.pretrain.steps == 1200 and suite.finetune.modes == ["probe", "lpft", "full"]
+    config = suite.pretrain.pretrain_config("contrastive")
+    assert config == PretrainConfig(objective="contrastive")  # the suite writes out mmgraph pretrain's defaults
+    train = suite.pretrain.train_config(0, False)
+    assert (train.steps, train.batch_size, train.lr, train.weight_decay, train.grad_clip) == (1200, 256, 2e-3, 0.05, 5)
+    assert round(train.warmup * train.steps) == 100
     quick = suite.apply_quick()
-    assert quick.seeds == [0] and quick.max_train == 800 and quick.finetune.steps == [4, 4, 4]
+    assert quick.seeds == [0] and quick.max_train == 800 and quick.finetune.steps == [4, 4]
     assert quick.finetune.lr == suite.finetune.lr  # untouched keys stay
-    kinds = [method for _, method, _ in plan_jobs(suite)]
-    assert kinds.count("finetune_job") == 3 * 3 * 4 and kinds.count("pretrain_job") == 9
+    # nested tables merge key by key: the quick run turns the guard off and keeps the rest of [pretrain.config]
+    assert not quick.pretrain.config["chance_guard"] and quick.pretrain.config["joint_weight"] == 0.5
+    jobs = plan_jobs(suite)
+    kinds = [method for _, method, _ in jobs]
+    assert kinds.count("finetune_job") == 3 * 2 * (1 + 3) and kinds.count("pretrain_job") == 3
+    assert "finetune-contrastive-lpft-frac0.01-seed0" in [job for job, _, _ in jobs]
+    # a suite may run some stages only (pretraining always runs: the others read it)
+    some = parse_ssl_suite({**suite.raw, "stages": ["finetune", "clustering"]})
+    assert {method for _, method, _ in plan_jobs(some)} == {"pretrain_job", "finetune_job", "clustering_job"}
 
 
 def test_ssl_suite_errors():
@@ -31,6 +44,10 @@ def test_ssl_suite_errors():
         parse_ssl_suite({"kind": "ssl", "dataset": "digits", "finetune": {"fractions": [0.1], "steps": [1, 2]}})
     with pytest.raises(ValueError, match="unknown keys"):
         parse_ssl_suite({"kind": "ssl", "dataset": "digits", "epochs": 3})
+    with pytest.raises(ValueError, match=r"unknown stages \['distill'\]"):
+        parse_ssl_suite({"kind": "ssl", "dataset": "digits", "stages": ["distill"]})
+    with pytest.raises(ValueError, match="--finetune must be one of"):
+        parse_ssl_suite({"kind": "ssl", "dataset": "digits", "finetune": {"modes": ["lp"]}})
 
 
 def test_label_subsets_are_stratified_nested_and_seeded():
@@ -59,18 +76,21 @@ def test_tiny_ssl_suite_runs_end_to_end_and_resumes(tmp_path):
         "name": "tiny", "kind": "ssl", "dataset": "digits", "seeds": [0], "threads": 1,
         "max_train": 120, "max_eval": 60,
         "model": {"name": "mmgnn", "hidden": 8, "layers": 1, "heads": 2},
-        "pretrain": {"objectives": ["masked", "contrastive"], "batch_size": 60},
-        "finetune": {"fractions": [0.1, 1.0], "steps": [2, 2], "batch_size": 16},
+        "pretrain": {"objectives": ["masked", "contrastive"], "batch_size": 60, "steps": 2, "warmup_steps": 1,
+                     "config": {"chance_guard": False}},
+        "finetune": {"fractions": [0.1, 1.0], "steps": [2, 2], "batch_size": 16, "modes": ["probe", "lpft"]},
         "clustering": {"num_clusters": 10, "kmeans_objectives": ["contrastive"], "dec_objective": "contrastive",
-                       "dec_samples": 60, "dec_epochs": 1, "dec_batch_size": 30},
+                       "dec_samples": 60, "dec_steps": 2, "dec_batch_size": 30},
         "transfer": {"steps": 2, "batch_size": 16},
     })
     report = run_ssl_suite(suite, tmp_path / "work", tmp_path / "out", command="test")
     summary = report["summary"]
-    assert set(summary["label_efficiency"]) == {"none", "masked", "contrastive"}
-    assert 10 <= summary["label_efficiency"]["masked"]["0.1"]["labels"] <= 14  # ~10 % of 120, per class
+    assert set(summary["label_efficiency"]) == {"none", "masked/probe", "masked/lpft", "contrastive/probe",
+                                                "contrastive/lpft"}
+    assert 10 <= summary["label_efficiency"]["masked/probe"]["0.1"]["labels"] <= 14  # ~10 % of 120, per class
     methods = summary["clustering"]
-    assert "k-means: raw pixels" in methods and "DEC (contrastive)" in methods
+    assert "k-means: raw pixels" in methods and "DEC: per-modality projections (contrastive)" in methods
+    assert "k-means: joint graph embedding (contrastive)" in methods
     assert all(0.0 <= m["nmi"]["mean"] <= 1.0 for m in methods.values())
     assert set(summary["modality_dropout"]["0.3"]) == {"full", "without_audio", "without_image", "without_text"}
     assert summary["distillation"]["teacher"]["n"] == 1

@@ -15,6 +15,7 @@ import torch
 from mmgraph import MultimodalSample
 from mmgraph.datasets import DATASETS, GraphDataset
 from mmgraph.datasets.avmnist import (
+    SNR_DB_RANGE,
     SPLITS,
     AVMNISTSplit,
     draw_pairing,
@@ -244,6 +245,33 @@ def test_verify_files_names_bad_files_and_rehashes_changed_ones(tmp_path):
 
 @pytest.mark.data
 @needs_data
+def test_nuisance_redraw_keeps_digit_image_and_clip_and_redraws_the_noise(dataset):
+    rows = np.arange(0, 2000, 7)
+    first = dataset.resample_nuisance("train", rows, np.random.default_rng(1))
+    second = dataset.resample_nuisance("train", rows, np.random.default_rng(2))
+    again = dataset.resample_nuisance("train", rows, np.random.default_rng(1))
+    split = dataset.splits["train"]
+    own = split[rows]
+    redrawn = split[rows].redraw_nuisance(np.random.default_rng(1))
+    assert dataset.nuisance_modalities == ("audio",)
+    # what the labels depend on is the sample's own: digit, image, clean clip (hence speaker)
+    assert np.array_equal(redrawn.labels, own.labels) and np.array_equal(redrawn.images, own.images)
+    assert np.array_equal(redrawn.pairing.clip_index, own.pairing.clip_index)
+    # the nuisance is drawn afresh, from the recipe's distributions
+    p = redrawn.pairing
+    assert (p.noise_index != own.pairing.noise_index).mean() > 0.9
+    assert p.snr_db.min() >= SNR_DB_RANGE[0] and p.snr_db.max() <= SNR_DB_RANGE[1]
+    lengths = np.array([split.banks.noises[j].shape[0] for j in p.noise_index])
+    assert (p.noise_offset >= 0).all() and (p.noise_offset < lengths).all()
+    for a, b, c, o in zip(first[:20], second[:20], again[:20], own[:20]):
+        assert a.y == b.y == o.y and np.array_equal(a.image, o.image)
+        assert a.audio.waveform.shape == o.audio.waveform.shape
+        assert not np.array_equal(a.audio.waveform, b.audio.waveform)
+        assert np.array_equal(a.audio.waveform, c.audio.waveform)  # the same generator draws the same
+
+
+@pytest.mark.data
+@needs_data
 def test_held_out_speaker_and_noise_shift_splits(dataset):
     shifted = load_avmnist_dataset(root=DATA_ROOT, verify=False, holdout_speakers=("theo",),
                                    holdout_noise=("human non-speech", "rain"))
@@ -268,6 +296,11 @@ def test_held_out_speaker_and_noise_shift_splits(dataset):
     assert np.array_equal(speaker.pairing.snr_db, test.pairing.snr_db)  # only the voice changes
     assert np.array_equal(speaker.pairing.noise_index, test.pairing.noise_index)
     assert set(noise.pairing.noise_index.tolist()) <= held  # only the noise changes
+    # the pretraining re-draw of the nuisance keeps the held-out noises out too
+    redrawn = shifted.resample_nuisance("train", np.arange(3000), np.random.default_rng(0))
+    assert not held & set(redrawn.pairing.noise_index.tolist())
+    with pytest.raises(ValueError, match="re-drawn for the splits"):
+        shifted.resample_nuisance("test_noise", np.arange(3), np.random.default_rng(0))
     assert np.array_equal(noise.pairing.clip_index, test.pairing.clip_index)
     assert np.array_equal(noise.images, test.images)
     sample = noise[7]

@@ -1,8 +1,10 @@
 """Self-supervised pretraining: masking never leaks, InfoNCE pulls pairs together, pretrain → fine-tune."""
 
 import json
+import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,7 +15,16 @@ from mmgraph.models.objectives import CrossModalContrastive, MaskedNodeObjective
 from mmgraph.nn.losses import symmetric_info_nce
 from mmgraph.nn.masking import mask_nodes
 from mmgraph.train import TrainConfig, Trainer, read_checkpoint, seed_everything
-from mmgraph.train.pretrain import PretrainConfig, build_pretrain_model, load_pretrain_run, pretrain
+from mmgraph.train.pretrain import (
+    PRETRAIN_TRAIN_CONFIG,
+    LossAtChance,
+    NuisanceRedraw,
+    PretrainConfig,
+    build_pretrain_model,
+    load_pretrain_run,
+    pretrain,
+    pretrain_train_config,
+)
 from mmgraph.train.runs import init_from
 
 SMALL = ModelConfig(hidden=16, layers=1, heads=2)
@@ -132,7 +143,8 @@ def test_contrastive_views_are_separate(digits):
     audio, image = objective.modalities.index("audio"), objective.modalities.index("image")
     assert torch.equal(za[:, image], zb[:, image]) and not torch.allclose(za[:, audio], zb[:, audio])
     assert present.all() and set(out.parts) >= {"contrastive/audio-image", "contrastive/image-text"}
-    assert torch.isclose(out.parts["contrastive/temperature"], torch.tensor(0.07))
+    assert torch.isclose(out.parts["contrastive/temperature"], torch.tensor(0.1))  # fixed by default
+    assert not objective.logit_scale.requires_grad
 
 
 def test_pretraining_reads_no_labels(digits):
@@ -154,7 +166,7 @@ def test_cli_pretrain_then_train_init_round_trip(tmp_path, capsys):
     model_toml.write_text('name = "mmgnn"\nhidden = 16\nlayers = 1\nheads = 2\n')
     pre, fine = tmp_path / "pre", tmp_path / "fine"
     assert main(["pretrain", "--data", "digits", "--out", str(pre), "--objective", "both", "--epochs", "1",
-                 "--batch-size", "128", "--model", str(model_toml), "--no-progress"]) == 0
+                 "--batch-size", "128", "--model", str(model_toml), "--no-progress", "--no-chance-guard"]) == 0
     assert "run folder" in capsys.readouterr().out
     info = json.loads((pre / "run.json").read_text())
     assert info["kind"] == "pretrain" and info["pretrain_config"]["objective"] == "both"
@@ -212,7 +224,8 @@ def test_pretrain_config_validation():
 def test_dec_on_pretrained_embeddings_without_labels(digits, tmp_path):
     """The DEC head (num_clusters, no task) fine-tunes a pretrained model on data without labels."""
     train, config = digits
-    pretrain(train, tmp_path, model_config=SMALL, pretrain_config=PretrainConfig(objective="contrastive"),
+    pretrain(train, tmp_path, model_config=SMALL, pretrain_config=PretrainConfig(objective="contrastive",
+                                                                             chance_guard=False),
              train_config=TrainConfig(epochs=1, batch_size=48, progress=False))
     unlabelled = GraphDataset(replace(train.data, y=None, targets={}), train.config)
     spec = DataSpec.from_graph_config(config, load_dataset("digits").tasks)
@@ -227,3 +240,104 @@ def test_dec_on_pretrained_embeddings_without_labels(digits, tmp_path):
     assert q.shape == (len(train), 4) and torch.all(q >= 0) and torch.allclose(q.sum(1), torch.ones(len(train)))
     metrics = trainer.evaluate(train)  # labels only here, for the metrics
     assert 0.0 <= metrics["cluster/nmi"] <= 1.0 and 0.0 <= metrics["cluster/cluster_accuracy"] <= 1.0
+
+
+# ------------------------------------------------------------------------- the recipe that learns (issue 12)
+
+TINY = TrainConfig(steps=40, batch_size=32, lr=2e-3, weight_decay=0.05, warmup=0.1, grad_clip=5.0, progress=False)
+
+
+def test_pretrain_defaults_are_the_cross_modal_recipe():
+    pc = PretrainConfig()
+    assert pc.objective == "contrastive" and pc.views == "separate" and pc.projection == 128
+    assert pc.temperature == 0.1 and not pc.learn_temperature and pc.joint_weight == 0.5
+    assert pc.augment == ["redraw", "specaugment", "patch_dropout"] and pc.patch_dropout == 0.2
+    tc = PRETRAIN_TRAIN_CONFIG
+    assert (tc.steps, tc.batch_size, tc.lr, tc.weight_decay, tc.grad_clip) == (1200, 256, 2e-3, 0.05, 5.0)
+    assert round(tc.warmup * tc.steps) == 100
+    assert pretrain_train_config(None, {"epochs": 3}).steps is None  # --epochs alone: an epoch budget
+    assert pretrain_train_config(None, {"lr": 1e-3}).steps == 1200
+    with pytest.raises(ValueError, match="unknown augmentations"):
+        PretrainConfig(augment=["mixup"])
+
+
+def test_joint_term_trains_the_gate_and_not_the_views(digits):
+    """The joint term reaches the modality gate (separate views never run it); its targets are detached,
+    so it sends no gradient into the separate-view projections."""
+    train, _ = digits
+    batch = train.collate_indices(range(16))
+    net = fitted_model(train, objective="contrastive")
+    objective = net.objectives["contrastive"]
+    objective(net.model, batch).parts["contrastive/joint"].backward()
+    gate = [p.grad for n, p in net.model.named_parameters() if n.startswith("readout.gate.")]
+    assert gate and all(g is not None and g.abs().sum() > 0 for g in gate)
+    assert all(p.grad is None for p in objective.project.parameters())
+    without = fitted_model(train, objective="contrastive", joint_weight=0.0)
+    out = without.objectives["contrastive"](without.model, batch)
+    out.loss.backward()
+    assert "contrastive/joint" not in out.parts and torch.isclose(out.loss, out.parts["contrastive/infonce"])
+    assert all(p.grad is None for n, p in without.model.named_parameters() if n.startswith("readout.gate."))
+
+
+def test_spec_augment_changes_only_what_the_contrastive_objective_sees(digits):
+    train, _ = digits
+    net = fitted_model(train, objective="both")
+    batch = train.collate_indices(range(16))
+    before = batch["audio"].x.clone()
+    net.train()
+    augmented = net.augmented(batch)
+    assert torch.equal(batch["audio"].x, before)  # the masked objective reads the batch unchanged
+    assert not torch.equal(augmented["audio"].x, before) and torch.equal(augmented["image"].x, batch["image"].x)
+    net.eval()
+    assert net.augmented(batch) is batch
+
+
+def test_loss_at_chance_guard_fires_on_an_untrainable_run(shared_info):
+    _, splits = shared_info
+    seed_everything(0)
+    with pytest.raises(LossAtChance, match=r"learned nothing: the train InfoNCE .* of chance ln\(32\) = 3.466 "
+                                           r"after 2 epoch\(s\), 10 steps"):
+        pretrain(splits["train"], None, model_config=SMALL, train_config=TINY.replace(lr=0.0),
+                 pretrain_config=PretrainConfig(guard_steps=8))
+    # before the warm-up nothing is checked, but the end of the run is
+    with pytest.raises(LossAtChance, match="at the end of the run"):
+        pretrain(splits["train"], None, model_config=SMALL, train_config=TINY.replace(lr=0.0, steps=6),
+                 pretrain_config=PretrainConfig(guard_steps=400))
+
+
+def test_learnable_run_passes_the_guard_and_logs_held_out_infonce_against_chance(shared_info, tmp_path):
+    ds, splits = shared_info
+    seed_everything(0)
+    redraw = NuisanceRedraw(ds, "train", np.arange(len(splits["train"])), splits["train"], seed=0)
+    _, result = pretrain(splits["train"], tmp_path, model_config=SMALL, train_config=TINY, val=splits["val"],
+                         pretrain_config=PretrainConfig(guard_steps=8), redraw=redraw)
+    rows = result.history
+    assert [r["steps"] for r in rows] == [5, 10, 15, 20, 25, 30, 35, 40]  # 160 samples, batch 32: 5 steps an epoch
+    assert all(r["chance"] == pytest.approx(math.log(32)) for r in rows)
+    assert rows[-1]["train/contrastive/infonce"] < 0.9 * math.log(32)
+    assert rows[-1]["val/contrastive/infonce"] < rows[0]["val/contrastive/infonce"]
+    assert all("val/contrastive/joint" in r and "train/contrastive/joint" in r for r in rows)
+    summary = json.loads((tmp_path / "pretrain_metrics.json").read_text())
+    assert summary["steps"] == 40 and summary["final_heldout_infonce"] == rows[-1]["val/contrastive/infonce"]
+    assert "train/contrastive/infonce" in (tmp_path / "metrics.csv").read_text()
+
+
+def test_nuisance_redraw_differs_per_epoch_and_keeps_labels(shared_info):
+    ds, _ = shared_info
+    data = ds.featurize("train", ds.fit_graph_config()).subset(range(40))
+    original = {m: c.x.clone() for m, c in data.columns.items()}
+    y = data.y.clone()
+    redraw = NuisanceRedraw(ds, "train", np.arange(40), data, seed=3)
+    redraw(0)  # the first epoch sees the dataset's own draw
+    assert all(torch.equal(data.columns[m].x, original[m]) for m in original)
+    redraw(1)
+    epoch1 = data.columns["audio"].x.clone()
+    redraw(2)
+    epoch2 = data.columns["audio"].x.clone()
+    assert not torch.equal(epoch1, original["audio"]) and not torch.equal(epoch1, epoch2)
+    assert torch.equal(data.columns["image"].x, original["image"]) and torch.equal(data.y, y)
+    assert torch.equal(data.columns["audio"].counts, data.columns["audio"].counts)
+    redraw(1)  # the same epoch draws the same (a resumed run sees what an uninterrupted one did)
+    assert torch.equal(data.columns["audio"].x, epoch1)
+    with pytest.raises(ValueError, match="cannot re-draw"):
+        load_dataset("digits").resample_nuisance("train", np.arange(3), np.random.default_rng(0))

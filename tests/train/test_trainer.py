@@ -137,3 +137,27 @@ def test_loader_batches_follow_the_model(digits_small):
     assert "edge_index" in next(iter(train.loader(8)))["audio", "cross", "image"]
     with pytest.raises(ValueError, match="full_edges='list'"):
         lists(train.collate_indices(range(4), full_edges="dense"))
+
+
+def test_step_budget_hooks_parts_and_frozen_parameters(digits_small):
+    """``steps`` ends training inside an epoch with the schedule spent; hooks run in order; each loss part's
+    epoch mean is in the row; frozen parameters stay out of the optimiser, ``lr_scale`` scales the rest."""
+    train, _, spec = digits_small
+    model = make(spec)
+    for name, p in model.named_parameters():
+        p.requires_grad_(not name.startswith("encoders."))
+    before = {k: v.clone() for k, v in model.named_parameters() if k.startswith("encoders.")}
+    calls = []
+    trainer = Trainer(model, TrainConfig(steps=10, batch_size=32, lr=1e-2, progress=False), lr_scale={"head.": 0.5})
+    groups = {round(g["lr"], 9): len(g["params"]) for g in trainer.param_groups()}
+    assert set(groups) == {0.01, 0.005} and sum(groups.values()) == sum(p.requires_grad for p in model.parameters())
+    result = trainer.fit(train, None, on_epoch_start=lambda e: calls.append(("start", e)),
+                         epoch_metrics=lambda e: {"extra": float(e)},
+                         on_epoch_end=lambda e, row: calls.append(("end", e, row["extra"])))
+    assert [r["steps"] for r in result.history] == [8, 10]  # 256 samples / 32: 8 steps an epoch, then 2
+    assert result.history[-1]["lr"] == 0.0  # the cosine schedule spans the 10 steps
+    assert calls == [("start", 0), ("end", 0, 0.0), ("start", 1), ("end", 1, 1.0)]
+    assert {"train/digit", "train/snr_db"} <= set(result.history[0])
+    assert all(torch.equal(p, before[k]) for k, p in model.named_parameters() if k in before)
+    with pytest.raises(ValueError, match="'steps' must be >= 1"):
+        TrainConfig(steps=0)
