@@ -128,7 +128,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 0
     run = run_benchmark(args.suite, args.out, quick=args.quick,
                         seeds=list(range(args.seeds)) if args.seeds is not None else None, root=args.root,
-                        threads=args.threads, progress=not args.no_progress,
+                        threads=args.threads, workers=args.workers, progress=not args.no_progress,
                         command=recorded_command(sys.argv[1:]), graph=_graph_overrides(args.graph))
     print(run.summary())
     return 0
@@ -340,7 +340,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="apply the suite's [quick] settings")
     p.add_argument("--list", action="store_true", help="list the built-in suites (each one parsed) and exit")
     p.add_argument("--seeds", type=int, help="number of seeds (0..N-1), overriding the suite")
-    p.add_argument("--threads", type=int, help="torch threads per run (default: the suite's, else torch's)")
+    p.add_argument("--threads", type=int, help="torch threads per run (default: the suite's, else the CPUs divided "
+                   "among the workers, else torch's)")
+    p.add_argument("--workers", type=int, help="runs at once, each in its own process (default: the suite's, else 1; "
+                   "at most the CPU count)")
     p.add_argument("--graph", metavar="FILE.toml", help=GRAPH_HELP + ", after the suite's own [graph]")
     p.add_argument("--root", help="raw-data folder, for built-in datasets that need one (default $MMGRAPH_DATA)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

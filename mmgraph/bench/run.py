@@ -41,7 +41,8 @@ class BenchmarkRun:
 
 
 def run_benchmark(suite: str, out: str | Path | None = None, *, quick: bool = False, seeds: list[int] | None = None,
-                  root: str | None = None, threads: int | None = None, progress: bool = True,
+                  root: str | None = None, threads: int | None = None, workers: int | None = None,
+                  progress: bool = True,
                   command: str | None = None, graph: Mapping[str, Any] | None = None) -> BenchmarkRun:
     """Run (or resume) a suite with the runner of its ``kind``.
 
@@ -51,7 +52,8 @@ def run_benchmark(suite: str, out: str | Path | None = None, *, quick: bool = Fa
         quick: apply the suite's ``[quick]`` settings.
         seeds: override the suite's seeds.
         root: raw-data folder (overrides the suite's).
-        threads: torch threads per run (overrides an SSL suite's ``threads``).
+        threads: torch threads per run (overrides the suite's ``threads``).
+        workers: runs at once, each in its own process (overrides a models suite's ``workers``).
         progress: progress bars.
         command: the command line to record in the report.
         graph: graph-config overrides (a ``[graph]`` table, as ``mmgraph bench --graph FILE.toml`` reads
@@ -69,7 +71,8 @@ def run_benchmark(suite: str, out: str | Path | None = None, *, quick: bool = Fa
     models.root = root or models.root
     models.graph = merge_graph_overrides(models.graph, graph or {})
     folder = Path(out or f"bench-out/{models.name}")
-    report = run_suite(models, folder, quick=quick, seeds=seeds, progress=progress, command=command, threads=threads)
+    report = run_suite(models, folder, quick=quick, seeds=seeds, progress=progress, command=command, threads=threads,
+                       workers=workers)
     return BenchmarkRun("models", models.name, report, folder)
 
 

@@ -25,6 +25,8 @@ import hashlib
 import json
 import logging
 import multiprocessing as mp
+import multiprocessing.connection
+import os
 import platform
 import re
 import resource
@@ -291,12 +293,17 @@ def _job_process(job: dict[str, Any], queue) -> None:  # pragma: no cover - runs
         raise
 
 
-def _run_isolated(job: dict[str, Any]) -> bool:
-    """``run_job`` in a fresh process; ``False`` when another process holds the job."""
+def _start_isolated(job: dict[str, Any]):
+    """``run_job`` started in a fresh (spawned) process: ``(process, queue)``; see ``_isolated_outcome``."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     proc = ctx.Process(target=_job_process, args=(job, queue), daemon=False)
     proc.start()
+    return proc, queue
+
+
+def _isolated_outcome(job: dict[str, Any], proc, queue) -> bool:
+    """The finished process's outcome: ``True`` done, ``False`` held by another process; a failure raises."""
     proc.join()
     error = queue.get() if not queue.empty() else None
     if error == _BUSY:
@@ -304,6 +311,43 @@ def _run_isolated(job: dict[str, Any]) -> bool:
     if proc.exitcode != 0 or error:
         raise RuntimeError(f"job {job['label']!r} seed {job['train']['seed']} failed: {error or proc.exitcode}")
     return True
+
+
+def _run_isolated(job: dict[str, Any]) -> bool:
+    """``run_job`` in a fresh process; ``False`` when another process holds the job."""
+    return _isolated_outcome(job, *_start_isolated(job))
+
+
+def _run_parallel(jobs: list[dict[str, Any]], workers: int, bar) -> list[dict[str, Any]]:
+    """Run ``jobs`` in up to ``workers`` fresh processes at once; returns the jobs other processes held.
+
+    A failed job lets the running ones finish (their results are kept, a rerun resumes) and then raises.
+    """
+    pending = [job for job in jobs if not Path(job["result_path"]).exists()]
+    bar.update(len(jobs) - len(pending))
+    running: dict[Any, tuple[dict[str, Any], Any, float]] = {}
+    held, failure = [], None
+    while pending or running:
+        while pending and len(running) < workers and failure is None:
+            job = pending.pop(0)
+            proc, queue = _start_isolated(job)
+            running[proc] = (job, queue, time.perf_counter())
+        if not running:
+            break
+        mp.connection.wait([proc.sentinel for proc in running])
+        for proc in [p for p in running if not p.is_alive()]:
+            job, queue, t0 = running.pop(proc)
+            try:
+                if _isolated_outcome(job, proc, queue):
+                    log.info("%s seed %d done in %.0f s", job["label"], job["train"]["seed"], time.perf_counter() - t0)
+                else:
+                    held.append(job)
+            except RuntimeError as exc:
+                failure = failure or exc
+            bar.update(1)
+    if failure is not None:
+        raise failure
+    return held
 
 
 def _run_or_wait(job: dict[str, Any], isolate: bool, *, wait: bool) -> bool:
@@ -332,7 +376,7 @@ def _run_or_wait(job: dict[str, Any], isolate: bool, *, wait: bool) -> bool:
 
 def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list[int] | None = None,
               progress: bool = True, isolate: bool = True, command: str | None = None,
-              threads: int | None = None) -> dict[str, Any]:
+              threads: int | None = None, workers: int | None = None) -> dict[str, Any]:
     """Run every (model, seed) of ``suite``; write results.json/.csv/.md and plots into ``out``.
 
     Args:
@@ -344,7 +388,11 @@ def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list
         isolate: run each job in a fresh process (clean peak-memory numbers); ``False`` runs
             them in this process (faster start, used by tests).
         command: the command line to record in the results.
-        threads: torch threads per job (default: torch's default).
+        threads: torch threads per job (default: the suite's ``threads``, else the machine's CPUs
+            divided among the ``workers``, else torch's default).
+        workers: jobs run at once, each in its own process (default: the suite's ``workers``;
+            at most the machine's CPU count). On a small machine two one-thread jobs side by side
+            finish sooner than two-thread jobs one after another: small models scale poorly over threads.
     """
     from mmgraph.bench.report import write_report
 
@@ -359,6 +407,9 @@ def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list
     if unknown:
         raise ValueError(f"suite {suite.name!r}: models {unknown} name no registered model (registered: "
                          f"{MODELS.list()}); register yours in a file the suite's 'imports' lists")
+    cpus = os.cpu_count() or 1
+    workers = max(1, min(workers or suite.workers, cpus))
+    threads = threads or suite.threads or (max(1, cpus // workers) if workers > 1 else None)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
@@ -383,12 +434,17 @@ def run_suite(suite: Suite, out: str | Path, *, quick: bool = False, seeds: list
                 "imports": list(suite.imports),
                 "source": {"data": suite.dataset, "root": suite.root, "data_seed": suite.data_seed},
             })
-    bar = tqdm(jobs, desc=f"bench {suite.name}", unit="run", disable=not progress)
-    held_elsewhere = []
-    for job in bar:
-        bar.set_postfix_str(f"{job['label']} seed {job['train']['seed']}")
-        if not _run_or_wait(job, isolate, wait=False):
-            held_elsewhere.append(job)
+    if workers > 1 and isolate:
+        with tqdm(total=len(jobs), desc=f"bench {suite.name} ({workers} at once)", unit="run",
+                  disable=not progress) as bar:
+            held_elsewhere = _run_parallel(jobs, workers, bar)
+    else:
+        bar = tqdm(jobs, desc=f"bench {suite.name}", unit="run", disable=not progress)
+        held_elsewhere = []
+        for job in bar:
+            bar.set_postfix_str(f"{job['label']} seed {job['train']['seed']}")
+            if not _run_or_wait(job, isolate, wait=False):
+                held_elsewhere.append(job)
     for job in held_elsewhere:  # jobs other processes were running: wait for them (or take them over)
         _run_or_wait(job, isolate, wait=True)
     results = [json.loads(Path(job["result_path"]).read_text()) for job in jobs]

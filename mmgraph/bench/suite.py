@@ -6,6 +6,8 @@ A suite is a TOML file::
     dataset = "digits"            # built-in name, manifest path or converted folder
     tasks = ["digit"]             # the first task is the headline
     seeds = [0, 1, 2]
+    workers = 2                   # jobs run at once, each in its own process (capped at the CPU count)
+    threads = 1                   # torch threads per job (default: the CPUs divided among the workers)
     imports = ["my_models.py"]    # optional: Python files (relative to the suite) or modules that
                                   # register models (MODELS.register), imported before any is built
 
@@ -103,7 +105,15 @@ class Suite:
     max_train: int | None = None
     max_eval: int | None = None
     imports: list[str] = field(default_factory=list)
+    workers: int = 1
+    threads: int | None = None
     source: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("workers", "threads"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"suite {self.name!r}: {name} must be a positive integer (got {value!r})")
 
     def train_config(self, entry: ModelEntry, seed: int) -> TrainConfig:
         merged = {**self.train, **entry.train, "seed": seed}

@@ -172,6 +172,39 @@ def test_cli_bench_isolated_quick(tmp_path, capsys):
     assert graph["edges"]["audio-text"] == "aligned:0.2" and graph["edges"]["text"] == "window:1"
 
 
+@pytest.mark.slow  # spawns several processes; CI runs the slow tests as a step of their own
+def test_parallel_workers_give_the_sequential_numbers(tmp_path, capsys):
+    """``--workers 2``: the jobs run side by side in their own processes, with the numbers of one after another."""
+    import torch
+
+    (tmp_path / "tiny.toml").write_text(TINY)
+    assert main(["bench", "--suite", str(tmp_path / "tiny.toml"), "--out", str(tmp_path / "par"), "--quick",
+                 "--workers", "2", "--threads", "1", "--no-progress"]) == 0
+    assert "| graph |" in capsys.readouterr().out
+    threads = torch.get_num_threads()
+    try:
+        sequential = run_suite(load_suite(str(tmp_path / "tiny.toml")), tmp_path / "seq", quick=True, progress=False,
+                               isolate=False, threads=1)
+    finally:
+        torch.set_num_threads(threads)
+    parallel = json.loads((tmp_path / "par" / "results.json").read_text())
+    assert [r["label"] for r in parallel["runs"]] == [r["label"] for r in sequential["runs"]] == ["graph", "image only"]
+    for a, b in zip(parallel["runs"], sequential["runs"]):
+        assert a["test"] == b["test"] and a["robustness"] == b["robustness"]
+        assert a["environment"]["threads"] == 1
+
+
+def test_suite_workers_and_threads_are_checked(tmp_path):
+    import tomllib
+
+    suite = parse_suite(tomllib.loads(TINY.replace('seeds = [0]', 'seeds = [0]\nworkers = 2\nthreads = 1')))
+    assert (suite.workers, suite.threads) == (2, 1)
+    assert parse_suite(tomllib.loads(TINY)).workers == 1
+    for bad in ("workers = 0", "threads = -1", "workers = true"):
+        with pytest.raises(ValueError, match="must be a positive integer"):
+            parse_suite(tomllib.loads(TINY.replace('seeds = [0]', f'seeds = [0]\n{bad}')))
+
+
 def test_summary_and_directions():
     assert lower_is_better("test/snr_db/mae") and not lower_is_better("test/digit/accuracy")
     report = {"models": ["a"], "runs": [
