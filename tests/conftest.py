@@ -21,7 +21,8 @@ torch.set_num_threads(1)
 # default's own test sets this variable itself. Spawned `python -m mmgraph` processes inherit it.
 os.environ.setdefault("MMGRAPH_TEXT_ENCODER", "token")
 
-SHARED_DATA = Path(os.environ.get("MMGRAPH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+# an empty $MMGRAPH_DATA counts as unset
+SHARED_DATA = Path(os.environ.get("MMGRAPH_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
 
 
