@@ -61,8 +61,8 @@ def read(path: Path) -> dict:
 def test_collate_speed(tmp_path):
     run_script("collate_speed.py", "--repeats", "1", "--graphs", "4", "--out", str(tmp_path / "c.json"))
     result = read(tmp_path / "c")
-    assert result["batch_size"] == 4 and result["command"].endswith("--repeats 1 --graphs 4")
-    assert all(row["median_ms_per_batch"] > 0 for row in result["rows"]) and len(result["rows"]) == 6
+    assert result["batch_size"] == 4 and "--repeats 1" in result["command"] and "--graphs 4" in result["command"]
+    assert all(row["median_ms_per_batch"] > 0 for row in result["rows"]) and len(result["rows"]) == 10
     assert (tmp_path / "c.md").read_text().count("\n|") >= 7 and (tmp_path / "c.png").stat().st_size > 0
 
 

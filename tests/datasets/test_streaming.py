@@ -165,7 +165,8 @@ def _rank(rank: int, world: int, init_file: str, out: str, folder: str) -> None:
         seed_everything(0)
         model = build_model(ModelConfig(hidden=8, layers=1), DataSpec.from_graph_config(stream.config, tasks))
         # DDP needs the same number of steps on every rank: an uneven split would hang here
-        history = Trainer(model, TrainConfig(epochs=1, batch_size=64, progress=False)).fit(stream).history
+        # batch_size is the global batch: 128 over 2 ranks = the stream's 64 per rank
+        history = Trainer(model, TrainConfig(epochs=1, batch_size=128, progress=False)).fit(stream).history
         with open(f"{out}.{rank}", "w") as f:
             json.dump({"ids": ids, "steps": len(stream), "loss": history[0]["train_loss"]}, f)
     finally:

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-MODEL = '[model]\nname = "mmgnn"\nhidden = 16\nlayers = 1\nmodality_dropout = 0.0\n'
+# no random draws (modality dropout, <unk> replacement): each rank would draw its own
+MODEL = '[model]\nname = "mmgnn"\nhidden = 16\nlayers = 1\nmodality_dropout = 0.0\ntoken_unk_rate = 0.0\n'
 EPOCHS = 3
 
 
