@@ -243,11 +243,14 @@ def _add_run_and_data(p: argparse.ArgumentParser, split: str) -> None:
     _add_data_options(p)
 
 
-def _add_train_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=int, help="maximum epochs (default 10; with --resume: more epochs extend the run)")
+def _add_train_options(p: argparse.ArgumentParser, *, lr: str = "1e-3", batch_size: int = 64,
+                       epochs: str = "maximum epochs (default 10; with --resume: more epochs extend the run)") -> None:
+    # The defaults shown are TrainConfig's (train) or PRETRAIN_TRAIN_CONFIG's (pretrain), written out here so
+    # that --help needs no import of the training code; tests/test_cli.py holds the two together.
+    p.add_argument("--epochs", type=int, help=epochs)
     p.add_argument("--seed", type=int, help="seed of initialisation, data order and dropout (default 0)")
-    p.add_argument("--lr", type=float, help="peak learning rate of AdamW (default 1e-3)")
-    p.add_argument("--batch-size", type=int, help="training batch size in graphs (default 64)")
+    p.add_argument("--lr", type=float, help=f"peak learning rate of AdamW (default {lr})")
+    p.add_argument("--batch-size", type=int, help=f"training batch size in graphs (default {batch_size})")
     p.add_argument("--device", help=_DEVICE_HELP)
     p.add_argument("--no-progress", action="store_true", help="no progress bars and no per-epoch lines")
 
@@ -326,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="do not fail a contrastive run whose loss stays at chance")
     p.add_argument("--steps", type=int, help="optimisation steps (default 1200; --epochs alone: full passes instead)")
     p.add_argument("--model", help="model config TOML or 'mmgnn' (the architecture to fine-tune; default mmgnn)")
-    _add_train_options(p)
+    _add_train_options(p, lr="2e-3", batch_size=256,
+                       epochs="full passes instead of --steps (with --resume: more epochs extend the run)")
     p.add_argument("--resume", action="store_true",
                    help="continue the run in --out from its last checkpoint; --epochs may extend it")
     p.add_argument("--root", help="raw-data folder, for built-in datasets that need one (default $MMGRAPH_DATA)")

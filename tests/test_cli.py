@@ -87,6 +87,28 @@ def test_every_command_has_help_and_every_option_help_text():
         assert choice.help, choice.dest
 
 
+@pytest.mark.parametrize("command", ["train", "pretrain"])
+def test_help_states_the_training_defaults_the_command_uses(command):
+    """``train --help`` shows TrainConfig's defaults and ``pretrain --help`` PRETRAIN_TRAIN_CONFIG's (the
+    help is written out so that it needs no import of the training code; this holds the two together)."""
+    import argparse
+
+    from mmgraph.cli import build_parser
+    from mmgraph.train import TrainConfig
+    from mmgraph.train.pretrain import PRETRAIN_TRAIN_CONFIG
+
+    config = TrainConfig() if command == "train" else PRETRAIN_TRAIN_CONFIG
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    helps = {a.dest: a.help for a in commands.choices[command]._actions}
+    shown_lr = helps["lr"].split("(default ")[1].rstrip(")")
+    assert float(shown_lr) == config.lr
+    assert f"(default {config.batch_size})" in helps["batch_size"]
+    if command == "train":
+        assert f"(default {config.epochs};" in helps["epochs"]
+    else:
+        assert "default" not in helps["epochs"] and f"(default {config.steps};" in helps["steps"]
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["--version"], ["train", "--help"], ["predict", "--help"]])
 def test_help_and_version_exit_zero(argv, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -103,6 +103,7 @@ def build_mmgnn(config: ModelConfig, spec: DataSpec) -> MultimodalGNN:
         encoders, layers, readout, build_heads(config, spec), spec.node_types, spec.edge_types,
         modality_dropout=config.modality_dropout, unimodal_weight=config.unimodal_weight,
         isolated_aux_weight=config.isolated_aux_weight, token_unk_rate=config.token_unk_rate,
+        token_random_rate=config.token_random_rate, vocab_size=spec.in_features.get("text"),
         dense_path=config.dense_path, dense_block_limit=config.dense_block_limit,
     )
 

@@ -36,6 +36,11 @@ class MultimodalGNN(nn.Module):
             competent on its own, which is what a missing or corrupted modality leaves.
         token_unk_rate: in training, each token-id input (text) is replaced by ``<unk>`` with this
             probability, so that the model learns to read text with words it does not know.
+        token_random_rate: in training, each token-id input (text) is replaced by a word drawn
+            uniformly from the vocabulary with this probability (BERT's random-token corruption), so
+            that text which contradicts the other modalities is something the model has seen.
+        vocab_size: the number of token ids (``DataSpec.in_features["text"]``); needed by
+            ``token_random_rate``.
         dense_path: run edge types marked ``dense`` as dense attention (``False``: every edge type
             through its edge list, the reference path).
         dense_block_limit: edge lists whose per-graph block ``N_dst_max * N_src_max`` is at most
@@ -58,6 +63,8 @@ class MultimodalGNN(nn.Module):
         unimodal_weight: float = 0.0,
         isolated_aux_weight: float = 0.0,
         token_unk_rate: float = 0.0,
+        token_random_rate: float = 0.0,
+        vocab_size: int | None = None,
         dense_path: bool = True,
         dense_block_limit: int = 16384,
     ) -> None:
@@ -76,6 +83,10 @@ class MultimodalGNN(nn.Module):
         self.unimodal_weight = unimodal_weight
         self.isolated_aux_weight = isolated_aux_weight
         self.token_unk_rate = token_unk_rate
+        if token_random_rate > 0 and (vocab_size is None or vocab_size <= len(Tokenizer.SPECIALS)):
+            raise ValueError(f"token_random_rate needs the vocabulary size (got vocab_size={vocab_size})")
+        self.token_random_rate = token_random_rate
+        self.vocab_size = vocab_size
         self.dense_path = dense_path
         self.dense_block_limit = dense_block_limit
 
@@ -157,18 +168,25 @@ class MultimodalGNN(nn.Module):
         return h, ctx
 
     def replace_tokens(self, x: dict[NodeType, Tensor]) -> dict[NodeType, Tensor]:
-        """Token-id inputs with each non-padding id replaced by ``<unk>`` with probability ``token_unk_rate``."""
+        """Token-id inputs with each non-padding id replaced by ``<unk>`` with probability
+        ``token_unk_rate``, else by a uniformly drawn word with probability ``token_random_rate``."""
         out = dict(x)
         for t, ids in x.items():
             if t == HUB or ids.is_floating_point() or ids.dim() != 1 or ids.numel() == 0:
                 continue
-            swap = (torch.rand(ids.shape, device=ids.device) < self.token_unk_rate) & (ids != Tokenizer.pad_id)
-            out[t] = torch.where(swap, torch.full_like(ids, Tokenizer.unk_id), ids)
+            draw = torch.rand(ids.shape, device=ids.device)
+            real = ids != Tokenizer.pad_id
+            ids = torch.where((draw < self.token_unk_rate) & real, torch.full_like(ids, Tokenizer.unk_id), ids)
+            if self.token_random_rate > 0:
+                random = (draw >= self.token_unk_rate) & (draw < self.token_unk_rate + self.token_random_rate) & real
+                words = torch.randint(len(Tokenizer.SPECIALS), self.vocab_size, ids.shape, device=ids.device)
+                ids = torch.where(random, words, ids)
+            out[t] = ids
         return out
 
     def forward(self, batch: HeteroData) -> ModelOutput:
         x, pos, ctx = self.prepare_inputs(batch)
-        if self.training and self.token_unk_rate > 0:
+        if self.training and (self.token_unk_rate > 0 or self.token_random_rate > 0):
             x = self.replace_tokens(x)
         predictions, h, r = self.core(x, pos, ctx)
         isolated = None

@@ -204,3 +204,32 @@ def test_token_unk_rate_replaces_text_ids_in_training_only():
     assert torch.equal(p1, model(batch).predictions["digit"])
     with pytest.raises(ValueError, match="token_unk_rate"):
         ModelConfig(token_unk_rate=1.0)
+
+
+def test_token_random_rate_draws_real_words_beside_unk_replacement():
+    batch, spec = make_data()
+    vocab = spec.in_features["text"]
+    model = build_model(ModelConfig(hidden=16, token_unk_rate=0.2, token_random_rate=0.5), spec)
+    assert model.vocab_size == vocab
+    big = torch.randint(len(Tokenizer.SPECIALS), vocab, (40000,))
+    big[::10] = Tokenizer.pad_id
+    torch.manual_seed(0)
+    out = model.replace_tokens({"text": big})["text"]
+    real = big != Tokenizer.pad_id
+    assert (out[~real] == Tokenizer.pad_id).all()  # padding is never replaced
+    unk = (out == Tokenizer.unk_id) & real
+    changed = (out != big) & ~unk
+    assert abs(float(unk[real].float().mean()) - 0.2) < 0.02
+    # a uniform draw keeps the word with probability 1/(V - 3): changed ≈ 0.5 × (1 - that)
+    expected = 0.5 * (1 - 1 / (vocab - len(Tokenizer.SPECIALS)))
+    assert abs(float(changed[real].float().mean()) - expected) < 0.02
+    assert int(out[changed].min()) >= len(Tokenizer.SPECIALS) and int(out[changed].max()) < vocab
+    # without random words, the draw is unk replacement's as before (one uniform per token): same seed, same ids
+    plain = build_model(ModelConfig(hidden=16, token_unk_rate=0.2), spec)
+    torch.manual_seed(3)
+    a = plain.replace_tokens({"text": big})["text"]
+    torch.manual_seed(3)
+    before = torch.where((torch.rand(big.shape) < 0.2) & real, torch.full_like(big, Tokenizer.unk_id), big)
+    assert torch.equal(a, before)
+    with pytest.raises(ValueError, match="token_random_rate"):
+        ModelConfig(token_unk_rate=0.5, token_random_rate=0.5)
