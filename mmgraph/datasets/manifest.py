@@ -40,7 +40,9 @@ One record per JSONL line (or CSV row, same column names)::
   tasks carry the names (``Task.class_names``, kept in ``meta.json`` and a run's ``run.json``). A
   task with a single class name is refused (a classifier needs two classes). Given names
   (``class_names=``: a trained run's, when it reads new data) are used as they are for their tasks:
-  a name not among them, or a number, rejects its record.
+  a name not among them rejects its record (``mmgraph predict`` and ``evaluate`` say so in a
+  warning; leave the label out of a record only to be predicted). Class ids given as integers are
+  read as ids, as before.
 - In a CSV file an empty cell is an absent value, ``label`` is parsed as an int when it looks
   like one, as a float when it looks like one, and is a class name otherwise; ``targets`` holds a
   JSON object (``{"snr_db": -4.2}``, ``{"mood": "calm"}``).
@@ -63,7 +65,7 @@ import os
 import re
 import stat
 import struct
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -284,13 +286,14 @@ class _RecordChecker:
     """The checks of one pass over a manifest (holds the ids seen and the kind of each label and target).
 
     Args:
-        class_names: task → class names: a string label (or target) of such a task becomes its class id.
-        fixed: the tasks whose names were given (a trained run's): their values must be names from the start.
-        collect: the label pass: a class name of a task without names is kept as the string.
+        class_names: task → class names: a string label (or target) of such a task becomes its class id
+            (a name not among them rejects its record).
+        collect: the label pass: class names are kept as the strings (those of tasks in
+            ``class_names`` checked to be among them).
     """
 
     def __init__(self, root: Path, *, allow_outside: bool, from_csv: bool,
-                 class_names: Mapping[str, Sequence[str]], fixed: Collection[str], collect: bool) -> None:
+                 class_names: Mapping[str, Sequence[str]], collect: bool) -> None:
         self.root = root
         self.root_str = str(root)
         self.root_prefix = _with_separator(self.root_str)
@@ -300,9 +303,7 @@ class _RecordChecker:
         self.seen_ids: set[str] = set()
         self.class_ids = {task: {name: k for k, name in enumerate(names)} for task, names in class_names.items()}
         self.collect = collect
-        # field ("label", "targets['mood']") → (kind, line of its first value; None: given names)
-        self.first_kind: dict[str, tuple[str, int | None]] = {
-            _field_of(task): ("name", None) for task in fixed}
+        self.first_kind: dict[str, tuple[str, int]] = {}  # field ("label", "targets['mood']") → (kind, line)
 
     def check(self, index: int, line: int, obj: dict[str, Any] | None, error: str | None) -> ManifestRecord:
         if error is not None:  # obj, when given, holds what could be read of the record: its id
@@ -349,6 +350,11 @@ class _RecordChecker:
             fields["targets"], reason = self._targets(obj["targets"], line)
             if reason is not None:
                 return ManifestRecord(index, line, rid, split, reason=reason)
+        # names become ids last: a record refused for anything else is refused for it in the label pass
+        # too, so a name only such a record has (which the pass did not count) is never the reason given
+        reason = self._name_ids(fields)
+        if reason is not None:
+            return ManifestRecord(index, line, rid, split, reason=reason)
         return ManifestRecord(index, line, rid, split, fields, confined=not self.allow_outside)
 
     def _id(self, value: Any) -> tuple[str | None, str | None]:
@@ -423,7 +429,7 @@ class _RecordChecker:
         reason = self._same_kind("label", "label", value, kind, line) or _empty_name("label", label)
         if reason is not None:
             return None, reason
-        return self._class_id(LABEL_TASK, label) if kind == "name" else (label, None)
+        return label, None
 
     def _targets(self, value: Any, line: int) -> tuple[dict[str, Any] | None, str | None]:
         if self.from_csv:
@@ -441,8 +447,6 @@ class _RecordChecker:
                               f"{_json_type(item)} {_shown(item)}")
             kind = "name" if isinstance(item, str) else "number"
             reason = self._same_kind(where, f"{name!r} target", item, kind, line) or _empty_name(where, item)
-            if reason is None and kind == "name":
-                item, reason = self._class_id(name, item)
             if reason is not None:
                 return None, reason
             out[name] = item
@@ -456,21 +460,33 @@ class _RecordChecker:
         first, first_line = self.first_kind.setdefault(where, (kind, line))
         if kind == first:
             return None
-        if first_line is None:  # the classes were given (a trained run's): values must be their names
-            return f"{where}: {_shown(value)} is {_KINDS[kind]} but the classes are names: give the class name"
         rule = ("labels must be all integers (class ids), all floats (regression values) or all class names "
                 "(strings)" if where == "label" else
                 "a target is all numbers (regression) or all class names (classification)")
         return f"{where}: {_shown(value)} is {_KINDS[kind]} but the manifest's first {what} (line {first_line}) is " \
                f"{_KINDS[first]}: {rule}"
 
+    def _name_ids(self, fields: dict[str, Any]) -> str | None:
+        """Turn the class names among ``fields``' label and targets into class ids; why not, if a name is unknown."""
+        if isinstance(fields.get("label"), str):
+            fields["label"], reason = self._class_id(LABEL_TASK, fields["label"])
+            if reason is not None:
+                return reason
+        targets = fields.get("targets", {})
+        for name in sorted(targets):
+            if isinstance(targets[name], str):
+                targets[name], reason = self._class_id(name, targets[name])
+                if reason is not None:
+                    return reason
+        return None
+
     def _class_id(self, task: str, name: str) -> tuple[int | str | None, str | None]:
-        """The class id of a class name (the name itself in the label pass, for a task without names yet)."""
+        """The class id of a class name (in the label pass: the name itself)."""
         ids = self.class_ids.get(task)
+        if ids is not None and name in ids:
+            return (name if self.collect else ids[name]), None
         if ids is None and self.collect:
             return name, None
-        if ids is not None and name in ids:
-            return ids[name], None
         known = f"the classes: {_listed(list(ids))}" if ids else "no class names are known"
         return None, (f"{_field_of(task)}: {_shown(name)} is not a known class ({known}); use one of those names, "
                       f"or leave it out (an unlabelled record is still predicted)")
@@ -718,7 +734,8 @@ class ManifestDataset:
         max_image_pixels: refuse larger images (before decoding).
         class_names: task (``"label"``, or a target's name) → the class names its string values are
             read with (class ``k`` is ``names[k]``): a trained run's (``LoadedRun.class_names``), so
-            that new data gets the run's class ids. Other tasks get the manifest's own names.
+            that new data gets the run's class ids (a record naming another class is rejected). Other
+            tasks get the manifest's own names; numbers stay numbers (class ids, values).
 
     Example::
 
@@ -758,8 +775,9 @@ class ManifestDataset:
         yield from self._checked(self.class_names(), collect=False)
 
     def label_pass(self) -> Iterator[ManifestRecord]:
-        """Every record checked as ``records()`` does, but class names of tasks without given names kept
-        as strings; once the pass has ended, ``class_names()`` holds them.
+        """Every record checked as ``records()`` does, but with class names kept as strings (those of
+        tasks with given names checked to be among them); once the pass has ended, ``class_names()``
+        holds them.
 
         What ``class_names()`` runs; a caller that needs a pass over the records anyway (``mmgraph
         convert`` counts them and fits its tokenizer) makes it this one.
@@ -775,17 +793,17 @@ class ManifestDataset:
                     if isinstance(value, str):
                         found.setdefault(task, set()).add(value)
             yield record
-        names = {task: tuple(sorted(v)) for task, v in sorted(found.items())}
+        names = {task: self.given_class_names.get(task) or tuple(sorted(v)) for task, v in sorted(found.items())}
         for task, one in names.items():
             if len(one) == 1:
                 raise ValueError(f"{self.path}: every record with {_field_of(task)} names the class {one[0]!r}: a "
                                  f"classification needs at least 2 classes (add records of another class, or "
                                  f"leave {_field_of(task)} out)")
-        self._class_names = {**names, **self.given_class_names}
+        self._class_names = names
 
     def class_names(self) -> dict[str, tuple[str, ...]]:
-        """Task → its class names (class ``k`` is ``names[k]``): the given ones, and for every other task
-        whose values are strings the sorted names of the records that pass the checks needing no decoding.
+        """Task → its class names (class ``k`` is ``names[k]``), for the tasks whose values are names: the
+        given names, else the sorted names of the records that pass the checks needing no decoding.
 
         Empty when every label and target is a number. Decided by one label pass over the manifest
         (``label_pass``), the first time it is needed.
@@ -797,7 +815,7 @@ class ManifestDataset:
 
     def _checked(self, class_names: Mapping[str, Sequence[str]], *, collect: bool) -> Iterator[ManifestRecord]:
         checker = _RecordChecker(self.root, allow_outside=self.allow_outside, from_csv=self.format == "csv",
-                                 class_names=class_names, fixed=self.given_class_names, collect=collect)
+                                 class_names=class_names, collect=collect)
         rows = _csv_rows(self.path) if self.format == "csv" else _jsonl_rows(self.path)
         for index, (line, obj, error) in enumerate(rows):
             yield checker.check(index, line, obj, error)
