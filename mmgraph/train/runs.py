@@ -166,8 +166,9 @@ class LoadedRun:
             if task.is_classification and other.num_classes > task.num_classes:
                 raise ValueError(f"{where} has {other.num_classes} classes, more than the run's {task.num_classes}")
             if task.is_classification and other.class_names and not task.class_names:
-                raise ValueError(f"{where} names its classes ({', '.join(list(other.class_names)[:5])}, ...) but "
-                                 f"the run's classes are numbers: give the class ids it was trained on")
+                shown = ", ".join(other.class_names[:5]) + (", ..." if len(other.class_names) > 5 else "")
+                raise ValueError(f"{where} names its classes ({shown}) but the run's classes are numbers: give the "
+                                 f"class ids it was trained on")
             if task.class_names and other.class_names and \
                     tuple(task.class_names[:other.num_classes]) != tuple(other.class_names):
                 raise ValueError(f"{where} names its classes {list(other.class_names)[:5]}..., the run "
