@@ -51,8 +51,9 @@ CASES: dict[str, tuple[str, str] | None] = {
     "line-not-json": ("not valid JSON", "not valid JSON: Expecting ',' delimiter (column 51)"),
     "file-missing": ("image", "image: file not found: bad/missing.png"),
     "id-duplicate": ("duplicate id", "duplicate id 'good-0' (an earlier record has it)"),
-    "label-string": ("label", "label: expected an integer (class) or a number (regression value), got string '3'"),
-    "label-boolean": ("label", "label: expected an integer (class) or a number (regression value), got boolean"),
+    "label-string": ("label", "label: '3' is a class name (string) but the manifest's first label"),
+    "label-boolean": ("label", "label: expected an integer (class id), a number (regression value) or a class name "
+                               "(string), got boolean"),
     "path-escaping-folder": ("image", "image: path '../../etc/passwd' leaves the manifest folder"),
     "path-absolute-outside": ("audio", "audio: path '/etc/passwd' leaves the manifest folder"),
 }
