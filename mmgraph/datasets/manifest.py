@@ -426,7 +426,7 @@ class _RecordChecker:
             return None, (f"label: {_shown(value)} is not a label (a class is an integer >= 0 or a class name, a "
                           f"regression value a finite number; leave the label out of an unlabelled record)")
         kind = "name" if isinstance(label, str) else "integer" if isinstance(label, int) else "float"
-        reason = self._same_kind("label", "label", value, kind, line) or _empty_name("label", label)
+        reason = _empty_name("label", label) or self._same_kind("label", "label", value, kind, line)
         if reason is not None:
             return None, reason
         return label, None
@@ -446,7 +446,7 @@ class _RecordChecker:
                 return None, (f"{where}: expected a number (regression value) or a class name (string), got "
                               f"{_json_type(item)} {_shown(item)}")
             kind = "name" if isinstance(item, str) else "number"
-            reason = self._same_kind(where, f"{name!r} target", item, kind, line) or _empty_name(where, item)
+            reason = _empty_name(where, item) or self._same_kind(where, f"{name!r} target", item, kind, line)
             if reason is not None:
                 return None, reason
             out[name] = item
@@ -498,6 +498,7 @@ def _field_of(task: str) -> str:
 
 
 def _empty_name(where: str, value: Any) -> str | None:
+    """Why ``value`` is no class name: it is empty (checked before the kind rule: it sets no kind)."""
     if isinstance(value, str) and not value.strip():
         return f"{where}: {_shown(value)} is not a class name (it is empty); leave it out of an unlabelled record"
     return None

@@ -370,3 +370,6 @@ def test_a_class_name_must_not_be_empty(tmp_path):
     assert bad.id == "s1" and bad.reason == ("label: ' ' is not a class name (it is empty); leave it out of an "
                                              "unlabelled record")
     assert ManifestDataset(path).class_names() == {"label": ("a", "b")}
+    path.write_text("\n".join(json.dumps({"id": f"s{i}", "image": f"imgs/{i}.png", "label": label})
+                              for i, label in enumerate([" ", 0, 1])) + "\n")  # an empty name sets no kind
+    assert [s.y for s in ManifestDataset(path).samples()] == [0, 1]
