@@ -125,7 +125,8 @@ class ManifestRecord:
         id: the record's id (``None`` when it is missing or unusable).
         split: ``train``, ``val`` or ``test``.
         fields: the present values: ``image``/``audio`` (and other file modalities) as resolved
-            absolute paths, ``text``, registered modalities' values as read, ``label``, ``targets``.
+            absolute paths, ``text``, registered modalities' values as read, ``label``, ``targets``
+            (class names as their class ids, except in ``ManifestDataset.label_pass``).
         reason: why the record is refused, or ``None`` when it passed.
         confined: its file paths were checked to stay inside the manifest's folder (no
             ``allow_outside``): decoding refuses a path that no longer resolves to itself.
