@@ -118,13 +118,18 @@ def assert_columns_equal(a: GraphColumns, b: GraphColumns) -> None:
             close(d[name], b.node_targets[m][name])
 
 
+CLASS_NAMES = ("low", "mid", "high")
+"""``write_manifest(label="name")``'s labels, by brightness (sorted, the manifest's class ids: high 0, low 1, mid 2)."""
+
+
 def write_manifest(folder: Path, n: int = 40, *, label: str | None = "float", splits: bool = False,
                    seed: int = 0) -> Path:
     """A small JSONL manifest with files: 8×8 PNG images, 0.1 s WAVs at 8 kHz, short texts.
 
     Every record lacks one modality in turn (image, text, audio, none missing), so batches mix
     modality sets. ``label``: ``"float"`` (a regression value the image brightness carries),
-    ``"int"`` (3 classes), or ``None`` (unlabelled). ``splits``: records cycle train×3, val, test.
+    ``"int"`` (3 classes), ``"name"`` (the same 3 classes as names: ``CLASS_NAMES[k]`` for class ``k``),
+    or ``None`` (unlabelled). ``splits``: records cycle train×3, val, test.
     """
     from PIL import Image
     from scipy.io import wavfile
@@ -149,6 +154,8 @@ def write_manifest(folder: Path, n: int = 40, *, label: str | None = "float", sp
             record["label"] = round(10.0 * value, 3)
         elif label == "int":
             record["label"] = int(value * 3)
+        elif label == "name":
+            record["label"] = CLASS_NAMES[int(value * 3)]
         if splits:
             record["split"] = ("train", "train", "train", "val", "test")[i % 5]
         lines.append(json.dumps(record))

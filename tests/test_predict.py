@@ -11,7 +11,7 @@ import mmgraph
 from mmgraph.cli import EXIT_USER_ERROR, main
 from mmgraph.datasets import load_dataset
 from mmgraph.train import TrainConfig, Trainer
-from tests.conftest import write_manifest
+from tests.conftest import CLASS_NAMES, write_manifest
 
 
 def trainer_predictions(run_dir, data, split):
@@ -102,3 +102,72 @@ def test_predict_refuses_what_it_cannot_do(digits_run, manifest_run, tmp_path, c
         EXIT_USER_ERROR
     assert "no graph-level classification task to explain" in capsys.readouterr().err
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_run_trained_on_class_names_predicts_them(tmp_path, caplog):
+    manifest = write_manifest(tmp_path / "data", 20, label="name", splits=True)
+    model = tmp_path / "tiny.toml"
+    model.write_text("[model]\nhidden = 8\nlayers = 1\nheads = 2\n")
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(manifest), "--model", str(model), "--out", str(run), "--epochs", "1",
+                 "--batch-size", "8", "--no-progress"]) == 0
+    names = tuple(sorted(CLASS_NAMES))  # ("high", "low", "mid"): class 0 is "high"
+    loaded = mmgraph.load_run(run)
+    assert loaded.class_names == {"label": names} and loaded.tasks["label"].num_classes == 3
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    graphs = load_dataset(str(manifest)).featurize("train", loaded.graph_config)
+    train = [r for r in records if r["split"] == "train"]
+    assert graphs.y.tolist() == [names.index(r["label"]) for r in train]  # the ids trained on
+
+    out = tmp_path / "preds.csv"
+    assert main(["predict", str(run), str(manifest), "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 20
+    assert list(rows[0])[3:] == ["label", "label_name", "label_prob_high", "label_prob_low", "label_prob_mid"]
+    for row in rows:
+        probs = [float(row[f"label_prob_{n}"]) for n in names]
+        assert row["label_name"] == names[int(row["label"])] == names[probs.index(max(probs))]
+
+    # new data is read with the run's names: a name it does not know rejects that record alone
+    new = write_manifest(tmp_path / "new", 6, label="name", seed=3)
+    lines = [json.loads(line) for line in new.read_text().splitlines()]
+    lines[1]["label"] = "unseen"
+    del lines[2]["label"]  # unlabelled: predicted
+    new.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    caplog.clear()
+    assert main(["predict", str(run), str(new), "--out", str(tmp_path / "new.jsonl")]) == 0
+    predicted = [json.loads(line) for line in (tmp_path / "new.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in predicted] == [r["id"] for i, r in enumerate(lines) if i != 1]
+    assert all(r["predictions"]["label"]["name"] in names for r in predicted)
+    assert "1 record(s) rejected; first: line 2 (id 'r01'): label: 'unseen' is not a known class (the classes: " \
+           "'high', 'low', 'mid')" in caplog.text
+
+
+def test_a_manifest_mixing_names_and_class_ids_rejects_the_other_kind_naming_it(tmp_path):
+    manifest = write_manifest(tmp_path / "data", 12, label="name")
+    lines = manifest.read_text().splitlines()
+    lines[4] = json.dumps({**json.loads(lines[4]), "label": 2})
+    manifest.write_text("\n".join(lines) + "\n")
+    dataset = load_dataset(str(manifest))
+    assert dataset.info["rejected"] == 1
+    assert dataset.info["rejections"][0] == {
+        "record": 4, "line": 5, "id": "r04",
+        "reason": "label: 2 is an integer (class id) but the manifest's first label (line 1) is a class name "
+                  "(string): labels must be all integers (class ids), all floats (regression values) or all class "
+                  "names (strings)"}
+
+
+def test_class_names_for_a_run_whose_classes_are_numbers_are_refused(tmp_path, capsys):
+    from mmgraph.models import ModelConfig
+    from mmgraph.train.runs import train_run
+
+    manifest = write_manifest(tmp_path / "data", 12, label="int")
+    train_run(str(manifest), ModelConfig(hidden=8, layers=1, heads=2), tmp_path / "run",
+              train_config=TrainConfig(epochs=1, batch_size=8, progress=False))
+    named = write_manifest(tmp_path / "named", 12, label="name")
+    capsys.readouterr()
+    assert main(["predict", str(tmp_path / "run"), str(named), "--out", str(tmp_path / "p.csv")]) == EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.endswith(
+        "task 'label' of manifest names its classes (high, low, mid) but the run's classes are numbers: give "
+        "the class ids it was trained on")

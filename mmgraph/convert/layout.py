@@ -421,7 +421,8 @@ def build_meta(plan: dict[str, Any], plan_hash: str, shards: list[dict[str, Any]
         for split, n in sc["splits"].items():
             splits[split] = splits.get(split, 0) + n
     given = plan["dataset_tasks"]
-    tasks = given if given is not None else {k: t.to_dict() for k, t in stats.tasks().items()}
+    class_names = plan["source"].get("class_names")  # a manifest's, decided before conversion (convert.sources)
+    tasks = given if given is not None else {k: t.to_dict() for k, t in stats.tasks(class_names).items()}
     missing = [k for k in range(plan["num_chunks"]) if k not in present]
     return {
         **plan,

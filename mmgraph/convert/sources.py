@@ -65,14 +65,20 @@ table, see ``GraphConfig.with_overrides``), or ``None`` for the default."""
 def manifest_source(
     path: Path, graph_config: GraphChoice, *, allow_outside: bool, max_image_pixels: int
 ) -> Source:
-    """A manifest, read once here (counts, modalities present, train text for the tokenizer)."""
+    """A manifest, read once here (counts, modalities present, train text for the tokenizer, class names).
+
+    That one pass is the manifest's label pass: it decides the class names of string labels
+    (``ManifestDataset.class_names``), recorded in the plan (``source["class_names"]``, so ``--shard``
+    parts that read other names cannot be merged) and in ``meta.json``'s tasks. The records handed to
+    the workers carry the class ids already: every worker and every part maps names to ids alike.
+    """
     manifest = ManifestDataset(path, allow_outside=allow_outside, max_image_pixels=max_image_pixels)
     digest = sha256_file(path)
     num_records, present = 0, set()
 
-    def train_texts() -> Iterator[str]:  # the one streaming pass: counts, modalities present, train text
+    def train_texts() -> Iterator[str]:  # the one streaming pass: counts, modalities present, train text, names
         nonlocal num_records
-        for record in manifest.records():
+        for record in manifest.label_pass():
             num_records += 1
             if record.ok:
                 present.update(m for m in record.fields if m in MODALITIES)
@@ -88,10 +94,14 @@ def manifest_source(
         config = config.with_overrides(graph_config) if graph_config else config
     if "text" in config.modalities and config.settings["text"].tokenizer is None:
         config = config.replace(text={"tokenizer": tokenizer})
+    description = {"kind": "manifest", "file": path.name, "format": manifest.format, "sha256": digest,
+                   "allow_outside": allow_outside, "max_image_pixels": max_image_pixels}
+    class_names = manifest.class_names()
+    if class_names:  # only then: the plans (and plan_sha256) of manifests with numeric labels stay as they were
+        description["class_names"] = {task: list(names) for task, names in class_names.items()}
     return Source(
         name=manifest.name,
-        description={"kind": "manifest", "file": path.name, "format": manifest.format, "sha256": digest,
-                     "allow_outside": allow_outside, "max_image_pixels": max_image_pixels},
+        description=description,
         num_records=num_records,
         config=config,
         tasks=None,

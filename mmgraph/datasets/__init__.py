@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mmgraph.datasets.avmnist import load_avmnist_dataset
@@ -22,7 +23,8 @@ DATASETS.register("emoji", load_emoji_dataset)
 
 
 def load_dataset(name: str, *, root: str | None = None, seed: int = 0,
-                 allow_outside: bool = False, options: dict | None = None) -> MultimodalDataset:
+                 allow_outside: bool = False, options: dict | None = None,
+                 class_names: Mapping[str, Sequence[str]] | None = None) -> MultimodalDataset:
     """Load a dataset: a built-in name, a manifest path or a converted folder.
 
     - a path ending in ``.jsonl`` or ``.csv``: the manifest's usable samples (``load_manifest``);
@@ -32,7 +34,9 @@ def load_dataset(name: str, *, root: str | None = None, seed: int = 0,
     A converted folder wins over a built-in dataset of the same name. ``root`` and ``seed`` apply
     to built-in datasets only; ``allow_outside`` to manifests (accept file paths outside the
     manifest's folder); ``options`` are a built-in loader's own keyword arguments (AV-MNIST's
-    ``holdout_speakers``, ``holdout_noise``).
+    ``holdout_speakers``, ``holdout_noise``). ``class_names`` (task → names, a trained run's) are
+    the names a manifest's string labels are read with (``ManifestDataset``); other data holds class
+    ids already and ignores them (``LoadedRun.check_data`` compares their tasks' names).
     """
     from pathlib import Path
 
@@ -42,7 +46,7 @@ def load_dataset(name: str, *, root: str | None = None, seed: int = 0,
     if options and (is_manifest_path(name) or is_converted(name)):
         raise ValueError(f"dataset options {sorted(options)} apply to built-in datasets only, not to {name}")
     if is_manifest_path(name):
-        return load_manifest(name, allow_outside=allow_outside)
+        return load_manifest(name, allow_outside=allow_outside, class_names=class_names)
     if is_converted(name):
         return load_converted(name)
     if name not in DATASETS and Path(name).is_dir():

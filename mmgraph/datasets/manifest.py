@@ -24,12 +24,28 @@ One record per JSONL line (or CSV row, same column names)::
   that modality's value, read as its ``record`` kind says (a file path checked like ``image``, a
   string, or a JSON value; a CSV cell of a JSON kind is parsed as JSON) and turned into what its
   ``validate`` takes by its ``from_record`` hook.
-- Any modality may be absent (at least one must be given); ``label`` (an int: class, or a float:
-  regression value; all labels of a manifest are of one kind, set by the first one), ``targets``
-  (name → number) and ``split`` (``train``/``val``/``test``) are optional. A record without
-  ``split`` belongs to ``train``: a manifest without the column is one ``train`` split.
+- Any modality may be absent (at least one must be given); ``label`` (an int: class id, a float:
+  regression value, or a string: class name), ``targets`` (name → number, or name → class name)
+  and ``split`` (``train``/``val``/``test``) are optional. A record without ``split`` belongs to
+  ``train``: a manifest without the column is one ``train`` split.
+- All labels of a manifest are of one kind, set by the first record that has one: integers,
+  floats or class names; a label of another kind is refused, naming the first label's line (an
+  integer is never taken for a class name, nor ``"3"`` for class 3). The same holds per target
+  name: a target is all numbers (a regression task) or all class names (a classification task).
+- **Class names.** A label pass over the manifest, before any file is decoded, collects the
+  names of the records that pass the checks needing no decoding; class ``k`` is the ``k``-th name in
+  sorted (code point) order: ``["high", "low", "mid"]`` → 0, 1, 2. ``ManifestDataset.class_names()``
+  holds them (task → names); records then carry the class ids, so whoever decodes them
+  (``mmgraph convert``'s workers, ``--shard`` parts on other machines) reads the same ids, and the
+  tasks carry the names (``Task.class_names``, kept in ``meta.json`` and a run's ``run.json``). A
+  task with a single class name is refused (a classifier needs two classes). Given names
+  (``class_names=``: a trained run's, when it reads new data) are used as they are for their tasks:
+  a name not among them rejects its record (``mmgraph predict`` and ``evaluate`` say so in a
+  warning; leave the label out of a record only to be predicted). Class ids given as integers are
+  read as ids, as before.
 - In a CSV file an empty cell is an absent value, ``label`` is parsed as an int when it looks
-  like one and as a float otherwise, and ``targets`` holds a JSON object (``{"snr_db": -4.2}``).
+  like one, as a float when it looks like one, and is a class name otherwise; ``targets`` holds a
+  JSON object (``{"snr_db": -4.2}``, ``{"mood": "calm"}``).
   An unknown column, a missing ``id`` column or a repeated column is an error for the whole file.
 
 Records are read one at a time (a manifest may have millions of lines): memory grows only with
@@ -49,7 +65,7 @@ import os
 import re
 import stat
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -109,7 +125,8 @@ class ManifestRecord:
         id: the record's id (``None`` when it is missing or unusable).
         split: ``train``, ``val`` or ``test``.
         fields: the present values: ``image``/``audio`` (and other file modalities) as resolved
-            absolute paths, ``text``, registered modalities' values as read, ``label``, ``targets``.
+            absolute paths, ``text``, registered modalities' values as read, ``label``, ``targets``
+            (class names as their class ids, except in ``ManifestDataset.label_pass``).
         reason: why the record is refused, or ``None`` when it passed.
         confined: its file paths were checked to stay inside the manifest's folder (no
             ``allow_outside``): decoding refuses a path that no longer resolves to itself.
@@ -254,10 +271,30 @@ def _shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-class _RecordChecker:
-    """The checks of one pass over a manifest (holds the ids seen and the label kind)."""
+_KINDS = {"integer": "an integer (class id)", "float": "a float (regression value)",
+          "number": "a number (regression value)", "name": "a class name (string)"}
+"""What a label or target value is, as the reasons of the kind rule word it."""
+_SHOWN_NAMES = 10
+"""Class names listed in a reason, at most."""
 
-    def __init__(self, root: Path, *, allow_outside: bool, from_csv: bool) -> None:
+
+def _listed(names: Sequence[str]) -> str:
+    shown = ", ".join(map(repr, names[:_SHOWN_NAMES]))
+    return shown + (f", ... ({len(names)} in all)" if len(names) > _SHOWN_NAMES else "")
+
+
+class _RecordChecker:
+    """The checks of one pass over a manifest (holds the ids seen and the kind of each label and target).
+
+    Args:
+        class_names: task → class names: a string label (or target) of such a task becomes its class id
+            (a name not among them rejects its record).
+        collect: the label pass: class names are kept as the strings (those of tasks in
+            ``class_names`` checked to be among them).
+    """
+
+    def __init__(self, root: Path, *, allow_outside: bool, from_csv: bool,
+                 class_names: Mapping[str, Sequence[str]], collect: bool) -> None:
         self.root = root
         self.root_str = str(root)
         self.root_prefix = _with_separator(self.root_str)
@@ -265,7 +302,9 @@ class _RecordChecker:
         self.allow_outside = allow_outside
         self.from_csv = from_csv
         self.seen_ids: set[str] = set()
-        self.label_kind: str | None = None
+        self.class_ids = {task: {name: k for k, name in enumerate(names)} for task, names in class_names.items()}
+        self.collect = collect
+        self.first_kind: dict[str, tuple[str, int]] = {}  # field ("label", "targets['mood']") → (kind, line)
 
     def check(self, index: int, line: int, obj: dict[str, Any] | None, error: str | None) -> ManifestRecord:
         if error is not None:  # obj, when given, holds what could be read of the record: its id
@@ -305,13 +344,18 @@ class _RecordChecker:
                 index, line, rid, split, reason=f"no modality: give at least one of {', '.join(map(repr, names))}"
             )
         if obj.get("label") is not None:
-            fields["label"], reason = self._label(obj["label"])
+            fields["label"], reason = self._label(obj["label"], line)
             if reason is not None:
                 return ManifestRecord(index, line, rid, split, reason=reason)
         if obj.get("targets") is not None:
-            fields["targets"], reason = self._targets(obj["targets"])
+            fields["targets"], reason = self._targets(obj["targets"], line)
             if reason is not None:
                 return ManifestRecord(index, line, rid, split, reason=reason)
+        # names become ids last: a record refused for anything else is refused for it in the label pass
+        # too, so a name only such a record has (which the pass did not count) is never the reason given
+        reason = self._name_ids(fields)
+        if reason is not None:
+            return ManifestRecord(index, line, rid, split, reason=reason)
         return ManifestRecord(index, line, rid, split, fields, confined=not self.allow_outside)
 
     def _id(self, value: Any) -> tuple[str | None, str | None]:
@@ -365,35 +409,30 @@ class _RecordChecker:
                 return None, f"{key}: expected a JSON value in the CSV cell, got {_shown(value)}"
         return value, None
 
-    def _label(self, value: Any) -> tuple[int | float | None, str | None]:
-        expected = "an integer (class) or a number (regression value)"
+    def _label(self, value: Any, line: int) -> tuple[int | float | str | None, str | None]:
+        expected = "an integer (class id), a number (regression value) or a class name (string)"
         if self.from_csv:
             try:
-                label: int | float = int(value)
+                label: int | float | str = int(value)
             except ValueError:
                 try:
                     label = float(value)
                 except ValueError:
-                    return None, f"label: expected {expected}, got {_shown(value)}"
-        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                    label = value  # a CSV cell that is no number is a class name
+        elif isinstance(value, bool) or not isinstance(value, (int, float, str)):
             return None, f"label: expected {expected}, got {_json_type(value)} {_shown(value)}"
         else:
             label = value
         if isinstance(label, float) and not math.isfinite(label):
-            return None, (f"label: {_shown(value)} is not a label (a class is an integer >= 0, a regression value "
-                          f"a finite number; leave the label out of an unlabelled record)")
-        kind = "integer" if isinstance(label, int) else "float"
-        if self.label_kind is None:
-            self.label_kind = kind
-        elif kind != self.label_kind:
-            return None, (
-                f"label: {_shown(value)} is {'an integer' if kind == 'integer' else 'a float'} but the manifest's "
-                f"first label was {'an integer' if self.label_kind == 'integer' else 'a float'}: labels must be "
-                f"all integers (classes) or all floats (regression values)"
-            )
+            return None, (f"label: {_shown(value)} is not a label (a class is an integer >= 0 or a class name, a "
+                          f"regression value a finite number; leave the label out of an unlabelled record)")
+        kind = "name" if isinstance(label, str) else "integer" if isinstance(label, int) else "float"
+        reason = _empty_name("label", label) or self._same_kind("label", "label", value, kind, line)
+        if reason is not None:
+            return None, reason
         return label, None
 
-    def _targets(self, value: Any) -> tuple[dict[str, Any] | None, str | None]:
+    def _targets(self, value: Any, line: int) -> tuple[dict[str, Any] | None, str | None]:
         if self.from_csv:
             try:
                 value = json.loads(value, object_pairs_hook=_no_duplicate_keys)
@@ -401,7 +440,69 @@ class _RecordChecker:
                 return None, f'targets: expected a JSON object like {{"snr_db": -4.2}}, got {_shown(value)}'
         if not isinstance(value, dict):
             return None, f"targets: expected an object of name → number, got {_json_type(value)} {_shown(value)}"
-        return value, None
+        out: dict[str, Any] = {}
+        for name in sorted(value):  # sorted: which target sets its kind first does not depend on key order
+            item, where = value[name], f"targets[{name!r}]"
+            if isinstance(item, bool) or not isinstance(item, (int, float, str)):
+                return None, (f"{where}: expected a number (regression value) or a class name (string), got "
+                              f"{_json_type(item)} {_shown(item)}")
+            kind = "name" if isinstance(item, str) else "number"
+            reason = _empty_name(where, item) or self._same_kind(where, f"{name!r} target", item, kind, line)
+            if reason is not None:
+                return None, reason
+            out[name] = item
+        return out, None
+
+    def _same_kind(self, where: str, what: str, value: Any, kind: str, line: int) -> str | None:
+        """Why ``value`` (of ``kind``) breaks the rule that a field's values are all of its first value's kind.
+
+        ``where`` names the field (``targets['mood']``), ``what`` its values (``'mood' target``).
+        """
+        first, first_line = self.first_kind.setdefault(where, (kind, line))
+        if kind == first:
+            return None
+        rule = ("labels must be all integers (class ids), all floats (regression values) or all class names "
+                "(strings)" if where == "label" else
+                "a target is all numbers (regression) or all class names (classification)")
+        return f"{where}: {_shown(value)} is {_KINDS[kind]} but the manifest's first {what} (line {first_line}) is " \
+               f"{_KINDS[first]}: {rule}"
+
+    def _name_ids(self, fields: dict[str, Any]) -> str | None:
+        """Turn the class names among ``fields``' label and targets into class ids; why not, if a name is unknown."""
+        if isinstance(fields.get("label"), str):
+            fields["label"], reason = self._class_id(LABEL_TASK, fields["label"])
+            if reason is not None:
+                return reason
+        targets = fields.get("targets", {})
+        for name in sorted(targets):
+            if isinstance(targets[name], str):
+                targets[name], reason = self._class_id(name, targets[name])
+                if reason is not None:
+                    return reason
+        return None
+
+    def _class_id(self, task: str, name: str) -> tuple[int | str | None, str | None]:
+        """The class id of a class name (in the label pass: the name itself)."""
+        ids = self.class_ids.get(task)
+        if ids is not None and name in ids:
+            return (name if self.collect else ids[name]), None
+        if ids is None and self.collect:
+            return name, None
+        known = f"the classes: {_listed(list(ids))}" if ids else "no class names are known"
+        return None, (f"{_field_of(task)}: {_shown(name)} is not a known class ({known}); use one of those names, "
+                      f"or leave it out (an unlabelled record is still predicted)")
+
+
+def _field_of(task: str) -> str:
+    """The manifest field a task reads: ``label``, or ``targets['NAME']``."""
+    return "label" if task == LABEL_TASK else f"targets[{task!r}]"
+
+
+def _empty_name(where: str, value: Any) -> str | None:
+    """Why ``value`` is no class name: it is empty (checked before the kind rule: it sets no kind)."""
+    if isinstance(value, str) and not value.strip():
+        return f"{where}: {_shown(value)} is not a class name (it is empty); leave it out of an unlabelled record"
+    return None
 
 
 def _with_separator(folder: str) -> str:
@@ -589,11 +690,19 @@ class TaskStats:
         out.target_names |= other.target_names
         return out
 
-    def tasks(self) -> dict[str, Task]:
+    def tasks(self, class_names: Mapping[str, Sequence[str]] | None = None) -> dict[str, Task]:
         """``label``: classification with ``max + 1`` classes (integer labels) or regression; one
-        regression task per target name."""
+        regression task per target name.
+
+        A task in ``class_names`` (the manifest's class names: its labels were names, now ids) is a
+        classification with those names, one class per name.
+        """
+        names = {k: tuple(v) for k, v in (class_names or {}).items()}
         tasks: dict[str, Task] = {}
-        if self.label_kind == "int":
+        if self.label_kind == "int" and LABEL_TASK in names:
+            tasks[LABEL_TASK] = Task(LABEL_TASK, "classification", "y", num_classes=len(names[LABEL_TASK]),
+                                     class_names=names[LABEL_TASK])
+        elif self.label_kind == "int":
             num_classes = self.max_label + 1
             if num_classes < 2:
                 log.warning("every label is %d: the 'label' task gets 2 classes", self.max_label)
@@ -604,7 +713,10 @@ class TaskStats:
         for name in sorted(self.target_names):
             if name in tasks:
                 raise ValueError(f"target {name!r} has the name of the task made from 'label'; rename it")
-            tasks[name] = Task(name, "regression", name)
+            if name in names:
+                tasks[name] = Task(name, "classification", name, num_classes=len(names[name]), class_names=names[name])
+            else:
+                tasks[name] = Task(name, "regression", name)
         return tasks
 
     def to_dict(self) -> dict[str, Any]:
@@ -622,6 +734,10 @@ class ManifestDataset:
         path: the manifest (``.jsonl`` or ``.csv``); relative paths in it are relative to its folder.
         allow_outside: accept file paths outside the manifest's folder.
         max_image_pixels: refuse larger images (before decoding).
+        class_names: task (``"label"``, or a target's name) → the class names its string values are
+            read with (class ``k`` is ``names[k]``): a trained run's (``LoadedRun.class_names``), so
+            that new data gets the run's class ids (a record naming another class is rejected). Other
+            tasks get the manifest's own names; numbers stay numbers (class ids, values).
 
     Example::
 
@@ -630,10 +746,12 @@ class ManifestDataset:
             ...
         train = list(manifest.samples("train"))
         dataset = manifest.to_dataset()       # a MultimodalDataset (what load_dataset returns)
+        manifest.class_names()                # {"label": ("high", "low")} when labels are class names
     """
 
     def __init__(
-        self, path: PathLike, *, allow_outside: bool = False, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
+        self, path: PathLike, *, allow_outside: bool = False, max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+        class_names: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.path = Path(path)
         if not is_manifest_path(self.path):
@@ -644,6 +762,8 @@ class ManifestDataset:
         self.root = Path(os.path.normpath(os.path.abspath(self.path.parent)))
         self.allow_outside = allow_outside
         self.max_image_pixels = max_image_pixels
+        self.given_class_names = {task: tuple(names) for task, names in (class_names or {}).items()}
+        self._class_names: dict[str, tuple[str, ...]] | None = None  # decided by the label pass
         if self.format == "csv":
             read_csv_header(self.path)  # file-level problems surface now, not at the first record
 
@@ -652,8 +772,52 @@ class ManifestDataset:
         return self.path.stem
 
     def records(self) -> Iterator[ManifestRecord]:
-        """Every record, checked without decoding files (structure, id, split, paths, text, label)."""
-        checker = _RecordChecker(self.root, allow_outside=self.allow_outside, from_csv=self.format == "csv")
+        """Every record, checked without decoding files (structure, id, split, paths, text, label), with
+        class names turned into class ids (``class_names()``; its label pass runs first, once)."""
+        yield from self._checked(self.class_names(), collect=False)
+
+    def label_pass(self) -> Iterator[ManifestRecord]:
+        """Every record checked as ``records()`` does, but with class names kept as strings (those of
+        tasks with given names checked to be among them); once the pass has ended, ``class_names()``
+        holds them.
+
+        What ``class_names()`` runs; a caller that needs a pass over the records anyway (``mmgraph
+        convert`` counts them and fits its tokenizer) makes it this one.
+
+        Raises:
+            ValueError: at the end of the pass, when a task has a single class name.
+        """
+        found: dict[str, set[str]] = {}
+        for record in self._checked(self.given_class_names, collect=True):
+            if record.ok:
+                values = [(LABEL_TASK, record.fields.get("label")), *record.fields.get("targets", {}).items()]
+                for task, value in values:
+                    if isinstance(value, str):
+                        found.setdefault(task, set()).add(value)
+            yield record
+        names = {task: self.given_class_names.get(task) or tuple(sorted(v)) for task, v in sorted(found.items())}
+        for task, one in names.items():
+            if len(one) == 1:
+                raise ValueError(f"{self.path}: every record with {_field_of(task)} names the class {one[0]!r}: a "
+                                 f"classification needs at least 2 classes (add records of another class, or "
+                                 f"leave {_field_of(task)} out)")
+        self._class_names = names
+
+    def class_names(self) -> dict[str, tuple[str, ...]]:
+        """Task → its class names (class ``k`` is ``names[k]``), for the tasks whose values are names: the
+        given names, else the sorted names of the records that pass the checks needing no decoding.
+
+        Empty when every label and target is a number. Decided by one label pass over the manifest
+        (``label_pass``), the first time it is needed.
+        """
+        if self._class_names is None:
+            for _ in self.label_pass():
+                pass
+        return dict(self._class_names or {})
+
+    def _checked(self, class_names: Mapping[str, Sequence[str]], *, collect: bool) -> Iterator[ManifestRecord]:
+        checker = _RecordChecker(self.root, allow_outside=self.allow_outside, from_csv=self.format == "csv",
+                                 class_names=class_names, collect=collect)
         rows = _csv_rows(self.path) if self.format == "csv" else _jsonl_rows(self.path)
         for index, (line, obj, error) in enumerate(rows):
             yield checker.check(index, line, obj, error)
@@ -689,8 +853,9 @@ class ManifestDataset:
     def to_dataset(self) -> MultimodalDataset:
         """All usable samples in memory, as a ``MultimodalDataset`` with tasks inferred.
 
-        Tasks: ``label`` (classification with ``max + 1`` classes for integer labels, regression
-        for float labels) and one regression task per target name. The graph config lists the
+        Tasks: ``label`` (classification with ``max + 1`` classes for integer labels, with one class
+        per name for class names, regression for float labels) and one task per target name
+        (regression, or classification for class names). The graph config lists the
         modalities present (its tokenizer is fit by ``fit_graph_config``). For manifests too large
         for memory, convert them first (``mmgraph convert``) and load the converted folder.
         """
@@ -714,7 +879,7 @@ class ManifestDataset:
         return MultimodalDataset(
             name=self.name,
             splits=present,
-            tasks=stats.tasks(),
+            tasks=stats.tasks(self.class_names()),
             graph_config=GraphConfig(modalities=tuple(modalities)),
             info={
                 "source": str(self.path),
@@ -729,9 +894,11 @@ class ManifestDataset:
         return f"ManifestDataset({str(self.path)!r}, format={self.format!r}, allow_outside={self.allow_outside})"
 
 
-def load_manifest(path: PathLike, *, allow_outside: bool = False) -> MultimodalDataset:
-    """A manifest's usable samples as a ``MultimodalDataset`` (see ``ManifestDataset.to_dataset``)."""
-    return ManifestDataset(path, allow_outside=allow_outside).to_dataset()
+def load_manifest(path: PathLike, *, allow_outside: bool = False,
+                  class_names: Mapping[str, Sequence[str]] | None = None) -> MultimodalDataset:
+    """A manifest's usable samples as a ``MultimodalDataset`` (see ``ManifestDataset.to_dataset``);
+    ``class_names``: the names string labels are read with (``ManifestDataset``)."""
+    return ManifestDataset(path, allow_outside=allow_outside, class_names=class_names).to_dataset()
 
 
 __all__ = [

@@ -149,7 +149,8 @@ class LoadedRun:
 
         Raises:
             ValueError: the data has modalities the run's graphs lack, or a task of the run's name
-                with another kind, more classes, or other class names.
+                with another kind, more classes, or other class names (or names where the run's
+                classes are numbers).
         """
         extra = sorted(set(dataset.modalities) - set(self.graph_config.modalities))
         if extra:
@@ -164,6 +165,10 @@ class LoadedRun:
                 raise ValueError(f"{where} is {other.kind} but the run's is {task.kind}")
             if task.is_classification and other.num_classes > task.num_classes:
                 raise ValueError(f"{where} has {other.num_classes} classes, more than the run's {task.num_classes}")
+            if task.is_classification and other.class_names and not task.class_names:
+                shown = ", ".join(other.class_names[:5]) + (", ..." if len(other.class_names) > 5 else "")
+                raise ValueError(f"{where} names its classes ({shown}) but the run's classes are numbers: give the "
+                                 f"class ids it was trained on")
             if task.class_names and other.class_names and \
                     tuple(task.class_names[:other.num_classes]) != tuple(other.class_names):
                 raise ValueError(f"{where} names its classes {list(other.class_names)[:5]}..., the run "
@@ -183,7 +188,10 @@ class LoadedRun:
         """A dataset to apply the run to (checked with ``check_data``): ``data``, or the run's own.
 
         ``root`` defaults to the run's; the run's own data is read with its ``data_seed``. Data other
-        than the run's is logged as a warning (its ids and samples are not the ones trained on).
+        than the run's is logged as a warning (its ids and samples are not the ones trained on). A
+        manifest's class names are read with the run's (``class_names``): the ids mean the run's
+        classes, and a record naming a class the run does not know is rejected (logged; its label
+        cannot be scored, and a record to predict needs no label).
         """
         if data is None:
             if self.record.data is None:
@@ -193,7 +201,7 @@ class LoadedRun:
         if not own:
             log.warning("applying run %s (trained on %s) to other data: %s", self.folder.path, self.record.data, data)
         dataset = load_dataset(data, root=root or self.record.root, seed=(self.record.data_seed or 0) if own else 0,
-                               allow_outside=allow_outside)
+                               allow_outside=allow_outside, class_names=self.class_names)
         self.check_data(dataset)
         return dataset
 
@@ -332,11 +340,16 @@ def resumed_settings(folder: RunFolder, model: str | ModelConfig | None, train_c
     return replace(stored, train_config=config)
 
 
-def _load(data: str, root: str | None, data_seed: int, allow_outside: bool, streaming: bool) -> MultimodalDataset:
-    """The run's data; a streamed converted folder without its train split (read shard by shard later)."""
+def _load(data: str, root: str | None, data_seed: int, allow_outside: bool, streaming: bool,
+          tasks: Mapping[str, Task] | None = None) -> MultimodalDataset:
+    """The run's data; a streamed converted folder without its train split (read shard by shard later).
+
+    ``tasks``: a resumed run's, whose class names a manifest's string labels are read with.
+    """
     if streaming:
         return load_converted(data, skip=("train",))
-    return load_dataset(data, root=root, seed=data_seed, allow_outside=allow_outside)
+    class_names = {k: t.class_names for k, t in (tasks or {}).items() if t.class_names is not None}
+    return load_dataset(data, root=root, seed=data_seed, allow_outside=allow_outside, class_names=class_names)
 
 
 def _train_run(data, model, out, train_config, overrides, root, data_seed, resume, init, graph,
@@ -352,7 +365,7 @@ def _train_run(data, model, out, train_config, overrides, root, data_seed, resum
     if resume:
         info = resumed_settings(folder, model, train_config, overrides)
         check_runtime(info.train_config)
-        dataset = _load(data, root, data_seed, allow_outside, streaming)
+        dataset = _load(data, root, data_seed, allow_outside, streaming, info.tasks)
         if info.val_split is not None:
             dataset, _ = dataset.hold_out_val(info.val_split["fraction"], info.val_split["seed"])
         threads = use_threads_of(info.environment)  # the thread count is part of what the numbers depend on

@@ -51,7 +51,7 @@ def make_manifest(root: Path, n: int = 22) -> tuple[Path, dict[str, str]]:
         8: (json.dumps({"id": "s1", "text": "dup"}), "s1", "duplicate id 's1'"),
         11: (json.dumps({"id": "esc", "image": "../../etc/passwd"}), "esc", "leaves the manifest folder"),
         15: (json.dumps({"id": "broken", "image": "imgs/broken.png"}), "broken", "not a readable image file"),
-        20: (json.dumps({"id": "strlabel", "text": "x", "label": "2"}), "strlabel", "label: expected an integer"),
+        20: (json.dumps({"id": "strlabel", "text": "x", "label": "2"}), "strlabel", "label: '2' is a class name"),
     }
     expected = {}
     for at in sorted(bad):

@@ -1,6 +1,6 @@
 """Chunks, and whole manifests, in which nothing converts: the run completes and says why.
 
-Every record rejected (the commonest first mistake, ``"label": "cat"`` on every line), a run of
+Every record rejected (a label no manifest may hold, ``"label": ["cat"]``, on every line), a run of
 records pointing into a missing folder (whole chunks without a survivor), an empty manifest, a
 manifest of blank lines only, a UTF-16 manifest: ``convert`` completes, ``rejected.jsonl`` lists
 every refused record with its line, id and reason, ``meta.json`` counts 0 converted, ``mmgraph
@@ -40,7 +40,7 @@ def write_lines(path: Path, records: list[dict | str]) -> Path:
 
 def test_every_record_rejected_completes_reports_and_reruns_as_a_no_op(tmp_path, capsys):
     manifest = write_lines(tmp_path / "m" / "cats.jsonl",
-                           [{"id": f"c{i}", "text": "a cat", "label": "cat"} for i in range(10)])
+                           [{"id": f"c{i}", "text": "a cat", "label": ["cat"]} for i in range(10)])
     out = tmp_path / "out"
     assert main(["convert", str(manifest), str(out), "--chunk-size", "4", "--no-progress"]) == 1
     printed = capsys.readouterr().out.splitlines()
@@ -52,8 +52,8 @@ def test_every_record_rejected_completes_reports_and_reruns_as_a_no_op(tmp_path,
     assert [s["samples"] for s in meta["shards"]] == [0, 0, 0] and meta["splits"] == {} and meta["tasks"] == {}
     rows = rejected(out)
     assert [(r["record"], r["line"], r["id"]) for r in rows] == [(i, i + 1, f"c{i}") for i in range(10)]
-    assert all(r["reason"] == "label: expected an integer (class) or a number (regression value), got string 'cat'"
-               for r in rows)
+    assert all(r["reason"] == ("label: expected an integer (class id), a number (regression value) or a class name "
+                               "(string), got array [\"cat\"]") for r in rows)
 
     before = tree(out)
     report = convert(manifest, out, chunk_size=4, progress=False)  # the rerun: nothing to do, nothing changed

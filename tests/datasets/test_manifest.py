@@ -34,7 +34,9 @@ BAD_LINES = [
     (json.dumps({"text": "no id here"}), "missing 'id'"),
     (json.dumps({"id": "s0", "text": "again"}), "duplicate id 's0'"),
     (json.dumps({"id": True, "text": "x"}), "id: expected a string (or an integer), got boolean"),
-    (json.dumps({"id": "str-label", "text": "x", "label": "3"}), "label: expected an integer (class) or a number"),
+    # a class name among integer labels: never read as class 3, refused naming the first label's line
+    (json.dumps({"id": "str-label", "text": "x", "label": "3"}),
+     "label: '3' is a class name (string) but the manifest's first label (line 1) is an integer (class id)"),
     (json.dumps({"id": "list-label", "text": "x", "label": [1]}), "got array [1]"),
     (json.dumps({"id": "float-label", "text": "x", "label": 1.5}), "labels must be all integers"),
     (json.dumps({"id": "unknown", "text": "x", "colour": "red"}), "unknown keys ['colour']; valid keys: " +
@@ -46,7 +48,11 @@ BAD_LINES = [
     (json.dumps({"id": "no-modality", "label": 1}), "no modality"),
     (json.dumps({"id": "bad-split", "text": "x", "split": "dev"}), "split: expected one of ['train', 'val', 'test']"),
     (json.dumps({"id": "neg-label", "text": "x", "label": -1}), "y: class labels must be >= 0"),
-    (json.dumps({"id": "bad-target", "text": "x", "targets": {"snr_db": "loud"}}), "targets['snr_db']: expected a"),
+    (json.dumps({"id": "bad-target", "text": "x", "targets": {"snr_db": "loud"}}),
+     "targets['snr_db']: 'loud' is a class name (string) but the manifest's first 'snr_db' target (line 1) is a "
+     "number (regression value): a target is all numbers (regression) or all class names (classification)"),
+    (json.dumps({"id": "bool-target", "text": "x", "targets": {"snr_db": True}}),
+     "targets['snr_db']: expected a number (regression value) or a class name (string), got boolean true"),
     (json.dumps({"id": "targets-list", "text": "x", "targets": [1]}), "targets: expected an object"),
     (json.dumps({"id": "corrupt-png", "image": "imgs/corrupt.png"}), "is not a readable image file"),
     (json.dumps({"id": "corrupt-wav", "audio": "wav/corrupt.wav"}), "audio: cannot read WAV corrupt.wav"),
@@ -184,7 +190,9 @@ def test_csv_bad_records(tmp_path):
     good_ids = [s.id for s in items if isinstance(s, MultimodalSample)]
     reasons = {r.line: r.reason for r in items if isinstance(r, Rejection)}
     assert good_ids == ["a", "h"]
-    assert "label: expected an integer (class) or a number (regression value), got 'one'" in reasons[3]
+    assert reasons[3] == ("label: 'one' is a class name (string) but the manifest's first label (line 2) is an "
+                          "integer (class id): labels must be all integers (class ids), all floats (regression "
+                          "values) or all class names (strings)")
     assert "targets: expected a JSON object" in reasons[4]
     assert "leaves the manifest folder" in reasons[5]
     assert "has 2 fields but the header has 5 columns" in reasons[6]
@@ -261,9 +269,8 @@ def test_a_non_finite_label_is_named_as_such(tmp_path, label):
     path.write_text(json.dumps(good(0)) + "\n" + f'{{"id": "bad", "image": "imgs/1.png", "label": {label}}}' + "\n")
     bad = list(ManifestDataset(path))[1]
     assert isinstance(bad, Rejection) and bad.id == "bad"
-    assert str(bad) == (f"line 2 (id 'bad'): label: {label} is not "
-                        f"a label (a class is an integer >= 0, a regression value a finite number; leave the label "
-                        f"out of an unlabelled record)")
+    assert str(bad) == (f"line 2 (id 'bad'): label: {label} is not a label (a class is an integer >= 0 or a class "
+                        f"name, a regression value a finite number; leave the label out of an unlabelled record)")
     csv_path = tmp_path / "m.csv"
     csv_path.write_text("id,image,label\na,imgs/0.png,1\nb,imgs/1.png,nan\n")
     assert "'nan' is not a label" in list(ManifestDataset(csv_path))[1].reason
@@ -280,3 +287,89 @@ def test_a_line_or_row_that_is_not_utf8_keeps_its_id(tmp_path):
     first, second = ManifestDataset(csv_path)
     assert (first.id, first.reason) == ("row1", "not valid UTF-8 (in column 'text')")
     assert second.id is None
+
+
+def test_class_name_labels_and_targets_become_sorted_class_ids(tmp_path):
+    make_files(tmp_path, 6)
+    labels = ["low", "mid", "high", "low", "mid", "oops"]
+    recs = [{"id": f"s{i}", "image": f"imgs/{i}.png", "label": label, "targets": {"mood": ["calm", "tense"][i % 2]}}
+            for i, label in enumerate(labels)]
+    recs[5]["image"] = "imgs/nope.png"  # refused before decoding: its name is no class
+    path = tmp_path / "m.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    manifest = ManifestDataset(path)
+    assert manifest.class_names() == {"label": ("high", "low", "mid"), "mood": ("calm", "tense")}
+    samples = list(manifest.samples())
+    assert [s.y for s in samples] == [1, 2, 0, 1, 2]
+    assert [s.targets for s in samples] == [{"mood": float(i % 2)} for i in range(5)]
+    ds = manifest.to_dataset()
+    assert ds.tasks["label"].class_names == ("high", "low", "mid") and ds.tasks["label"].num_classes == 3
+    assert ds.tasks["mood"].kind == "classification" and ds.tasks["mood"].target == "mood"
+    assert ds.tasks["mood"].class_names == ("calm", "tense")
+    # a CSV cell that is no number is a class name: the same samples
+    rows = [{**r, "targets": json.dumps(r["targets"])} for r in recs]
+    write_csv(tmp_path / "m.csv", rows, ["id", "image", "label", "targets"])
+    from_csv = ManifestDataset(tmp_path / "m.csv")
+    assert from_csv.class_names() == manifest.class_names()
+    assert [(s.id, s.y, s.targets) for s in from_csv.samples()] == [(s.id, s.y, s.targets) for s in samples]
+
+
+def test_mixed_integer_and_name_labels_are_rejected_naming_the_record(tmp_path):
+    make_files(tmp_path, 4)
+    path = tmp_path / "m.jsonl"
+    path.write_text("\n".join(json.dumps({"id": f"s{i}", "image": f"imgs/{i}.png", "label": label})
+                              for i, label in enumerate(["b", "a", 1, "c"])) + "\n")
+    items = list(ManifestDataset(path))
+    assert [s.y for s in items if isinstance(s, MultimodalSample)] == [1, 0, 2]  # a, b, c
+    (bad,) = [r for r in items if isinstance(r, Rejection)]
+    assert str(bad) == ("line 3 (id 's2'): label: 1 is an integer (class id) but the manifest's first label (line 1) "
+                        "is a class name (string): labels must be all integers (class ids), all floats (regression "
+                        "values) or all class names (strings)")
+    path.write_text("\n".join(json.dumps({"id": f"s{i}", "image": f"imgs/{i}.png", "label": label})
+                              for i, label in enumerate([0, "a", 1, "b"])) + "\n")
+    manifest = ManifestDataset(path)
+    assert manifest.class_names() == {}  # integer labels: names refused, no classes named
+    assert [r.id for r in manifest.rejections()] == ["s1", "s3"]
+    assert manifest.to_dataset().tasks["label"].class_names is None
+
+
+def test_given_class_names_read_new_records_as_the_run_did(tmp_path):
+    make_files(tmp_path, 5)
+    path = tmp_path / "m.jsonl"
+    labels = ["mid", "unseen", 2, None, "high"]
+    path.write_text("\n".join(json.dumps({"id": f"s{i}", "image": f"imgs/{i}.png",
+                                          **({} if label is None else {"label": label})})
+                              for i, label in enumerate(labels)) + "\n")
+    manifest = ManifestDataset(path, class_names={"label": ["high", "low", "mid"]})
+    items = list(manifest)
+    assert [(s.id, s.y) for s in items if isinstance(s, MultimodalSample)] == [("s0", 2), ("s3", None), ("s4", 0)]
+    reasons = {r.id: r.reason for r in items if isinstance(r, Rejection)}
+    assert reasons == {
+        "s1": "label: 'unseen' is not a known class (the classes: 'high', 'low', 'mid'); use one of those names, or "
+              "leave it out (an unlabelled record is still predicted)",
+        "s2": "label: 2 is an integer (class id) but the manifest's first label (line 1) is a class name (string): "
+              "labels must be all integers (class ids), all floats (regression values) or all class names (strings)",
+    }
+    assert manifest.class_names() == {"label": ("high", "low", "mid")}
+    ds = manifest.to_dataset()
+    assert ds.tasks["label"].class_names == ("high", "low", "mid")  # the given names, all three
+    # integer labels stay class ids, whatever names are given
+    path.write_text("\n".join(json.dumps({"id": f"s{i}", "image": f"imgs/{i}.png", "label": i % 2})
+                              for i in range(4)) + "\n")
+    manifest = ManifestDataset(path, class_names={"label": ["high", "low", "mid"]})
+    assert manifest.class_names() == {} and [s.y for s in manifest.samples()] == [0, 1, 0, 1]
+    assert manifest.to_dataset().tasks["label"].class_names is None
+
+
+def test_a_class_name_must_not_be_empty(tmp_path):
+    make_files(tmp_path, 3)
+    path = tmp_path / "m.jsonl"
+    path.write_text("\n".join(json.dumps({"id": f"s{i}", "image": f"imgs/{i}.png", "label": label})
+                              for i, label in enumerate(["a", " ", "b"])) + "\n")
+    (bad,) = ManifestDataset(path).rejections()
+    assert bad.id == "s1" and bad.reason == ("label: ' ' is not a class name (it is empty); leave it out of an "
+                                             "unlabelled record")
+    assert ManifestDataset(path).class_names() == {"label": ("a", "b")}
+    path.write_text("\n".join(json.dumps({"id": f"s{i}", "image": f"imgs/{i}.png", "label": label})
+                              for i, label in enumerate([" ", 0, 1])) + "\n")  # an empty name sets no kind
+    assert [s.y for s in ManifestDataset(path).samples()] == [0, 1]

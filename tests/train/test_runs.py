@@ -139,3 +139,21 @@ def test_load_run_from_the_package_root(tmp_path, data, model):
     assert loaded.tasks["label"].kind == "regression" and loaded.class_names == {}
     assert set(loaded.graph_config.modalities) == {"audio", "image", "text"}
     assert loaded.info["data"] == str(data)
+
+
+def test_resuming_a_run_on_class_names_reads_them_with_the_runs_names(tmp_path, caplog):
+    data = write_manifest(tmp_path / "data", 16, label="name", splits=True)
+    model = tmp_path / "model.toml"
+    model.write_text(MODEL)
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(data), "--model", str(model), "--out", str(run), "--epochs", "1",
+                 "--no-progress"]) == 0
+    names = ("high", "low", "mid")
+    assert mmgraph.load_run(run).class_names == {"label": names}
+    # a record with a name the run does not know, added before resuming: rejected, the others read as before
+    with data.open("a") as f:
+        f.write(json.dumps({"id": "new", "text": "red bird", "label": "unseen"}) + "\n")
+    caplog.clear()
+    assert main(["train", "--data", str(data), "--out", str(run), "--resume", "--epochs", "2", "--no-progress"]) == 0
+    assert "line 17 (id 'new'): label: 'unseen' is not a known class (the classes: 'high', 'low', 'mid')" in caplog.text
+    assert mmgraph.load_run(run).class_names == {"label": names}
