@@ -134,6 +134,11 @@ def pca_degrade(images: np.ndarray, pca: PCA) -> np.ndarray:
 # ------------------------------------------------------------------------------------------- audio
 
 
+def _as_float(clip: np.ndarray) -> np.ndarray:
+    """int16 samples as float32 in [-1, 1] (/ 32768)."""
+    return clip.astype(np.float32) / np.float32(32768.0)
+
+
 class Mix(NamedTuple):
     """A clean clip mixed with noise."""
 
@@ -385,8 +390,7 @@ class AVMNISTSplit(Sequence[MultimodalSample]):
 
     def clean_audio(self, i: int) -> np.ndarray:
         """The clean FSDD clip at position ``i``, float32 in [-1, 1] (int16 / 32768)."""
-        clip = self.banks.clips[int(self.pairing.clip_index[self._index(i)])]
-        return clip.astype(np.float32) / np.float32(32768.0)
+        return _as_float(self.banks.clips[int(self.pairing.clip_index[self._index(i)])])
 
     def original_image(self, i: int) -> np.ndarray:
         """The MNIST image at position ``i`` before PCA degradation, ``(28, 28)`` uint8."""
@@ -436,10 +440,19 @@ def frame_energies(waveform: np.ndarray, config: GraphConfig) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _hann(length: int) -> np.ndarray:
-    """The periodic Hann window (``torch.hann_window``'s default), float64."""
-    from scipy.signal import get_window
+    """The periodic Hann window (``torch.hann_window``'s default), float64.
 
-    window = get_window("hann", length, fftbins=True)
+    ``scipy.signal.get_window("hann", length, fftbins=True)``'s arithmetic, step for step (the same
+    bits; a test compares them): importing scipy.signal costs a conversion worker about a second of CPU.
+    """
+    if length <= 1:
+        window = np.ones(length)
+    else:
+        fac = np.linspace(-np.pi, np.pi, length + 1)  # periodic: one more point, dropped below
+        window = np.zeros(length + 1)
+        window += 0.5 * np.cos(0 * fac)
+        window += 0.5 * np.cos(1 * fac)
+        window = window[:-1].copy()
     window.flags.writeable = False
     return window
 
@@ -455,18 +468,21 @@ class VoiceActivityTargets:
     """
 
     def __init__(self, splits: Mapping[str, AVMNISTSplit], threshold: float = VAD_RELATIVE_THRESHOLD) -> None:
-        self.splits = dict(splits)
+        # each split's rows and clip indices and the clip bank, not the splits: what a conversion worker
+        # receives with this (their images and noise would be 110 MB more for the full dataset)
+        self.clean_clips = {name: (split.rows, split.pairing.clip_index, split.banks.clips)
+                            for name, split in splits.items()}
         self.threshold = threshold
 
     def clean_clip(self, sample_id: str | None) -> np.ndarray:
         """The clean clip of the sample called ``sample_id`` (float32, 8 kHz)."""
         match = _ID.match(sample_id or "")
-        if match is None or match[1] not in self.splits:
+        if match is None or match[1] not in self.clean_clips:
             raise ValueError(f"vad: {sample_id!r} is not an avmnist sample id ('avmnist-<split>-<row>')")
-        split, row = self.splits[match[1]], int(match[2])
-        if row >= len(split) or int(split.rows[row]) != row:
-            raise ValueError(f"vad: {sample_id!r} names a row outside avmnist/{match[1]} ({len(split)} rows)")
-        return split.clean_audio(row)
+        (rows, clip_index, clips), row = self.clean_clips[match[1]], int(match[2])
+        if row >= len(rows) or int(rows[row]) != row:
+            raise ValueError(f"vad: {sample_id!r} names a row outside avmnist/{match[1]} ({len(rows)} rows)")
+        return _as_float(clips[int(clip_index[row])])
 
     def __call__(
         self, raw: MultimodalSample, featurized: FeaturizedSample, config: GraphConfig

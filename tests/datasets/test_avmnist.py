@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from mmgraph.datasets.avmnist import (
     SNR_DB_RANGE,
     SPLITS,
     AVMNISTSplit,
+    _hann,
     draw_pairing,
     frame_energies,
     load_avmnist_dataset,
@@ -200,6 +202,34 @@ def test_vad_targets_follow_the_audio_frames(dataset):
     mixed = GraphDataset.from_samples([samples[0].without("audio"), samples[1]], config,
                                       node_targets=dataset.node_targets)
     assert mixed.node_targets["audio"]["vad"].shape == (int(counts[1]),)
+
+
+def test_hann_window_is_scipy_get_window_bit_for_bit():
+    from scipy.signal import get_window
+
+    for length in (1, 2, 3, 64, 200, 255, 256, 400):
+        window = _hann(length)
+        assert window.dtype == np.float64 and not window.flags.writeable
+        assert np.array_equal(window, get_window("hann", length, fftbins=True)), length
+        assert window.tobytes() == get_window("hann", length, fftbins=True).tobytes()
+
+
+@pytest.mark.data
+@needs_data
+def test_vad_targets_travel_without_the_splits(dataset):
+    """What a conversion worker receives: the rows, clip indices and clips, not the images and noise."""
+    targets = dataset.node_targets
+    sent = pickle.dumps(targets, protocol=pickle.HIGHEST_PROTOCOL)
+    splits = pickle.dumps(dataset.splits, protocol=pickle.HIGHEST_PROTOCOL)
+    assert len(sent) < 0.4 * len(splits)  # the clip bank and two int64 columns per split
+    received = pickle.loads(sent)
+    assert repr(received) == repr(targets)
+    for sample_id in ("avmnist-train-00000", "avmnist-val-04999", "avmnist-test-00123"):
+        assert np.array_equal(received.clean_clip(sample_id), targets.clean_clip(sample_id))
+    split = dataset.splits["test"]
+    assert np.array_equal(targets.clean_clip("avmnist-test-00123"), split.clean_audio(123))
+    with pytest.raises(ValueError, match="names a row outside"):
+        received.clean_clip("avmnist-val-05000")
 
 
 @pytest.mark.data
