@@ -32,7 +32,7 @@ import torch
 from mmgraph.datasets.base import MultimodalDataset
 from mmgraph.datasets.digits import DIGIT_NAMES
 from mmgraph.datasets.raw import listed_files, read_sha256sums, resolve_data_root, verify_files
-from mmgraph.featurize import AUDIO_8K, AudioFeaturizer, FeaturizedSample
+from mmgraph.featurize import AUDIO_8K, AudioFeaturizer, AudioSettings, FeaturizedSample
 from mmgraph.graph.config import GraphConfig
 from mmgraph.media import Audio
 from mmgraph.sample import MultimodalSample
@@ -427,15 +427,19 @@ def frame_energies(waveform: np.ndarray, config: GraphConfig) -> np.ndarray:
     periodic Hann window of ``win_length`` centred in ``n_fft``, one frame every ``hop_length``
     samples; the energy is the sum of the squared windowed samples (float64).
     """
-    from numpy.lib.stride_tricks import sliding_window_view
+    from numpy.lib.stride_tricks import as_strided
 
     audio = config.settings["audio"]
     n_fft, win, hop = audio.n_fft, audio.win_length, audio.hop_length
-    length = waveform.shape[0]
-    padded = np.pad(waveform.astype(np.float64), n_fft // 2)
+    length, pad = waveform.shape[0], n_fft // 2
+    padded = np.zeros(length + 2 * pad)  # np.pad's result, without its per-call overhead (called per sample)
+    padded[pad: pad + length] = waveform
     left = (n_fft - win) // 2  # torch.stft centres a shorter window inside n_fft
-    frames = sliding_window_view(padded[left:], win)[::hop][: 1 + length // hop]  # (T, win)
-    return np.square(frames * _hann(win)).sum(axis=1)
+    n_frames = min(1 + length // hop, (padded.shape[0] - left - win) // hop + 1)
+    frames = as_strided(padded[left:], (n_frames, win), (hop * padded.itemsize, padded.itemsize),
+                        writeable=False)  # (T, win): every hop-th window of length win
+    energy = frames * _hann(win)
+    return np.square(energy, out=energy).sum(axis=1)
 
 
 @lru_cache(maxsize=8)
@@ -455,6 +459,12 @@ def _hann(length: int) -> np.ndarray:
         window = window[:-1].copy()
     window.flags.writeable = False
     return window
+
+
+@lru_cache(maxsize=8)
+def _audio_featurizer(settings: AudioSettings) -> AudioFeaturizer:
+    """The featurizer of ``settings``, built once (its window and filter bank: tens of µs per sample)."""
+    return AudioFeaturizer.from_settings(settings)
 
 
 class VoiceActivityTargets:
@@ -490,7 +500,7 @@ class VoiceActivityTargets:
         n_nodes = featurized.num_nodes("audio")
         if n_nodes == 0:  # audio removed: no frames, no targets
             return {}
-        featurizer = AudioFeaturizer.from_settings(config.settings["audio"])
+        featurizer = _audio_featurizer(config.settings["audio"])
         n_frames = featurizer.num_frames(featurizer.resampled_length(raw.audio))  # before max_frames pooling
         clean = featurizer.resample(Audio(self.clean_clip(raw.id), SAMPLE_RATE))
         energy = frame_energies(clean, config)

@@ -26,6 +26,7 @@ from mmgraph.datasets.avmnist import (
     mix_at_snr,
 )
 from mmgraph.datasets.raw import verify_files
+from mmgraph.graph.config import GraphConfig
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_ROOT = Path(os.environ.get("MMGRAPH_DATA") or REPO.parent / "shared" / "data")
@@ -212,6 +213,23 @@ def test_hann_window_is_scipy_get_window_bit_for_bit():
         assert window.dtype == np.float64 and not window.flags.writeable
         assert np.array_equal(window, get_window("hann", length, fftbins=True)), length
         assert window.tobytes() == get_window("hann", length, fftbins=True).tobytes()
+
+
+@pytest.mark.parametrize("framing", [(256, 200, 80), (512, 400, 160), (64, 64, 16), (32, 20, 7)])
+def test_frame_energies_are_the_windowed_frames_squared_and_summed(framing):
+    """The strided framing gives the very bits of the plain one: pad, slide, every hop-th window."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    n_fft, win, hop = framing
+    config = GraphConfig(modalities=("audio",), audio={"n_fft": n_fft, "win_length": win, "hop_length": hop,
+                                                       "sample_rate": 8000, "max_frames": None})
+    rng = np.random.default_rng(0)
+    for length in (1, win - 1, n_fft, 3951, 4000):
+        wave = rng.uniform(-1, 1, length).astype(np.float32)
+        padded = np.pad(wave.astype(np.float64), n_fft // 2)
+        frames = sliding_window_view(padded[(n_fft - win) // 2:], win)[::hop][: 1 + length // hop]
+        expected = np.square(frames * _hann(win)).sum(axis=1)
+        assert frame_energies(wave, config).tobytes() == expected.tobytes(), (framing, length)
 
 
 @pytest.mark.data
