@@ -21,8 +21,13 @@ the worker module (``mmgraph.convert.worker``, what a worker imports) and ``pyth
 not see), and the peak over time of the summed RSS and PSS (RSS with shared pages divided among
 the processes sharing them) of the whole process tree, sampled from ``/proc`` every 50 ms.
 
+CPU seconds per record, by process (parent, workers, forkserver), come from the same sampling
+(``/proc/PID/stat``; the parent's from ``getrusage`` less the sampling thread's): unlike records/s
+they hardly move with the machine's load, so that they compare runs on a shared machine. The JSON
+and a Markdown summary (``NAME.md`` beside it) are written; ``--root`` shows as ``DATA`` there.
+
     python benchmarks/convert_speed.py [--workers 1 2] [--chunk-size 128] [--avmnist-records N]
-        [--repeats 3] [--out benchmarks/results/convert_speed.json]
+        [--repeats 3] [--out benchmarks/results/convert_speed.json] [--note TEXT]
 """
 
 from __future__ import annotations
@@ -157,6 +162,59 @@ def _source(name: str, tmp: Path, args: argparse.Namespace) -> Any:
     raise ValueError(name)
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_and_role(pid: int) -> tuple[float, str] | None:
+    """CPU seconds (user + system) of process ``pid`` so far, and what it is (from its command line)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read()
+    except OSError:
+        return None
+    # a forkserver's workers are its children, with its command line; every other helper is this process's child
+    ppid = int(fields[1])
+    role = ("worker" if ppid != os.getpid() else "forkserver" if b"multiprocessing.forkserver" in cmdline
+            else "resource_tracker" if b"multiprocessing.resource_tracker" in cmdline else "worker")
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS, role
+
+
+class TreeCPU(TreeMemory):
+    """``TreeMemory`` that also keeps the CPU seconds of every descendant process, by role.
+
+    A process's CPU is read from ``/proc`` at each sampling round, so up to one round (50 ms) of a
+    worker's exit is missed. This process's own CPU comes from ``getrusage`` minus the sampling
+    thread's (``cpu_seconds``).
+    """
+
+    def __init__(self, interval: float = 0.05) -> None:
+        super().__init__(interval)
+        self.children: dict[int, tuple[float, str]] = {}
+        self.sampler_cpu = 0.0
+
+    def sample_process(self, pid: int) -> None:
+        if pid == os.getpid():
+            self.sampler_cpu = time.thread_time()
+            return
+        seen = _cpu_and_role(pid)
+        if seen is not None:
+            self.children[pid] = seen
+
+    def by_role(self) -> dict[str, float]:
+        """CPU seconds so far, summed by role (``worker``, ``forkserver``, ``resource_tracker``)."""
+        out: dict[str, float] = {}
+        for cpu, role in self.children.values():
+            out[role] = out.get(role, 0.0) + cpu
+        return out
+
+    def parent_cpu(self) -> float:
+        """This process's CPU seconds so far, the sampler thread's left out."""
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime - self.sampler_cpu
+
+
 def child(args: argparse.Namespace) -> None:
     from mmgraph.convert import convert
 
@@ -164,17 +222,26 @@ def child(args: argparse.Namespace) -> None:
     source = _source(args.child, tmp, args)
     repeats = args.repeats
     result: dict[str, Any] = {}
-    with TreeMemory() as memory:
+    with TreeCPU() as memory:
         for run in ["cold"] + [f"warm{i}" for i in range(repeats)]:
             out = tmp / f"out-{args.child}-{args.child_workers}-{run}"
             shutil.rmtree(out, ignore_errors=True)
             load = os.getloadavg()[0]
+            time.sleep(2 * memory.interval)  # a sampling round after the last run's workers exited
+            children, parent = memory.by_role(), memory.parent_cpu()
             start = time.perf_counter()
             report = convert(source, out, workers=args.child_workers, chunk_size=args.chunk_size, progress=False)
             seconds = time.perf_counter() - start
+            parent = memory.parent_cpu() - parent
+            time.sleep(2 * memory.interval)
+            children = {role: cpu - children.get(role, 0.0) for role, cpu in memory.by_role().items()}
+            cpu = {"parent": parent, **children}
             result[run] = {"records": report.records, "converted": report.converted, "rejected": report.rejected,
                            "seconds": round(seconds, 3), "records_per_s": round(report.records / seconds, 1),
-                           "load_average_before": round(load, 2)}
+                           "load_average_before": round(load, 2), "load_average_after": round(os.getloadavg()[0], 2),
+                           "cpu_s": {k: round(v, 3) for k, v in cpu.items()},
+                           "cpu_us_per_record": {k: round(1e6 * v / report.records) for k, v in cpu.items()},
+                           "records_per_cpu_s": round(report.records / sum(cpu.values()), 1)}
             shutil.rmtree(out, ignore_errors=True)
     warm = sorted(result[k]["records_per_s"] for k in result if k.startswith("warm"))
     if warm:
@@ -221,6 +288,70 @@ def available_avmnist(root: str | None) -> str | None:
     return None
 
 
+def recorded_command(argv: list[str], root: str | None) -> str:
+    """The command line as the results record it: the data folder as ``DATA``, paths relative to the repository."""
+    words = []
+    for word in argv:
+        if root and word == root:
+            word = "DATA"
+        elif os.path.isabs(word) and Path(word).is_relative_to(HERE.parents[1]):
+            word = str(Path(word).relative_to(HERE.parents[1]))
+        words.append(word)
+    return " ".join(["python benchmarks/convert_speed.py", *words])
+
+
+def _rate(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    """The results as Markdown: start-up, then per source and worker count the runs' rates, CPU and load."""
+    m = report["machine"]
+    lines = [
+        "# convert_speed: `mmgraph convert` records/s, CPU per record, start-up", "",
+        *([report["note"], ""] if report.get("note") else []),
+        f"Command: `{report['command']}` (chunk size {report['chunk_size']}; Python {m['python']}, torch "
+        f"{m['torch']}, mmgraph {m['mmgraph']}, {m['cpus']} CPUs, load average at the end "
+        f"{' / '.join(str(x) for x in m['load_average_at_end'])}).", "",
+        "Each (source, workers) pair runs in a fresh process: the first `convert` is cold (with workers, the "
+        "forkserver starts and imports torch + mmgraph), the next ones warm. CPU seconds per record are summed "
+        "by process: the parent (the `convert` call's process, the benchmark's sampling thread left out), the "
+        "worker processes, the forkserver (its import of torch + mmgraph, in the cold run). Records per CPU "
+        "second is what the machine's cores allow whatever else runs on them: on an idle machine with N cores, "
+        "at best N times that (the load average, 1 min, is given before and after each run).", "",
+        "## Start-up (fresh interpreter)", "",
+        "| command | median s | best s | load before |", "| --- | ---: | ---: | ---: |",
+    ]
+    for what, t in report["startup"].items():
+        lines.append(f"| `{what}` | {t['median_s']:.2f} | {t['best_s']:.2f} | {t['load_average_before']} |")
+    for source, by_workers in report["results"].items():
+        lines += ["", f"## {source}", "",
+                  "| workers | run | s | records/s | CPU µs / record (parent, workers, forkserver) | records / CPU s "
+                  "| load before → after |",
+                  "| ---: | --- | ---: | ---: | --- | ---: | --- |"]
+        for key, result in by_workers.items():
+            workers = key.split("=")[1]
+            for run in [k for k in result if k == "cold" or k.startswith("warm") and k != "warm"]:
+                r = result[run]
+                us = r["cpu_us_per_record"]
+                parts = f"{us['parent']:,}, {us.get('worker', 0):,}, {us.get('forkserver', 0):,}"
+                lines.append(f"| {workers} | {run} | {r['seconds']:.2f} | {_rate(r['records_per_s'])} | {parts} | "
+                             f"{_rate(r['records_per_cpu_s'])} | {r['load_average_before']} → "
+                             f"{r['load_average_after']} |")
+        lines += ["", "| workers | warm records/s median (best) | cold start estimate s | peak tree PSS MiB |",
+                  "| ---: | --- | ---: | ---: |"]
+        for key, result in by_workers.items():
+            if "warm" not in result:
+                continue
+            w = result["warm"]
+            lines.append(f"| {key.split('=')[1]} | {_rate(w['median_records_per_s'])} "
+                         f"({_rate(w['best_records_per_s'])}) | {result['cold_start_s_estimate']:.2f} | "
+                         f"{result['peak_kb']['tree_pss_sum'] / 1024:,.0f} |")
+    if report["skipped"]:
+        lines += ["", "Skipped: " + "; ".join(f"{k} ({v})" for k, v in report["skipped"].items())]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
@@ -234,6 +365,7 @@ def main() -> None:
     parser.add_argument("--root", default=default_root,
                         help="raw-data folder for AV-MNIST (default $MMGRAPH_DATA, else ../shared/data)")
     parser.add_argument("--out", default="benchmarks/results/convert_speed.json")
+    parser.add_argument("--note", default="", help="what this run measured (the code's state): shown in the Markdown")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-workers", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--tmp", help=argparse.SUPPRESS)
@@ -283,14 +415,17 @@ def main() -> None:
                              f"(best {result['warm']['best_records_per_s']:,.0f}), cold start "
                              f"~{result['cold_start_s_estimate']:.1f} s")
                 peak = result["peak_kb"]
+                last = result[f"warm{args.repeats - 1}" if args.repeats else "cold"]
+                cpu = ", ".join(f"{k} {v:,}" for k, v in last["cpu_us_per_record"].items())
                 print(f"{source:16s} workers={workers}: {runs}; peak tree PSS {peak['tree_pss_sum'] / 1024:.0f} MiB, "
-                      f"self {peak['getrusage_self'] / 1024:.0f} MiB")
+                      f"self {peak['getrusage_self'] / 1024:.0f} MiB; CPU µs/record (last run): {cpu}")
     import torch
 
     report = {
         "benchmark": "convert_speed",
-        "command": "python benchmarks/convert_speed.py " + " ".join(sys.argv[1:]),
+        "command": recorded_command(sys.argv[1:], args.root),
         "chunk_size": args.chunk_size,
+        "note": args.note,
         "results": results,
         "startup": startup,
         "skipped": skipped,
@@ -301,7 +436,8 @@ def main() -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    out.with_suffix(".md").write_text(markdown(report))
+    print(f"wrote {out} (+ .md)")
 
 
 if __name__ == "__main__":

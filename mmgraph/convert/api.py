@@ -36,7 +36,7 @@ from mmgraph.convert.layout import (
     shard_stem,
 )
 from mmgraph.convert.local_engine import LocalEngine
-from mmgraph.convert.sources import Chunk, GraphChoice, chunks, open_source
+from mmgraph.convert.sources import Chunk, GraphChoice, chunks, open_source, record_ranges
 from mmgraph.convert.worker import ChunkJob
 from mmgraph.datasets.base import MultimodalDataset
 from mmgraph.files import sha256_file, write_atomic
@@ -247,9 +247,11 @@ def convert(
         remove_stale_temps(out, mine, whole=parts == 1)
         total = sum(min(chunk_size, src.num_records - k * chunk_size) for k in range(plan["num_chunks"]) if mine(k))
         # every chunk is featurized with the config as meta.json holds it (what a resumed run reads back); the
-        # path is absolute because workers (Ray's above all) need not share this process's working folder
+        # path is absolute because workers (Ray's above all) need not share this process's working folder. A
+        # dataset of lazy splits goes with the job (once per worker), its chunks as record ranges: the workers
+        # build the records, this process only schedules
         job = ChunkJob(GraphConfig.from_record(plan["graph_config"]), Path(os.path.abspath(out)), plan_hash,
-                       src.node_targets, max_image_pixels)
+                       src.node_targets, max_image_pixels, records=src.records)
         converted = rejected = written = skipped = written_records = streamed = 0
         bar = tqdm(total=total, desc=f"convert {src.name}", unit="rec", disable=not progress, dynamic_ncols=True)
 
@@ -260,15 +262,17 @@ def convert(
         def pending() -> Iterator[Chunk]:
             """This run's chunks not done yet (done ones are counted and skipped)."""
             nonlocal streamed, skipped
-            for chunk in chunks(src.items(), chunk_size):
-                streamed += len(chunk.items)
+            stream = (chunks(src.items(), chunk_size) if src.records is None
+                      else record_ranges(src.num_records, chunk_size))
+            for chunk in stream:
+                streamed += len(chunk)
                 if not mine(chunk.index):
                     continue
                 done = done_sidecar(out, chunk.index, plan_hash)
                 if done is not None:
                     count(done)
                     skipped += 1
-                    bar.update(len(chunk.items))
+                    bar.update(len(chunk))
                     continue
                 yield chunk
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import pickle
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from contextlib import contextmanager
@@ -16,10 +17,10 @@ from mmgraph.convert.worker import ChunkJob
 _JOB: ChunkJob | None = None
 
 
-def _init_worker(job: ChunkJob) -> None:
+def _init_worker(job: bytes) -> None:
     global _JOB
     torch.set_num_threads(1)  # one process per core; also keeps results independent of thread counts
-    _JOB = job
+    _JOB = pickle.loads(job)
 
 
 def _run_chunk(chunk: Chunk) -> dict[str, Any]:
@@ -79,7 +80,10 @@ class LocalEngine:
                 for chunk in chunks:
                     yield job(chunk)
             return
-        pool = ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=_init_worker, initargs=(job,))
+        # the job is pickled once here, not once per worker: with a dataset of lazy splits it holds the dataset
+        payload = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        pool = ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=_init_worker,
+                                   initargs=(payload,))
         pending: set[Future] = set()
         try:
             for chunk in chunks:

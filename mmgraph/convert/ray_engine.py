@@ -76,7 +76,7 @@ def _check_reachable(job: ChunkJob, chunk: Chunk, version: str) -> None:
     if not (job.out / SHARD_DIR).is_dir():
         raise ValueError(f"{job.out / SHARD_DIR} is not visible on node {node}: OUT must be on a filesystem every "
                          f"node of the Ray cluster mounts at the same path")
-    for record in chunk.items:
+    for record in chunk.items or ():
         if isinstance(record, ManifestRecord) and record.ok:
             for key in ("image", "audio"):
                 # the driver checked that this file exists: if it is missing here, the node does not see it

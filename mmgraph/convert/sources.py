@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,45 @@ Record = ManifestRecord | DatasetRecord
 """One input record: a manifest line checked without decoding, or a dataset's sample."""
 
 
+@dataclass(frozen=True)
+class DatasetRecords:
+    """A dataset's splits, one after the other, read by record range where a chunk is converted.
+
+    What a worker builds its chunks' records from: the splits cross the pipe once per worker (with
+    the ``ChunkJob``) and each chunk as its record range alone, so that records built on access (AV-MNIST
+    mixes each record's audio from compact tables) are built by the workers, in parallel, rather than
+    built and pickled by the parent. For splits of lazy sequences only (``lazy_records``): samples held
+    in lists are sent with their chunks, each once, not to every worker.
+
+    Attributes:
+        splits: ``(split name, its samples)`` pairs in input order.
+    """
+
+    splits: tuple[tuple[str, Sequence[MultimodalSample]], ...]
+
+    def __len__(self) -> int:
+        return sum(len(samples) for _, samples in self.splits)
+
+    def read(self, start: int, stop: int) -> list[DatasetRecord]:
+        """The records ``[start, stop)`` of the input order, as ``Source.items`` yields them."""
+        if not 0 <= start <= stop <= len(self):
+            raise ValueError(f"records [{start}, {stop}) outside the {len(self)} records of the dataset")
+        out: list[DatasetRecord] = []
+        offset = 0
+        for split, samples in self.splits:
+            lo, hi = max(start, offset), min(stop, offset + len(samples))
+            out += [DatasetRecord(index, split, samples[index - offset]) for index in range(lo, hi)]
+            offset += len(samples)
+        return out
+
+
+def lazy_records(splits: Mapping[str, Sequence[MultimodalSample]]) -> DatasetRecords | None:
+    """The splits as ``DatasetRecords`` when none is a list or tuple (all build their samples on access)."""
+    if not splits or any(isinstance(samples, (list, tuple)) for samples in splits.values()):
+        return None
+    return DatasetRecords(tuple(splits.items()))
+
+
 @dataclass
 class Source:
     """A source opened for conversion: its description (for the plan), config and records.
@@ -46,6 +85,8 @@ class Source:
             follow from its labels.
         node_targets: a dataset's function adding per-node targets, or ``None``.
         items: a fresh iterator over the records, in input order, each call.
+        records: the records readable by range (``DatasetRecords``), for a dataset of lazy splits:
+            chunks then carry their record range only; ``None``: chunks carry their records.
     """
 
     name: str
@@ -55,6 +96,7 @@ class Source:
     tasks: dict[str, Any] | None
     node_targets: NodeTargetFn | None
     items: Callable[[], Iterator[Record]]
+    records: DatasetRecords | None = None
 
 
 GraphChoice = GraphConfig | Mapping[str, Any] | None
@@ -132,6 +174,7 @@ def dataset_source(dataset: MultimodalDataset, graph_config: GraphChoice, descri
         tasks={k: t.to_dict() for k, t in dataset.tasks.items()},
         node_targets=dataset.node_targets,
         items=items,
+        records=lazy_records(splits),
     )
 
 
@@ -163,11 +206,28 @@ def open_source(
 
 @dataclass
 class Chunk:
-    """Chunk ``index``: the records ``[start, start + len(items))`` of the input order."""
+    """Chunk ``index``: the records ``[start, stop)`` of the input order.
+
+    Attributes:
+        index, start: the chunk's number and its first record.
+        items: its records; ``None``: read where the chunk is converted, from the job's
+            ``DatasetRecords`` (``record_ranges``).
+        stop: one past its last record (``start + len(items)`` when ``items`` are given).
+    """
 
     index: int
     start: int
-    items: list[Record]
+    items: list[Record] | None
+    stop: int = -1
+
+    def __post_init__(self) -> None:
+        if self.items is not None:
+            self.stop = self.start + len(self.items)
+        elif self.stop < self.start:
+            raise ValueError(f"chunk {self.index}: a chunk without items needs stop >= start (got {self.stop})")
+
+    def __len__(self) -> int:
+        return self.stop - self.start
 
 
 def chunks(items: Iterator[Record], chunk_size: int) -> Iterator[Chunk]:
@@ -183,5 +243,11 @@ def chunks(items: Iterator[Record], chunk_size: int) -> Iterator[Chunk]:
         yield Chunk(index, index * chunk_size, buffer)
 
 
-__all__ = ["Chunk", "DatasetRecord", "GraphChoice", "Record", "Source", "chunks", "dataset_source", "manifest_source",
-           "open_source"]
+def record_ranges(num_records: int, chunk_size: int) -> Iterator[Chunk]:
+    """The chunks ``chunks`` cuts ``num_records`` records into, as record ranges without their records."""
+    for index, start in enumerate(range(0, num_records, chunk_size)):
+        yield Chunk(index, start, None, min(start + chunk_size, num_records))
+
+
+__all__ = ["Chunk", "DatasetRecord", "DatasetRecords", "GraphChoice", "Record", "Source", "chunks", "dataset_source",
+           "lazy_records", "manifest_source", "open_source", "record_ranges"]

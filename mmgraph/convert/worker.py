@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from mmgraph.convert.layout import Shard, write_shard
-from mmgraph.convert.sources import Chunk
+from mmgraph.convert.sources import Chunk, DatasetRecords
 from mmgraph.datasets.base import NodeTargetFn
 from mmgraph.datasets.manifest import ManifestRecord, Rejection, TaskStats
 from mmgraph.featurize import FeaturizedSample
@@ -81,6 +81,8 @@ def convert_chunk(
     The result depends on these arguments only (featurize on one thread for results independent of
     the machine's thread count).
     """
+    if chunk.items is None:
+        raise ValueError(f"chunk {chunk.index} carries no records (a record range: ChunkJob reads them)")
     featurizer = Featurizer(config)
     samples: list[MultimodalSample] = []
     rows: list[_Row] = []
@@ -130,6 +132,8 @@ class ChunkJob:
         plan_hash: the conversion's ``plan_sha256``, written into each sidecar.
         node_targets: a dataset's function adding per-node targets, or ``None``.
         max_image_pixels: refuse larger images before decoding them.
+        records: the source's records by range, where its chunks are record ranges
+            (``Source.records``): each chunk's records are read here, where it is converted.
     """
 
     config: GraphConfig
@@ -137,9 +141,15 @@ class ChunkJob:
     plan_hash: str
     node_targets: NodeTargetFn | None
     max_image_pixels: int
+    records: DatasetRecords | None = None
 
     def __call__(self, chunk: Chunk) -> dict[str, Any]:
-        """Convert ``chunk``, write its shard then its sidecar; returns the sidecar."""
+        """Convert ``chunk`` (reading its records first if it is a range), write its shard then its sidecar;
+        returns the sidecar."""
+        if chunk.items is None:
+            if self.records is None:
+                raise ValueError(f"chunk {chunk.index} is a record range, but this job holds no records to read")
+            chunk = Chunk(chunk.index, chunk.start, self.records.read(chunk.start, chunk.stop))
         done = convert_chunk(chunk, self.config, node_targets=self.node_targets,
                              max_image_pixels=self.max_image_pixels)
         return write_shard(self.out, done.shard, plan_hash=self.plan_hash, records=done.records,

@@ -32,7 +32,7 @@ import torch
 from mmgraph.datasets.base import MultimodalDataset
 from mmgraph.datasets.digits import DIGIT_NAMES
 from mmgraph.datasets.raw import listed_files, read_sha256sums, resolve_data_root, verify_files
-from mmgraph.featurize import AUDIO_8K, AudioFeaturizer, FeaturizedSample
+from mmgraph.featurize import AUDIO_8K, AudioFeaturizer, AudioSettings, FeaturizedSample
 from mmgraph.graph.config import GraphConfig
 from mmgraph.media import Audio
 from mmgraph.sample import MultimodalSample
@@ -132,6 +132,11 @@ def pca_degrade(images: np.ndarray, pca: PCA) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------- audio
+
+
+def _as_float(clip: np.ndarray) -> np.ndarray:
+    """int16 samples as float32 in [-1, 1] (/ 32768)."""
+    return clip.astype(np.float32) / np.float32(32768.0)
 
 
 class Mix(NamedTuple):
@@ -385,8 +390,7 @@ class AVMNISTSplit(Sequence[MultimodalSample]):
 
     def clean_audio(self, i: int) -> np.ndarray:
         """The clean FSDD clip at position ``i``, float32 in [-1, 1] (int16 / 32768)."""
-        clip = self.banks.clips[int(self.pairing.clip_index[self._index(i)])]
-        return clip.astype(np.float32) / np.float32(32768.0)
+        return _as_float(self.banks.clips[int(self.pairing.clip_index[self._index(i)])])
 
     def original_image(self, i: int) -> np.ndarray:
         """The MNIST image at position ``i`` before PCA degradation, ``(28, 28)`` uint8."""
@@ -423,25 +427,44 @@ def frame_energies(waveform: np.ndarray, config: GraphConfig) -> np.ndarray:
     periodic Hann window of ``win_length`` centred in ``n_fft``, one frame every ``hop_length``
     samples; the energy is the sum of the squared windowed samples (float64).
     """
-    from numpy.lib.stride_tricks import sliding_window_view
+    from numpy.lib.stride_tricks import as_strided
 
     audio = config.settings["audio"]
     n_fft, win, hop = audio.n_fft, audio.win_length, audio.hop_length
-    length = waveform.shape[0]
-    padded = np.pad(waveform.astype(np.float64), n_fft // 2)
+    length, pad = waveform.shape[0], n_fft // 2
+    padded = np.zeros(length + 2 * pad)  # np.pad's result, without its per-call overhead (called per sample)
+    padded[pad: pad + length] = waveform
     left = (n_fft - win) // 2  # torch.stft centres a shorter window inside n_fft
-    frames = sliding_window_view(padded[left:], win)[::hop][: 1 + length // hop]  # (T, win)
-    return np.square(frames * _hann(win)).sum(axis=1)
+    n_frames = min(1 + length // hop, (padded.shape[0] - left - win) // hop + 1)
+    frames = as_strided(padded[left:], (n_frames, win), (hop * padded.itemsize, padded.itemsize),
+                        writeable=False)  # (T, win): every hop-th window of length win
+    energy = frames * _hann(win)
+    return np.square(energy, out=energy).sum(axis=1)
 
 
 @lru_cache(maxsize=8)
 def _hann(length: int) -> np.ndarray:
-    """The periodic Hann window (``torch.hann_window``'s default), float64."""
-    from scipy.signal import get_window
+    """The periodic Hann window (``torch.hann_window``'s default), float64.
 
-    window = get_window("hann", length, fftbins=True)
+    ``scipy.signal.get_window("hann", length, fftbins=True)``'s arithmetic, step for step (the same
+    bits; a test compares them): importing scipy.signal costs a conversion worker about a second of CPU.
+    """
+    if length <= 1:
+        window = np.ones(length)
+    else:
+        fac = np.linspace(-np.pi, np.pi, length + 1)  # periodic: one more point, dropped below
+        window = np.zeros(length + 1)
+        window += 0.5 * np.cos(0 * fac)
+        window += 0.5 * np.cos(1 * fac)
+        window = window[:-1].copy()
     window.flags.writeable = False
     return window
+
+
+@lru_cache(maxsize=8)
+def _audio_featurizer(settings: AudioSettings) -> AudioFeaturizer:
+    """The featurizer of ``settings``, built once (its window and filter bank: tens of µs per sample)."""
+    return AudioFeaturizer.from_settings(settings)
 
 
 class VoiceActivityTargets:
@@ -455,18 +478,21 @@ class VoiceActivityTargets:
     """
 
     def __init__(self, splits: Mapping[str, AVMNISTSplit], threshold: float = VAD_RELATIVE_THRESHOLD) -> None:
-        self.splits = dict(splits)
+        # each split's rows and clip indices and the clip bank, not the splits: what a conversion worker
+        # receives with this (their images and noise would be 110 MB more for the full dataset)
+        self.clean_clips = {name: (split.rows, split.pairing.clip_index, split.banks.clips)
+                            for name, split in splits.items()}
         self.threshold = threshold
 
     def clean_clip(self, sample_id: str | None) -> np.ndarray:
         """The clean clip of the sample called ``sample_id`` (float32, 8 kHz)."""
         match = _ID.match(sample_id or "")
-        if match is None or match[1] not in self.splits:
+        if match is None or match[1] not in self.clean_clips:
             raise ValueError(f"vad: {sample_id!r} is not an avmnist sample id ('avmnist-<split>-<row>')")
-        split, row = self.splits[match[1]], int(match[2])
-        if row >= len(split) or int(split.rows[row]) != row:
-            raise ValueError(f"vad: {sample_id!r} names a row outside avmnist/{match[1]} ({len(split)} rows)")
-        return split.clean_audio(row)
+        (rows, clip_index, clips), row = self.clean_clips[match[1]], int(match[2])
+        if row >= len(rows) or int(rows[row]) != row:
+            raise ValueError(f"vad: {sample_id!r} names a row outside avmnist/{match[1]} ({len(rows)} rows)")
+        return _as_float(clips[int(clip_index[row])])
 
     def __call__(
         self, raw: MultimodalSample, featurized: FeaturizedSample, config: GraphConfig
@@ -474,7 +500,7 @@ class VoiceActivityTargets:
         n_nodes = featurized.num_nodes("audio")
         if n_nodes == 0:  # audio removed: no frames, no targets
             return {}
-        featurizer = AudioFeaturizer.from_settings(config.settings["audio"])
+        featurizer = _audio_featurizer(config.settings["audio"])
         n_frames = featurizer.num_frames(featurizer.resampled_length(raw.audio))  # before max_frames pooling
         clean = featurizer.resample(Audio(self.clean_clip(raw.id), SAMPLE_RATE))
         energy = frame_energies(clean, config)

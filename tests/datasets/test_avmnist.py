@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +19,14 @@ from mmgraph.datasets.avmnist import (
     SNR_DB_RANGE,
     SPLITS,
     AVMNISTSplit,
+    _hann,
     draw_pairing,
     frame_energies,
     load_avmnist_dataset,
     mix_at_snr,
 )
 from mmgraph.datasets.raw import verify_files
+from mmgraph.graph.config import GraphConfig
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_ROOT = Path(os.environ.get("MMGRAPH_DATA") or REPO.parent / "shared" / "data")
@@ -200,6 +203,51 @@ def test_vad_targets_follow_the_audio_frames(dataset):
     mixed = GraphDataset.from_samples([samples[0].without("audio"), samples[1]], config,
                                       node_targets=dataset.node_targets)
     assert mixed.node_targets["audio"]["vad"].shape == (int(counts[1]),)
+
+
+def test_hann_window_is_scipy_get_window_bit_for_bit():
+    from scipy.signal import get_window
+
+    for length in (1, 2, 3, 64, 200, 255, 256, 400):
+        window = _hann(length)
+        assert window.dtype == np.float64 and not window.flags.writeable
+        assert np.array_equal(window, get_window("hann", length, fftbins=True)), length
+        assert window.tobytes() == get_window("hann", length, fftbins=True).tobytes()
+
+
+@pytest.mark.parametrize("framing", [(256, 200, 80), (512, 400, 160), (64, 64, 16), (32, 20, 7)])
+def test_frame_energies_are_the_windowed_frames_squared_and_summed(framing):
+    """The strided framing gives the very bits of the plain one: pad, slide, every hop-th window."""
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    n_fft, win, hop = framing
+    config = GraphConfig(modalities=("audio",), audio={"n_fft": n_fft, "win_length": win, "hop_length": hop,
+                                                       "sample_rate": 8000, "max_frames": None})
+    rng = np.random.default_rng(0)
+    for length in (1, win - 1, n_fft, 3951, 4000):
+        wave = rng.uniform(-1, 1, length).astype(np.float32)
+        padded = np.pad(wave.astype(np.float64), n_fft // 2)
+        frames = sliding_window_view(padded[(n_fft - win) // 2:], win)[::hop][: 1 + length // hop]
+        expected = np.square(frames * _hann(win)).sum(axis=1)
+        assert frame_energies(wave, config).tobytes() == expected.tobytes(), (framing, length)
+
+
+@pytest.mark.data
+@needs_data
+def test_vad_targets_travel_without_the_splits(dataset):
+    """What a conversion worker receives: the rows, clip indices and clips, not the images and noise."""
+    targets = dataset.node_targets
+    sent = pickle.dumps(targets, protocol=pickle.HIGHEST_PROTOCOL)
+    splits = pickle.dumps(dataset.splits, protocol=pickle.HIGHEST_PROTOCOL)
+    assert len(sent) < 0.4 * len(splits)  # the clip bank and two int64 columns per split
+    received = pickle.loads(sent)
+    assert repr(received) == repr(targets)
+    for sample_id in ("avmnist-train-00000", "avmnist-val-04999", "avmnist-test-00123"):
+        assert np.array_equal(received.clean_clip(sample_id), targets.clean_clip(sample_id))
+    split = dataset.splits["test"]
+    assert np.array_equal(targets.clean_clip("avmnist-test-00123"), split.clean_audio(123))
+    with pytest.raises(ValueError, match="names a row outside"):
+        received.clean_clip("avmnist-val-05000")
 
 
 @pytest.mark.data
