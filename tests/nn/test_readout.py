@@ -63,3 +63,60 @@ def test_hub_readout_returns_the_hub_embedding_itself():
     assert not torch.allclose(moved.per_type, out.per_type)
     other_hub = readout({"audio": x["audio"], "sample": -x["sample"]}, ctx)
     assert torch.equal(other_hub.graph, -x["sample"])
+
+
+def _scored_readout(cls, channels, node_types):
+    """A readout whose pooling score is the node's first feature (x @ e_0) and gate logit its second."""
+    readout = cls(channels, node_types)
+    with torch.no_grad():
+        for t in readout.node_types:
+            for lin, axis in ((readout.score[t], 0), (readout.gate[t], 1)):
+                lin.weight.zero_()
+                lin.weight[0, axis] = 1.0
+                lin.bias.zero_()
+    return readout
+
+
+def test_attention_pooling_weights_nodes_by_their_scores_not_uniformly():
+    """Non-uniform scores: each type's pooled vector is the softmax(score)-weighted sum of its nodes (not their
+    mean), the graph embedding the gate-weighted sum of those; the weights are returned only when asked for."""
+    ctx = _ctx({"audio": [3, 1, 0], "image": [2, 0, 0]})
+    x = {"audio": torch.tensor([[0.0, 1.0], [1.0, -1.0], [3.0, 0.5], [2.0, 2.0]], dtype=torch.float64),
+         "image": torch.tensor([[-1.0, 0.0], [1.0, 3.0]], dtype=torch.float64)}
+    readout = _scored_readout(GatedReadout, 2, ["audio", "image"]).double()
+    assert repr(readout) == "GatedReadout(2, node_types=['audio', 'image'])"
+    out = readout(x, ctx)
+    a = torch.softmax(torch.tensor([0.0, 1.0, 3.0], dtype=torch.float64), 0)  # scores = first feature
+    i = torch.softmax(torch.tensor([-1.0, 1.0], dtype=torch.float64), 0)
+    audio0, image0 = a @ x["audio"][:3], i @ x["image"]
+    torch.testing.assert_close(out.per_type[0], torch.stack([audio0, image0]), rtol=0, atol=1e-12)
+    assert not torch.allclose(audio0, x["audio"][:3].mean(0))  # a mean would not pass
+    torch.testing.assert_close(out.per_type[1, 0], x["audio"][3])  # a type with one node: that node
+    gate0 = torch.softmax(torch.stack([audio0[1], image0[1]]), 0)  # gate logit = second feature
+    torch.testing.assert_close(out.gate[0], gate0, rtol=0, atol=1e-12)
+    torch.testing.assert_close(out.graph[0], gate0[0] * audio0 + gate0[1] * image0, rtol=0, atol=1e-12)
+    torch.testing.assert_close(out.graph[1], x["audio"][3])
+    # graph 2 has no node at all: zero gate, zero embedding, no NaN
+    assert out.gate[2].tolist() == [0.0, 0.0] and out.graph[2].tolist() == [0.0, 0.0]
+    assert out.pool_weights is None
+    weights = readout(x, ctx, return_pool_weights=True).pool_weights
+    torch.testing.assert_close(weights["audio"], torch.cat([a, torch.ones(1, dtype=torch.float64)]))
+    torch.testing.assert_close(weights["image"], i)
+
+
+def test_hub_and_mean_readouts_report_pooling_and_presence():
+    ctx = _ctx({"audio": [3, 0], "sample": [1, 1], "text": [0, 1]})
+    x = {"audio": torch.tensor([[0.0, 1.0], [1.0, -1.0], [3.0, 0.5]], dtype=torch.float64),
+         "sample": torch.zeros(2, 2, dtype=torch.float64), "text": torch.tensor([[4.0, 5.0]], dtype=torch.float64)}
+    hub = _scored_readout(HubReadout, 2, ["audio", "sample", "text"]).double()
+    assert hub(x, ctx).pool_weights is None
+    out = hub(x, ctx, return_pool_weights=True)
+    a = torch.softmax(torch.tensor([0.0, 1.0, 3.0], dtype=torch.float64), 0)
+    torch.testing.assert_close(out.pool_weights["audio"], a)
+    torch.testing.assert_close(out.per_type[0, 0], a @ x["audio"])
+    assert out.per_type[1, 1].tolist() == [4.0, 5.0]  # at most one node per graph: that node
+    assert out.present.tolist() == [[True, False], [False, True]]
+    mean = MeanReadout(2, ["audio"])(x, ctx)  # float64 in, float64 out
+    assert mean.graph.dtype == torch.float64 and mean.present.tolist() == [[True], [False]]
+    assert mean.node_types == ["audio"]
+    torch.testing.assert_close(mean.graph[0], x["audio"].mean(0))
